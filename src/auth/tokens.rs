@@ -1,0 +1,155 @@
+//! Access tokens (HS256 JWTs of 15 minutes carrying user id and roles) and refresh tokens
+//! (random, stored only as SHA-256 hashes).
+
+use base64::Engine;
+use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::Role;
+
+/// The claims of an access token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    /// The user id, as a string (RFC 7519).
+    pub sub: String,
+    pub roles: Vec<Role>,
+    pub iat: i64,
+    pub exp: i64,
+    pub typ: String,
+}
+
+/// Why an access token was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TokenError {
+    Expired,
+    Invalid,
+}
+
+/// Signs and verifies access tokens with one HMAC key.
+pub struct TokenKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    pub access_seconds: i64,
+}
+
+impl TokenKeys {
+    pub fn new(secret: &[u8], access_seconds: i64) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 5;
+        validation.set_required_spec_claims(&["exp", "sub", "iat"]);
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+            access_seconds,
+        }
+    }
+
+    /// Issues an access token for `user_id` with `roles`, valid from `now` (unix seconds).
+    pub fn issue(&self, user_id: i64, roles: &[Role], now: i64) -> anyhow::Result<String> {
+        let claims = Claims {
+            sub: user_id.to_string(),
+            roles: roles.to_vec(),
+            iat: now,
+            exp: now + self.access_seconds,
+            typ: "access".into(),
+        };
+        Ok(encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &self.encoding,
+        )?)
+    }
+
+    /// Verifies signature, algorithm (HS256 only: `alg: none` and others are refused) and expiry.
+    pub fn verify(&self, token: &str) -> Result<(i64, Claims), TokenError> {
+        let data =
+            decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| {
+                match e.kind() {
+                    jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
+                    _ => TokenError::Invalid,
+                }
+            })?;
+        if data.claims.typ != "access" {
+            return Err(TokenError::Invalid);
+        }
+        let user_id = data.claims.sub.parse().map_err(|_| TokenError::Invalid)?;
+        Ok((user_id, data.claims))
+    }
+}
+
+/// A new random secret, base64url without padding (`bytes` random bytes).
+pub fn random_token(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::rngs::OsRng.fill_bytes(&mut buf);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// The stored form of a refresh token.
+pub fn hash_refresh_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> TokenKeys {
+        TokenKeys::new(b"0123456789abcdef0123456789abcdef", 900)
+    }
+
+    #[test]
+    fn a_fresh_token_verifies() {
+        let now = chrono::Utc::now().timestamp();
+        let token = keys().issue(7, &[Role::User], now).expect("issue");
+        let (id, claims) = keys().verify(&token).expect("verify");
+        assert_eq!(id, 7);
+        assert_eq!(claims.roles, vec![Role::User]);
+    }
+
+    #[test]
+    fn expired_tampered_and_foreign_tokens_are_refused() {
+        let now = chrono::Utc::now().timestamp();
+        let old = keys().issue(7, &[Role::User], now - 2000).expect("issue");
+        assert_eq!(keys().verify(&old).err(), Some(TokenError::Expired));
+
+        let token = keys().issue(7, &[Role::User], now).expect("issue");
+        let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+        let forged = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
+            r#"{{"sub":"1","roles":["admin"],"iat":{now},"exp":{},"typ":"access"}}"#,
+            now + 900
+        ));
+        parts[1] = forged;
+        assert_eq!(
+            keys().verify(&parts.join(".")).err(),
+            Some(TokenError::Invalid)
+        );
+
+        let other = TokenKeys::new(b"another-secret-another-secret-xx", 900);
+        let token = other.issue(7, &[Role::User], now).expect("issue");
+        assert_eq!(keys().verify(&token).err(), Some(TokenError::Invalid));
+
+        let none_header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(r#"{"alg":"none","typ":"JWT"}"#);
+        let body = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
+            r#"{{"sub":"7","roles":["user"],"iat":{now},"exp":{},"typ":"access"}}"#,
+            now + 900
+        ));
+        assert_eq!(
+            keys().verify(&format!("{none_header}.{body}.")).err(),
+            Some(TokenError::Invalid)
+        );
+    }
+
+    #[test]
+    fn refresh_hashes_are_stable_and_distinct() {
+        let a = random_token(32);
+        let b = random_token(32);
+        assert_ne!(a, b);
+        assert_eq!(hash_refresh_token(&a), hash_refresh_token(&a));
+        assert_ne!(hash_refresh_token(&a), hash_refresh_token(&b));
+    }
+}

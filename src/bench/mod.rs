@@ -1,0 +1,476 @@
+//! `boxoffice bench`: an onsale against a running server, over HTTP like real clients.
+//!
+//! 1. Setup (not measured): an organiser and a venue owner, a venue of `--seats` seats in rows of
+//!    100, an event and a live show, and `--users` visitors.
+//! 2. Reserve phase: `--concurrency` workers for `--seconds` seconds, each reserving two random
+//!    adjacent seats and releasing them at once when granted; reports reserve requests/s and
+//!    latency percentiles (202s and 409s both count: both are answers).
+//! 3. Booking phase: the workers hold two adjacent seats (retrying on conflict) and book them
+//!    with a fresh `Idempotency-Key`; every tenth booking is sent twice with the same key, and
+//!    every tenth hold is abandoned. Runs until the show sells out or `--seconds` pass; reports
+//!    seats booked/s and latency percentiles.
+//! 4. With `--database-url`, an audit of the database's invariants.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::Args;
+use rand::Rng;
+use serde_json::{json, Value};
+use tokio::sync::Mutex;
+
+/// Settings of `boxoffice bench`.
+#[derive(Args, Debug, Clone)]
+pub struct BenchConfig {
+    /// Base URL of a running boxoffice.
+    #[arg(
+        long,
+        env = "BOXOFFICE_BENCH_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub url: String,
+    /// Seats in the benchmark show (rows of 100).
+    #[arg(long, default_value_t = 20_000)]
+    pub seats: u32,
+    /// Visitors taking part.
+    #[arg(long, default_value_t = 200)]
+    pub users: usize,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Length of each phase, in seconds.
+    #[arg(long, default_value_t = 15)]
+    pub seconds: u64,
+    /// PostgreSQL URL of the server's database, for the invariant audit.
+    #[arg(long)]
+    pub database_url: Option<String>,
+}
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Client {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+        key: Option<&str>,
+    ) -> anyhow::Result<(u16, Value)> {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(k) = key {
+            req = req.header("idempotency-key", k);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let res = req.send().await?;
+        let status = res.status().as_u16();
+        let bytes = res.bytes().await?;
+        let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Ok((status, value))
+    }
+
+    async fn expect(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Value,
+        status: u16,
+    ) -> anyhow::Result<Value> {
+        let (got, value) = self.call(method, path, token, Some(&body), None).await?;
+        if got != status {
+            bail!("{path}: expected {status}, got {got}: {value}");
+        }
+        Ok(value)
+    }
+
+    async fn user(&self, roles: &[&str]) -> anyhow::Result<String> {
+        let email = format!("bench-{}@example.com", uuid::Uuid::new_v4().simple());
+        let password = "bench-password-1";
+        self.expect(
+            reqwest::Method::POST,
+            "/api/v1/auth/register",
+            None,
+            json!({ "email": email, "password": password, "name": "Bench", "roles": roles }),
+            201,
+        )
+        .await?;
+        let tokens = self
+            .expect(
+                reqwest::Method::POST,
+                "/api/v1/auth/login",
+                None,
+                json!({ "email": email, "password": password }),
+                200,
+            )
+            .await?;
+        Ok(tokens["access_token"]
+            .as_str()
+            .context("no access token")?
+            .to_owned())
+    }
+}
+
+/// Latency samples in microseconds.
+#[derive(Default)]
+struct Samples(Vec<u64>);
+
+impl Samples {
+    fn summary(&mut self) -> String {
+        if self.0.is_empty() {
+            return "no samples".into();
+        }
+        self.0.sort_unstable();
+        let p = |q: f64| {
+            let i = ((self.0.len() as f64 - 1.0) * q).round() as usize;
+            self.0[i] as f64 / 1000.0
+        };
+        format!(
+            "p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            p(0.50),
+            p(0.95),
+            p(0.99),
+            p(1.0)
+        )
+    }
+}
+
+fn row_label(i: u32) -> String {
+    let a = (b'A' + (i / 26 / 26 % 26) as u8) as char;
+    let b = (b'A' + (i / 26 % 26) as u8) as char;
+    let c = (b'A' + (i % 26) as u8) as char;
+    format!("{a}{b}{c}")
+}
+
+/// Two adjacent seats chosen at random.
+fn random_pair(rows: u32) -> [String; 2] {
+    let mut rng = rand::thread_rng();
+    let row = row_label(rng.gen_range(0..rows));
+    let n = rng.gen_range(1..100);
+    [format!("{row}{n}"), format!("{row}{}", n + 1)]
+}
+
+pub async fn run(config: BenchConfig) -> anyhow::Result<()> {
+    let client = Arc::new(Client {
+        http: reqwest::Client::builder()
+            .pool_max_idle_per_host(config.concurrency)
+            .build()?,
+        base: config.url.trim_end_matches('/').to_owned(),
+    });
+    let rows = config.seats.div_ceil(100).max(1);
+    println!(
+        "setup: show of {} seats, {} visitors",
+        rows * 100,
+        config.users
+    );
+    let owner = client.user(&["venue_owner"]).await?;
+    let organiser = client.user(&["organiser"]).await?;
+    let row_specs: Vec<Value> = (0..rows)
+        .map(|r| json!({ "label": row_label(r), "count": 100 }))
+        .collect();
+    let venue = client
+        .expect(
+            reqwest::Method::POST,
+            "/api/v1/venues",
+            Some(&owner),
+            json!({ "name": "Bench Arena", "city": "Bench City", "address": "1 Load St",
+                    "timezone": "Asia/Kolkata", "sections": [{ "name": "Floor", "priority": 0, "rows": row_specs }] }),
+            201,
+        )
+        .await?;
+    let event = client
+        .expect(
+            reqwest::Method::POST,
+            "/api/v1/events",
+            Some(&organiser),
+            json!({ "title": "Bench Night", "category": "concert" }),
+            201,
+        )
+        .await?;
+    let date = (chrono::Utc::now() + chrono::Duration::days(7)).date_naive();
+    let show = client
+        .expect(
+            reqwest::Method::POST,
+            &format!("/api/v1/events/{}/shows", event["event_id"]),
+            Some(&organiser),
+            json!({ "venue_id": venue["venue_id"], "start_time": format!("{date}T19:00"),
+                    "end_time": format!("{date}T22:00"), "currency": "INR",
+                    "prices": [{ "section": "Floor", "price": 999 }], "max_seats_per_user": 100 }),
+            201,
+        )
+        .await?;
+    let show_id = show["show_id"].as_i64().context("show id")?;
+    let launch_started = Instant::now();
+    client
+        .expect(
+            reqwest::Method::POST,
+            &format!("/api/v1/shows/{show_id}/launch"),
+            Some(&organiser),
+            json!({}),
+            200,
+        )
+        .await?;
+    println!(
+        "launch of {} seats over HTTP: {} ms",
+        rows * 100,
+        launch_started.elapsed().as_millis()
+    );
+    let mut tokens = Vec::with_capacity(config.users);
+    for _ in 0..config.users {
+        tokens.push(client.user(&[]).await?);
+    }
+    let tokens = Arc::new(tokens);
+
+    // Reserve phase.
+    let deadline = Instant::now() + Duration::from_secs(config.seconds);
+    let samples = Arc::new(Mutex::new(Samples::default()));
+    let (granted, locked, errors) = (
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(0)),
+    );
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for w in 0..config.concurrency {
+        let (client, tokens, samples) = (client.clone(), tokens.clone(), samples.clone());
+        let (granted, locked, errors) = (granted.clone(), locked.clone(), errors.clone());
+        workers.push(tokio::spawn(async move {
+            let mut local = Vec::new();
+            let mut i = w;
+            while Instant::now() < deadline {
+                let token = &tokens[i % tokens.len()];
+                i += client_count_stride();
+                let seats = random_pair(rows);
+                let body = json!({ "show_id": show_id, "seat_ids": seats });
+                let t = Instant::now();
+                let res = client
+                    .call(
+                        reqwest::Method::POST,
+                        "/api/v1/book/reserve",
+                        Some(token),
+                        Some(&body),
+                        None,
+                    )
+                    .await;
+                local.push(t.elapsed().as_micros() as u64);
+                match res {
+                    Ok((202, _)) => {
+                        granted.fetch_add(1, Ordering::Relaxed);
+                        let _ = client
+                            .call(
+                                reqwest::Method::DELETE,
+                                "/api/v1/book/reserve",
+                                Some(token),
+                                Some(&body),
+                                None,
+                            )
+                            .await;
+                    }
+                    Ok((409, _)) | Ok((403, _)) => {
+                        locked.fetch_add(1, Ordering::Relaxed);
+                    }
+                    _ => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            samples.lock().await.0.extend(local);
+        }));
+    }
+    for w in workers {
+        w.await?;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut s = samples.lock().await;
+    let total = s.0.len();
+    println!(
+        "reserve: {total} requests in {elapsed:.1} s = {:.0} reserves/s (plus one release per grant); {} granted, {} conflicts, {} errors; {}",
+        total as f64 / elapsed,
+        granted.load(Ordering::Relaxed),
+        locked.load(Ordering::Relaxed),
+        errors.load(Ordering::Relaxed),
+        s.summary()
+    );
+    drop(s);
+
+    // Booking phase.
+    let deadline = Instant::now() + Duration::from_secs(config.seconds);
+    let book_samples = Arc::new(Mutex::new(Samples::default()));
+    let booked = Arc::new(AtomicU64::new(0));
+    let (replays, abandoned, failures) = (
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(0)),
+    );
+    let sold_out = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for w in 0..config.concurrency {
+        let (client, tokens, book_samples) = (client.clone(), tokens.clone(), book_samples.clone());
+        let (booked, replays, abandoned, failures, sold_out) = (
+            booked.clone(),
+            replays.clone(),
+            abandoned.clone(),
+            failures.clone(),
+            sold_out.clone(),
+        );
+        let seats_total = u64::from(rows * 100);
+        workers.push(tokio::spawn(async move {
+            let mut local = Vec::new();
+            let mut n = 0u64;
+            let mut misses = 0u32;
+            while Instant::now() < deadline && !sold_out.load(Ordering::Relaxed) {
+                let token = &tokens[(w + n as usize * 7) % tokens.len()];
+                n += 1;
+                let seats = random_pair(rows);
+                let body = json!({ "show_id": show_id, "seat_ids": seats });
+                match client
+                    .call(
+                        reqwest::Method::POST,
+                        "/api/v1/book/reserve",
+                        Some(token),
+                        Some(&body),
+                        None,
+                    )
+                    .await
+                {
+                    Ok((202, _)) => misses = 0,
+                    Ok((409, _)) => {
+                        misses += 1;
+                        if misses > 200 || booked.load(Ordering::Relaxed) * 100 >= seats_total * 95
+                        {
+                            sold_out.store(true, Ordering::Relaxed);
+                        }
+                        continue;
+                    }
+                    _ => continue,
+                }
+                if n.is_multiple_of(10) {
+                    abandoned.fetch_add(1, Ordering::Relaxed);
+                    let _ = client
+                        .call(
+                            reqwest::Method::DELETE,
+                            "/api/v1/book/reserve",
+                            Some(token),
+                            Some(&body),
+                            None,
+                        )
+                        .await;
+                    continue;
+                }
+                let key = uuid::Uuid::new_v4().to_string();
+                let t = Instant::now();
+                let res = client
+                    .call(
+                        reqwest::Method::POST,
+                        "/api/v1/book",
+                        Some(token),
+                        Some(&body),
+                        Some(&key),
+                    )
+                    .await;
+                local.push(t.elapsed().as_micros() as u64);
+                match res {
+                    Ok((201, _)) => {
+                        booked.fetch_add(2, Ordering::Relaxed);
+                        if n % 10 == 5 {
+                            if let Ok((200, _)) = client
+                                .call(
+                                    reqwest::Method::POST,
+                                    "/api/v1/book",
+                                    Some(token),
+                                    Some(&body),
+                                    Some(&key),
+                                )
+                                .await
+                            {
+                                replays.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                    _ => {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            book_samples.lock().await.0.extend(local);
+        }));
+    }
+    for w in workers {
+        w.await?;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let seats_booked = booked.load(Ordering::Relaxed);
+    let mut s = book_samples.lock().await;
+    println!(
+        "book: {seats_booked} seats in {} bookings in {elapsed:.1} s = {:.0} seats booked/s ({:.0} bookings/s); {} identical replays, {} holds abandoned, {} failed; {}",
+        s.0.len(),
+        seats_booked as f64 / elapsed,
+        s.0.len() as f64 / elapsed,
+        replays.load(Ordering::Relaxed),
+        abandoned.load(Ordering::Relaxed),
+        failures.load(Ordering::Relaxed),
+        s.summary()
+    );
+    if sold_out.load(Ordering::Relaxed) {
+        println!("sold out (95%+) after {elapsed:.1} s");
+    }
+    drop(s);
+
+    if let Some(url) = &config.database_url {
+        audit(url, show_id, seats_booked).await?;
+    }
+    Ok(())
+}
+
+fn client_count_stride() -> usize {
+    13
+}
+
+async fn audit(url: &str, show_id: i64, booked: u64) -> anyhow::Result<()> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(url).await?;
+    let doubles: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM (SELECT seat_id FROM tickets WHERE show_id = $1 AND status = 'valid'
+         GROUP BY seat_id HAVING COUNT(*) > 1) d",
+    )
+    .bind(show_id)
+    .fetch_one(&mut conn)
+    .await?;
+    let sold: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM inventory WHERE show_id = $1 AND status = 'sold'")
+            .bind(show_id)
+            .fetch_one(&mut conn)
+            .await?;
+    let tickets: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM tickets t JOIN bookings b ON b.booking_id = t.booking_id
+         WHERE t.show_id = $1 AND t.status = 'valid' AND b.status = 'confirmed'",
+    )
+    .bind(show_id)
+    .fetch_one(&mut conn)
+    .await?;
+    let unpaid: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM bookings b WHERE b.show_id = $1 AND NOT EXISTS
+         (SELECT 1 FROM payments p WHERE p.booking_id = b.booking_id AND p.status = 'captured')",
+    )
+    .bind(show_id)
+    .fetch_one(&mut conn)
+    .await?;
+    println!(
+        "audit: seats sold {sold} = tickets {tickets} = 201s' seats {booked}; seats in two tickets: {doubles}; bookings without a captured payment: {unpaid}"
+    );
+    if doubles != 0 || sold != tickets || sold as u64 != booked || unpaid != 0 {
+        bail!("audit failed");
+    }
+    Ok(())
+}

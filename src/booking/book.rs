@@ -1,0 +1,463 @@
+//! `POST /api/v1/book` (the seed's contract, SPEC §7): authorize the payment (idempotent on the
+//! key) → one database transaction that flips the inventory rows to `sold` only where still
+//! `available` and writes the booking, tickets, payment, idempotency record and outbox row →
+//! capture. If the transaction fails the authorization is voided. Then the hold is released.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use super::idempotency::{self, Claim};
+use crate::app::AppState;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::faults::Fault;
+use crate::holds::SeatHold;
+use crate::http::auth::AuthUser;
+use crate::http::json::ApiJson;
+use crate::inventory::{
+    cached_sale_show, check_seat_ids, inventory_seats, InventorySeat, SaleShow,
+};
+use crate::money::Currency;
+use crate::outbox::topics;
+use crate::payments::PaymentError;
+use crate::store::Backend;
+use crate::{enqueue_outbox, with_db};
+
+#[derive(Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentBody {
+    pub method: String,
+    pub token: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BookBody {
+    pub show_id: i64,
+    pub seat_ids: Vec<String>,
+    pub payment: Option<PaymentBody>,
+}
+
+/// How long a retry waits for the first request with its key before answering 409.
+const WAIT_FOR_FIRST_MS: u64 = 3_000;
+
+fn idempotency_key(headers: &HeaderMap) -> ApiResult<String> {
+    let missing = || {
+        ApiError::invalid("Idempotency-Key header is required")
+            .with_details(json!({ "field": "Idempotency-Key" }))
+    };
+    let key = headers
+        .get("idempotency-key")
+        .ok_or_else(missing)?
+        .to_str()
+        .map_err(|_| missing())?
+        .trim();
+    if key.is_empty() || key.len() > 255 || !key.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(
+            ApiError::invalid("Idempotency-Key must be 1 to 255 visible ASCII characters")
+                .with_details(json!({ "field": "Idempotency-Key" })),
+        );
+    }
+    Ok(key.to_owned())
+}
+
+/// A fingerprint of the request: the same show, seat set and payment token.
+fn request_hash(show_id: i64, labels: &[String], payment: Option<&PaymentBody>) -> String {
+    let mut sorted = labels.to_vec();
+    sorted.sort();
+    let canonical = json!({ "show_id": show_id, "seat_ids": sorted, "payment": payment });
+    hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
+}
+
+fn replay(body: String) -> Response {
+    (
+        StatusCode::OK,
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (
+                axum::http::header::HeaderName::from_static("idempotent-replayed"),
+                HeaderValue::from_static("true"),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+#[tracing::instrument(skip_all, fields(show_id = body.show_id, user_id = user.user_id))]
+pub async fn book(
+    State(state): State<AppState>,
+    user: AuthUser,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<BookBody>,
+) -> ApiResult<Response> {
+    let key = idempotency_key(&headers)?;
+    let labels = check_seat_ids(body.show_id, &body.seat_ids)?;
+    let token = match &body.payment {
+        Some(p) if p.method != "card" => {
+            return Err(ApiError::invalid_field(
+                "payment.method",
+                "payment.method must be \"card\"",
+            ))
+        }
+        Some(p) if p.token.trim().is_empty() || p.token.len() > 200 => {
+            return Err(ApiError::invalid_field(
+                "payment.token",
+                "payment.token must have 1 to 200 characters",
+            ))
+        }
+        Some(p) => p.token.clone(),
+        None => "tok_sandbox".to_owned(),
+    };
+    let hash = request_hash(body.show_id, &labels, body.payment.as_ref());
+
+    let started = std::time::Instant::now();
+    loop {
+        match idempotency::claim(&state.db, user.user_id, &key, &hash).await? {
+            Claim::Acquired => break,
+            Claim::Completed { body } => return Ok(replay(body)),
+            Claim::Mismatch => {
+                return Err(ApiError::new(
+                    ErrorCode::IdempotencyKeyReused,
+                    "This Idempotency-Key was used with a different request",
+                )
+                .with_details(json!({ "idempotency_key": key })))
+            }
+            Claim::InProgress if started.elapsed().as_millis() < u128::from(WAIT_FOR_FIRST_MS) => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Claim::InProgress => {
+                return Err(ApiError::new(
+                    ErrorCode::IdempotencyInProgress,
+                    "A request with this Idempotency-Key is still being processed",
+                )
+                .with_details(json!({ "idempotency_key": key })))
+            }
+        }
+    }
+
+    // We own the key: any failure from here gives it back so the client can retry. The work runs
+    // in its own task so a client hanging up cannot stop it between payment and commit.
+    let work = {
+        let (state, user, key) = (state.clone(), user.clone(), key.clone());
+        let show_id = body.show_id;
+        tokio::spawn(
+            async move { book_claimed(&state, &user, &key, show_id, &labels, &token).await },
+        )
+    };
+    let outcome = work.await.map_err(ApiError::internal)?;
+    match outcome {
+        Ok(body) => Ok((
+            StatusCode::CREATED,
+            [(
+                axum::http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
+            .into_response()),
+        Err(err) => {
+            if let Err(e) = idempotency::release(&state.db, user.user_id, &key).await {
+                tracing::error!(error = %e, "could not release an idempotency key after a failed booking");
+            }
+            Err(err)
+        }
+    }
+}
+
+/// Which of the requested seats the caller cannot book, and why.
+fn check_holds(
+    user_id: i64,
+    seats: &[InventorySeat],
+    holds: &[Option<SeatHold>],
+) -> Result<(), (ErrorCode, Vec<String>)> {
+    let mut unavailable = Vec::new();
+    let mut expired = Vec::new();
+    for (seat, hold) in seats.iter().zip(holds) {
+        match hold {
+            _ if seat.status != "available" => unavailable.push(seat.label.clone()),
+            Some(h) if h.user_id == user_id => {}
+            Some(_) => unavailable.push(seat.label.clone()),
+            None => expired.push(seat.label.clone()),
+        }
+    }
+    if !unavailable.is_empty() {
+        return Err((ErrorCode::SeatNotAvailable, unavailable));
+    }
+    if !expired.is_empty() {
+        return Err((ErrorCode::HoldExpired, expired));
+    }
+    Ok(())
+}
+
+fn unavailable_error(show_id: i64, code: ErrorCode, seats: Vec<String>) -> ApiError {
+    match code {
+        ErrorCode::HoldExpired => ApiError::new(
+            code,
+            "Your hold on some seats has expired; reserve them again",
+        )
+        .with_details(json!({ "show_id": show_id, "expired_seats": seats })),
+        _ => ApiError::new(ErrorCode::SeatNotAvailable, "Some seats are not available")
+            .with_details(json!({ "show_id": show_id, "unavailable_seats": seats })),
+    }
+}
+
+/// The booking proper, once the idempotency key is ours. Returns the 201 body.
+async fn book_claimed(
+    state: &AppState,
+    user: &AuthUser,
+    key: &str,
+    show_id: i64,
+    labels: &[String],
+    token: &str,
+) -> ApiResult<String> {
+    let show = cached_sale_show(&state.db, &state.shows, show_id).await?;
+    show.ensure_on_sale()?;
+    let (seats, _) = inventory_seats(&state.db, &show, labels, user.user_id).await?;
+    let holds = state.holds.holders(show.show_id, labels).await?;
+    check_holds(user.user_id, &seats, &holds)
+        .map_err(|(code, seats)| unavailable_error(show.show_id, code, seats))?;
+
+    let total: i64 = seats.iter().map(|s| s.price_minor).sum();
+    let currency = Currency::parse(&show.currency)
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("show has an unknown currency")))?;
+    let payment_key = format!("{}:{key}", user.user_id);
+    let txn = match state
+        .payments
+        .authorize(&payment_key, total, currency.code, token)
+        .await
+    {
+        Ok(txn) => txn,
+        Err(PaymentError::Declined(reason)) => {
+            return Err(ApiError::new(
+                ErrorCode::PaymentDeclined,
+                format!("Payment declined: {reason}"),
+            )
+            .with_details(json!({ "show_id": show.show_id })))
+        }
+        Err(PaymentError::Provider(e)) => return Err(ApiError::internal(e)),
+    };
+
+    let committed = commit_booking(state, user, key, &show, currency, &seats, &txn, total).await;
+    let body = match committed {
+        Ok(Ok(body)) => body,
+        Ok(Err(unavailable)) => {
+            void(state, &txn).await;
+            return Err(unavailable_error(
+                show.show_id,
+                ErrorCode::SeatNotAvailable,
+                unavailable,
+            ));
+        }
+        Err(err) => {
+            void(state, &txn).await;
+            return Err(err);
+        }
+    };
+
+    state.outbox_wakeup.notify_one();
+    if let Err(e) = state.payments.capture(&txn).await {
+        // The booking is committed; a failed capture is reconciled from the payments table.
+        tracing::error!(error = %e, transaction_id = %txn, "capture failed after commit");
+    } else if let Err(e) = mark_captured(state, &txn).await {
+        tracing::error!(error = %e, transaction_id = %txn, "could not record a capture");
+    }
+    if let Err(e) = state
+        .holds
+        .release(show.show_id, user.user_id, labels)
+        .await
+    {
+        tracing::warn!(error = %e, "could not release holds after booking; they will expire");
+    }
+    Ok(body)
+}
+
+/// Voids an authorization unless a committed booking uses it (a commit whose answer was lost, or
+/// a second request on the same key that lost the race, must not void the winner's payment).
+async fn void(state: &AppState, txn: &str) {
+    let used: Result<Option<i64>, sqlx::Error> = with_db!(&state.db, pool => {
+        sqlx::query_scalar("SELECT payment_id FROM payments WHERE transaction_id = $1")
+            .bind(txn)
+            .fetch_optional(pool)
+            .await
+    });
+    match used {
+        Ok(Some(_)) => {
+            tracing::warn!(transaction_id = %txn, "not voiding: a committed booking uses this authorization");
+            return;
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::error!(error = %e, transaction_id = %txn, "cannot tell whether the authorization is used; not voiding");
+            return;
+        }
+    }
+    if let Err(e) = state.payments.void(txn).await {
+        tracing::error!(error = %e, transaction_id = %txn, "could not void an authorization");
+    }
+}
+
+async fn mark_captured(state: &AppState, txn: &str) -> Result<(), sqlx::Error> {
+    with_db!(&state.db, pool => {
+        sqlx::query("UPDATE payments SET status = 'captured', updated_at = $2 WHERE transaction_id = $1 AND status = 'authorized'")
+            .bind(txn)
+            .bind(Utc::now())
+            .execute(pool)
+            .await?;
+        Ok(())
+    })
+}
+
+/// The booking transaction. `Ok(Err(seats))` when some seats were no longer available (nothing
+/// is written then).
+#[allow(clippy::too_many_arguments)]
+async fn commit_booking(
+    state: &AppState,
+    user: &AuthUser,
+    key: &str,
+    show: &SaleShow,
+    currency: Currency,
+    seats: &[InventorySeat],
+    txn: &str,
+    total: i64,
+) -> ApiResult<Result<String, Vec<String>>> {
+    let now = Utc::now();
+    let drop_connection = state.faults.fire(Fault::DropConnectionInBooking);
+    let fail_before_commit = state.faults.fire(Fault::FailBeforeCommit);
+    let kill_sql = match state.db.backend() {
+        Backend::Postgres => "SELECT pg_terminate_backend(pg_backend_pid())",
+        Backend::Sqlite => "SELECT 1",
+    };
+    with_db!(&state.db, pool => {
+        let mut tx = pool.begin().await?;
+        let booking_id: i64 = sqlx::query_scalar(
+            "INSERT INTO bookings (user_id, show_id, status, total_minor, seat_count, currency, idempotency_key, created_at)
+             VALUES ($1, $2, 'confirmed', $3, $7, $4, $5, $6) RETURNING booking_id",
+        )
+        .bind(user.user_id)
+        .bind(show.show_id)
+        .bind(total)
+        .bind(currency.code)
+        .bind(key)
+        .bind(now)
+        .bind(seats.len() as i32)
+        .fetch_one(&mut *tx)
+        .await?;
+
+        let mut qb = sqlx::QueryBuilder::new("UPDATE inventory SET status = 'sold', booking_id = ");
+        qb.push_bind(booking_id);
+        qb.push(" WHERE show_id = ");
+        qb.push_bind(show.show_id);
+        qb.push(" AND status = 'available' AND seat_id IN (");
+        let mut list = qb.separated(", ");
+        for seat in seats {
+            list.push_bind(seat.seat_id);
+        }
+        qb.push(")");
+        let flipped = qb.build().execute(&mut *tx).await?.rows_affected();
+        if flipped != seats.len() as u64 {
+            // Someone else's booking won a seat: find which, write nothing.
+            let mut qb = sqlx::QueryBuilder::new("SELECT seat_id FROM inventory WHERE show_id = ");
+            qb.push_bind(show.show_id);
+            qb.push(" AND status <> 'available' AND (booking_id IS NULL OR booking_id <> ");
+            qb.push_bind(booking_id);
+            qb.push(") AND seat_id IN (");
+            let mut list = qb.separated(", ");
+            for seat in seats {
+                list.push_bind(seat.seat_id);
+            }
+            qb.push(")");
+            let taken: Vec<i64> = qb.build_query_scalar().fetch_all(&mut *tx).await?;
+            tx.rollback().await?;
+            let labels = seats
+                .iter()
+                .filter(|s| taken.contains(&s.seat_id))
+                .map(|s| s.label.clone())
+                .collect();
+            return Ok(Err(labels));
+        }
+
+        if drop_connection {
+            // PostgreSQL: the backend terminates itself, so the transaction dies with an I/O
+            // error as on a lost connection. SQLite has no server connection to drop.
+            let result = sqlx::query(kill_sql).execute(&mut *tx).await.map(|_| ());
+            return Err(ApiError::internal(anyhow::anyhow!(
+                "connection dropped inside the booking transaction: {result:?}"
+            )));
+        }
+
+        let mut qb = sqlx::QueryBuilder::new(
+            "INSERT INTO tickets (booking_id, show_id, seat_id, price_minor, status) ",
+        );
+        qb.push_values(seats, |mut b, seat| {
+            b.push_bind(booking_id)
+                .push_bind(show.show_id)
+                .push_bind(seat.seat_id)
+                .push_bind(seat.price_minor)
+                .push_bind("valid");
+        });
+        qb.push(" RETURNING ticket_id, seat_id");
+        let tickets: Vec<(i64, i64)> = qb.build_query_as().fetch_all(&mut *tx).await?;
+
+        sqlx::query(
+            "INSERT INTO payments (booking_id, user_id, provider, transaction_id, amount_minor, currency,
+                                   status, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, 'authorized', $7, $7)",
+        )
+        .bind(booking_id)
+        .bind(user.user_id)
+        .bind(state.payments.name())
+        .bind(txn)
+        .bind(total)
+        .bind(currency.code)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+
+        let ticket_json: Vec<Value> = seats
+            .iter()
+            .map(|seat| {
+                let ticket_id = tickets.iter().find(|(_, s)| *s == seat.seat_id).map(|(t, _)| *t);
+                json!({ "ticket_id": ticket_id, "seat_id": seat.label, "price": currency.to_major(seat.price_minor) })
+            })
+            .collect();
+        let labels: Vec<&str> = seats.iter().map(|s| s.label.as_str()).collect();
+        let body = json!({
+            "status": "seats_booked",
+            "booking_id": booking_id,
+            "transaction_id": txn,
+            "show_id": show.show_id,
+            "seat_ids": labels,
+            "tickets": ticket_json,
+            "total": currency.to_major(total),
+            "currency": currency.code,
+        })
+        .to_string();
+        sqlx::query(idempotency::COMPLETE_SQL)
+            .bind(user.user_id)
+            .bind(key)
+            .bind(201_i32)
+            .bind(&body)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        enqueue_outbox!(tx, topics::BOOKING_CONFIRMED, booking_id, json!({
+            "booking_id": booking_id, "show_id": show.show_id, "user_id": user.user_id,
+            "seat_ids": labels, "transaction_id": txn,
+        }))
+        .await?;
+        if fail_before_commit {
+            return Err(ApiError::internal(anyhow::anyhow!("injected failure before commit")));
+        }
+        tx.commit().await?;
+        tracing::info!(booking_id, seats = seats.len(), "booking confirmed");
+        Ok(Ok(body))
+    })
+}

@@ -1,0 +1,616 @@
+//! Public reads: the show list in the seed's shape, one show with live section availability,
+//! and the per-seat map of a show.
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sqlx::types::Json as SqlJson;
+
+use super::time::{local_rfc3339, parse_time_filter, TimeFilter};
+use crate::app::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::http::auth::{AuthUser, CatalogReader};
+use crate::http::cache::{catalog_json, no_store_json};
+use crate::http::json::{ApiPath, ApiQuery};
+use crate::money::Currency;
+use crate::store::Db;
+use crate::with_read_db;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/shows", get(get_shows))
+        .route("/api/v1/shows/{show_id}", get(get_show))
+        .route("/api/v1/shows/{show_id}/seats", get(get_seats))
+}
+
+/// A show in a list, in the seed's shape.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShowSummary {
+    pub show_id: i64,
+    pub event_id: i64,
+    pub category: String,
+    pub title: String,
+    pub start_time: String,
+    pub end_time: String,
+    pub venue_name: String,
+    pub city: String,
+    pub min_price: Option<serde_json::Number>,
+    pub currency: String,
+    /// Only in an organiser's view of their own event, where drafts appear too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+}
+
+/// Filters of a show listing; the default lists every live, upcoming show.
+#[derive(Debug, Default, Clone)]
+pub struct ListFilter {
+    pub category: Option<String>,
+    pub city: Option<String>,
+    pub event_id: Option<i64>,
+    pub from: Option<TimeFilter>,
+    pub to: Option<TimeFilter>,
+    /// Include drafts, cancelled and past shows (an organiser's own event page).
+    pub include_unlisted: bool,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// The columns a [`ShowSummary`] is made from (see [`SUMMARY_COLUMNS`]).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ShowSummaryRow {
+    pub show_id: i64,
+    pub event_id: i64,
+    pub category: String,
+    pub title: String,
+    pub start_time: DateTime<Utc>,
+    pub end_time: DateTime<Utc>,
+    pub venue_name: String,
+    pub city: String,
+    pub timezone: String,
+    pub min_price: Option<i64>,
+    pub currency: String,
+    pub status: String,
+}
+
+/// The select list of a [`ShowSummaryRow`] over `shows s`, `events e` and `venues v`.
+pub const SUMMARY_COLUMNS: &str = "s.show_id, s.event_id, e.category, e.title, s.start_time,
+    s.end_time, v.name AS venue_name, v.city, v.timezone,
+    (SELECT MIN(p.price_minor) FROM show_prices p WHERE p.show_id = s.show_id) AS min_price,
+    s.currency, s.status";
+
+impl ShowSummaryRow {
+    pub fn tz(&self) -> Tz {
+        self.timezone.parse().unwrap_or(Tz::UTC)
+    }
+}
+
+impl ShowSummary {
+    /// The list shape of a row: times in the venue's offset, the lowest price in major units;
+    /// `with_status` for an organiser's view that includes drafts.
+    pub fn from_row(row: &ShowSummaryRow, with_status: bool) -> Self {
+        let tz = row.tz();
+        Self {
+            show_id: row.show_id,
+            event_id: row.event_id,
+            category: row.category.clone(),
+            title: row.title.clone(),
+            start_time: local_rfc3339(row.start_time, tz),
+            end_time: local_rfc3339(row.end_time, tz),
+            venue_name: row.venue_name.clone(),
+            city: row.city.clone(),
+            min_price: row
+                .min_price
+                .and_then(|m| Currency::parse(&row.currency).map(|c| c.to_major(m))),
+            currency: row.currency.clone(),
+            status: with_status.then(|| row.status.clone()),
+        }
+    }
+}
+
+/// Shows matching `filter`, soonest first.
+pub async fn list_shows(db: &Db, filter: &ListFilter) -> Result<Vec<ShowSummary>, sqlx::Error> {
+    let (from_instant, from_date) = split_filter(filter.from.as_ref());
+    let (to_instant, to_date) = split_filter(filter.to.as_ref());
+    let limit = if filter.limit > 0 { filter.limit } else { 1000 };
+    let sql = format!(
+        "SELECT {SUMMARY_COLUMNS}
+             FROM shows s
+             JOIN events e ON e.event_id = s.event_id
+             JOIN venues v ON v.venue_id = s.venue_id
+             WHERE ($1 OR (s.status = 'live' AND s.start_time > $2))
+               AND ($3 IS NULL OR e.category = $3)
+               AND ($4 IS NULL OR LOWER(v.city) = LOWER($4))
+               AND ($5 IS NULL OR s.event_id = $5)
+               AND ($6 IS NULL OR s.start_time >= $6)
+               AND ($7 IS NULL OR s.start_time <= $7)
+               AND ($8 IS NULL OR s.start_local_date >= $8)
+               AND ($9 IS NULL OR s.start_local_date <= $9)
+             ORDER BY s.start_time, s.show_id
+             LIMIT $10 OFFSET $11"
+    );
+    let rows: Vec<ShowSummaryRow> = with_read_db!(db, pool => {
+        sqlx::query_as(&sql)
+        .bind(filter.include_unlisted)
+        .bind(Utc::now())
+        .bind(filter.category.as_deref())
+        .bind(filter.city.as_deref())
+        .bind(filter.event_id)
+        .bind(from_instant)
+        .bind(to_instant)
+        .bind(from_date)
+        .bind(to_date)
+        .bind(limit)
+        .bind(filter.offset)
+        .fetch_all(pool)
+        .await?
+    });
+    Ok(rows
+        .iter()
+        .map(|row| ShowSummary::from_row(row, filter.include_unlisted))
+        .collect())
+}
+
+fn split_filter(f: Option<&TimeFilter>) -> (Option<DateTime<Utc>>, Option<String>) {
+    match f {
+        Some(TimeFilter::Instant(t)) => (Some(*t), None),
+        Some(TimeFilter::Date(d)) => (None, Some(d.to_string())),
+        None => (None, None),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ShowsQuery {
+    cat: Option<String>,
+    city: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    page: Option<i64>,
+    per_page: Option<i64>,
+}
+
+async fn get_shows(
+    State(state): State<AppState>,
+    CatalogReader(reader): CatalogReader,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<ShowsQuery>,
+) -> ApiResult<Response> {
+    let category = match q.cat.as_deref().map(str::trim) {
+        None | Some("") | Some("all") => None,
+        Some(c @ ("movie" | "concert")) => Some(c.to_owned()),
+        Some(other) => {
+            return Err(
+                ApiError::invalid("category must be one of: movie, concert, all")
+                    .with_details(json!({ "category": other })),
+            )
+        }
+    };
+    let parse = |field: &str, raw: &Option<String>| -> ApiResult<Option<TimeFilter>> {
+        match raw.as_deref().map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(r) => parse_time_filter(r).map(Some).ok_or_else(|| {
+                ApiError::invalid_field(
+                    field,
+                    format!("{field} must be a date (2026-01-10) or an RFC 3339 time"),
+                )
+            }),
+        }
+    };
+    let from = parse("from", &q.from)?;
+    let to = parse("to", &q.to)?;
+    if let (Some(TimeFilter::Date(a)), Some(TimeFilter::Date(b))) = (&from, &to) {
+        if a > b {
+            return Err(ApiError::invalid_field("to", "to must not be before from"));
+        }
+    }
+    if let (Some(TimeFilter::Instant(a)), Some(TimeFilter::Instant(b))) = (&from, &to) {
+        if a > b {
+            return Err(ApiError::invalid_field("to", "to must not be before from"));
+        }
+    }
+    let page = q.page.unwrap_or(1);
+    if !(1..=10_000).contains(&page) {
+        return Err(ApiError::invalid_field(
+            "page",
+            "page must be between 1 and 10000",
+        ));
+    }
+    let per_page = q.per_page.unwrap_or(20);
+    if !(1..=100).contains(&per_page) {
+        return Err(ApiError::invalid_field(
+            "per_page",
+            "per_page must be between 1 and 100",
+        ));
+    }
+    let filter = ListFilter {
+        category,
+        city: q
+            .city
+            .map(|c| c.trim().to_owned())
+            .filter(|c| !c.is_empty()),
+        from,
+        to,
+        limit: per_page,
+        offset: (page - 1) * per_page,
+        ..ListFilter::default()
+    };
+    let shows = list_shows(&state.db, &filter).await?;
+    catalog_json(
+        &headers,
+        &shows,
+        state.settings.catalog_max_age,
+        reader.is_some(),
+    )
+}
+
+/// One section of a show with its price and live counts.
+#[derive(Debug, Clone, Serialize)]
+pub struct SectionAvailability {
+    pub name: String,
+    pub priority: i32,
+    pub colour: String,
+    pub price: serde_json::Number,
+    pub total: i64,
+    /// On sale and not held by anyone.
+    pub available: i64,
+    pub held: i64,
+    pub sold: i64,
+}
+
+/// A show with its event, venue, settings and live section availability.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShowDetail {
+    pub show_id: i64,
+    pub event_id: i64,
+    pub venue_id: i64,
+    pub status: String,
+    pub category: String,
+    pub title: String,
+    pub description: String,
+    pub language: Option<String>,
+    pub duration_minutes: Option<i32>,
+    pub tags: Vec<String>,
+    pub artists: Vec<String>,
+    pub venue_name: String,
+    pub city: String,
+    pub address: String,
+    pub timezone: String,
+    pub start_time: String,
+    pub end_time: String,
+    pub currency: String,
+    pub min_price: Option<serde_json::Number>,
+    pub hold_seconds: i32,
+    pub max_seats_per_user: i32,
+    pub queue: serde_json::Value,
+    pub seat_count: i64,
+    pub available: i64,
+    pub held: i64,
+    pub sections: Vec<SectionAvailability>,
+    #[serde(skip)]
+    pub organiser_id: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct ShowRow {
+    show_id: i64,
+    event_id: i64,
+    venue_id: i64,
+    status: String,
+    category: String,
+    title: String,
+    description: String,
+    language: Option<String>,
+    duration_minutes: Option<i32>,
+    tags: SqlJson<Vec<String>>,
+    artists: SqlJson<Vec<String>>,
+    venue_name: String,
+    city: String,
+    address: String,
+    timezone: String,
+    start_time: DateTime<Utc>,
+    end_time: DateTime<Utc>,
+    currency: String,
+    hold_seconds: i32,
+    max_seats_per_user: i32,
+    queue_enabled: bool,
+    queue_admit_per_minute: i32,
+    organiser_id: i64,
+}
+
+/// Loads a show with live section counts (from the inventory once live).
+pub async fn load_show(db: &Db, show_id: i64) -> Result<Option<ShowDetail>, sqlx::Error> {
+    let row: Option<ShowRow> = with_read_db!(db, pool => {
+        sqlx::query_as(
+            "SELECT s.show_id, s.event_id, s.venue_id, s.status, e.category, e.title, e.description,
+                    e.language, e.duration_minutes, e.tags, e.artists, v.name AS venue_name, v.city,
+                    v.address, v.timezone, s.start_time, s.end_time, s.currency, s.hold_seconds,
+                    s.max_seats_per_user, s.queue_enabled, s.queue_admit_per_minute, e.organiser_id
+             FROM shows s JOIN events e ON e.event_id = s.event_id
+             JOIN venues v ON v.venue_id = s.venue_id
+             WHERE s.show_id = $1",
+        )
+        .bind(show_id)
+        .fetch_optional(pool)
+        .await?
+    });
+    let Some(row) = row else { return Ok(None) };
+    let priced: Vec<(i64, String, i32, String, i64, i64)> = with_read_db!(db, pool => {
+        sqlx::query_as(
+            "SELECT sec.section_id, sec.name, sec.priority, sec.colour, p.price_minor,
+                    (SELECT COUNT(*) FROM seats t WHERE t.section_id = sec.section_id)
+             FROM show_prices p JOIN sections sec ON sec.section_id = p.section_id
+             WHERE p.show_id = $1 ORDER BY sec.priority, sec.section_id",
+        )
+        .bind(show_id)
+        .fetch_all(pool)
+        .await?
+    });
+    // One pass over the show's inventory for every section's counts.
+    let counts: Vec<(i64, String, i64)> = with_read_db!(db, pool => {
+        sqlx::query_as(
+            "SELECT section_id, status, COUNT(*) FROM inventory WHERE show_id = $1
+             GROUP BY section_id, status",
+        )
+        .bind(show_id)
+        .fetch_all(pool)
+        .await?
+    });
+    let count = |section_id: i64, status: &str| {
+        counts
+            .iter()
+            .find(|(id, st, _)| *id == section_id && st == status)
+            .map(|(_, _, n)| *n)
+            .unwrap_or(0)
+    };
+    let sections: Vec<(String, i32, String, i64, i64, i64, i64)> = priced
+        .into_iter()
+        .map(|(id, name, priority, colour, price, total)| {
+            (
+                name,
+                priority,
+                colour,
+                price,
+                total,
+                count(id, "available"),
+                count(id, "sold"),
+            )
+        })
+        .collect();
+    let tz: Tz = row.timezone.parse().unwrap_or(Tz::UTC);
+    let currency = Currency::parse(&row.currency);
+    let major = |minor: i64| {
+        currency
+            .map(|c| c.to_major(minor))
+            .unwrap_or_else(|| serde_json::Number::from(minor))
+    };
+    let is_draft = row.status == "draft";
+    let sections: Vec<SectionAvailability> = sections
+        .into_iter()
+        .map(
+            |(name, priority, colour, price, total, available, sold)| SectionAvailability {
+                name,
+                priority,
+                colour,
+                price: major(price),
+                total,
+                // Before launch there is no inventory yet: every seat will be on sale.
+                available: if is_draft { total } else { available },
+                held: 0,
+                sold,
+            },
+        )
+        .collect();
+    Ok(Some(ShowDetail {
+        show_id: row.show_id,
+        event_id: row.event_id,
+        venue_id: row.venue_id,
+        status: row.status,
+        category: row.category,
+        title: row.title,
+        description: row.description,
+        language: row.language,
+        duration_minutes: row.duration_minutes,
+        tags: row.tags.0,
+        artists: row.artists.0,
+        venue_name: row.venue_name,
+        city: row.city,
+        address: row.address,
+        timezone: row.timezone,
+        start_time: local_rfc3339(row.start_time, tz),
+        end_time: local_rfc3339(row.end_time, tz),
+        min_price: sections.iter().map(|s| s.price.clone()).min_by(|a, b| {
+            a.as_f64()
+                .unwrap_or(0.0)
+                .total_cmp(&b.as_f64().unwrap_or(0.0))
+        }),
+        currency: row.currency,
+        hold_seconds: row.hold_seconds,
+        max_seats_per_user: row.max_seats_per_user,
+        queue: json!({ "enabled": row.queue_enabled, "admit_per_minute": row.queue_admit_per_minute }),
+        seat_count: sections.iter().map(|s| s.total).sum(),
+        available: sections.iter().map(|s| s.available).sum(),
+        held: 0,
+        sections,
+        organiser_id: row.organiser_id,
+    }))
+}
+
+/// A show the caller may see: drafts only to their organiser (or an admin).
+pub async fn visible_show(
+    state: &AppState,
+    reader: Option<&AuthUser>,
+    show_id: i64,
+) -> ApiResult<ShowDetail> {
+    let show = load_show(&state.db, show_id)
+        .await?
+        .ok_or_else(|| ApiError::show_not_found(show_id))?;
+    if show.status == "draft" {
+        let allowed = match reader {
+            Some(user) => user.user_id == show.organiser_id || user.is_admin(state).await?,
+            None => false,
+        };
+        if !allowed {
+            return Err(ApiError::show_not_found(show_id));
+        }
+    }
+    Ok(show)
+}
+
+async fn get_show(
+    State(state): State<AppState>,
+    CatalogReader(reader): CatalogReader,
+    headers: HeaderMap,
+    ApiPath(show_id): ApiPath<i64>,
+) -> ApiResult<Response> {
+    let mut show = visible_show(&state, reader.as_ref(), show_id).await?;
+    if show.status == "live" {
+        count_holds(&state, &mut show).await?;
+    }
+    let max_age = state.settings.catalog_max_age.min(5);
+    let private = reader.is_some() || show.status == "draft";
+    catalog_json(&headers, &show, max_age, private)
+}
+
+/// Moves seats that are held (and still on sale) from `available` to `held`, per section.
+async fn count_holds(state: &AppState, show: &mut ShowDetail) -> ApiResult<()> {
+    let holds = state.holds.holds_of_show(show.show_id).await?;
+    if holds.is_empty() {
+        return Ok(());
+    }
+    let labels: Vec<&String> = holds.keys().collect();
+    let mut per_section: Vec<(String, i64)> = Vec::new();
+    for chunk in labels.chunks(1000) {
+        let rows: Vec<(String, i64)> = with_read_db!(&state.db, pool => {
+            let mut qb = sqlx::QueryBuilder::new(
+                "SELECT sec.name, COUNT(*) FROM inventory i
+                 JOIN seats t ON t.seat_id = i.seat_id
+                 JOIN sections sec ON sec.section_id = i.section_id
+                 WHERE i.status = 'available' AND i.show_id = ",
+            );
+            qb.push_bind(show.show_id);
+            qb.push(" AND t.venue_id = ");
+            qb.push_bind(show.venue_id);
+            qb.push(" AND t.label IN (");
+            let mut list = qb.separated(", ");
+            for label in chunk {
+                list.push_bind(label.as_str());
+            }
+            qb.push(") GROUP BY sec.name");
+            qb.build_query_as().fetch_all(pool).await?
+        });
+        per_section.extend(rows);
+    }
+    for section in &mut show.sections {
+        let held: i64 = per_section
+            .iter()
+            .filter(|(name, _)| *name == section.name)
+            .map(|(_, n)| n)
+            .sum();
+        section.held = held;
+        section.available = (section.available - held).max(0);
+    }
+    show.held = show.sections.iter().map(|s| s.held).sum();
+    show.available = show.sections.iter().map(|s| s.available).sum();
+    Ok(())
+}
+
+/// One seat of a show's map with its live status.
+#[derive(Debug, Serialize)]
+pub struct SeatStatus {
+    pub seat_id: String,
+    pub section: String,
+    pub row: String,
+    pub number: i32,
+    pub x: i32,
+    pub y: i32,
+    pub accessible: bool,
+    pub price: serde_json::Number,
+    pub status: String,
+    /// True on seats held by the caller.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub mine: bool,
+}
+
+async fn get_seats(
+    State(state): State<AppState>,
+    CatalogReader(reader): CatalogReader,
+    ApiPath(show_id): ApiPath<i64>,
+) -> ApiResult<Response> {
+    let show = visible_show(&state, reader.as_ref(), show_id).await?;
+    type Row = (String, String, String, i32, i32, i32, bool, i64, String);
+    let rows: Vec<Row> = if show.status == "draft" {
+        with_read_db!(&state.db, pool => {
+            sqlx::query_as(
+                "SELECT t.label, sec.name, t.row_label, t.number, t.x, t.y, t.accessible,
+                        p.price_minor, 'available'
+                 FROM seats t JOIN sections sec ON sec.section_id = t.section_id
+                 JOIN show_prices p ON p.show_id = $1 AND p.section_id = t.section_id
+                 WHERE t.venue_id = $2 ORDER BY t.y, t.x",
+            )
+            .bind(show_id)
+            .bind(show.venue_id)
+            .fetch_all(pool)
+            .await?
+        })
+    } else {
+        with_read_db!(&state.db, pool => {
+            sqlx::query_as(
+                "SELECT t.label, sec.name, t.row_label, t.number, t.x, t.y, t.accessible,
+                        i.price_minor, i.status
+                 FROM inventory i JOIN seats t ON t.seat_id = i.seat_id
+                 JOIN sections sec ON sec.section_id = i.section_id
+                 WHERE i.show_id = $1 ORDER BY t.y, t.x",
+            )
+            .bind(show_id)
+            .fetch_all(pool)
+            .await?
+        })
+    };
+    let currency = Currency::parse(&show.currency);
+    let holds = if show.status == "live" {
+        state.holds.holds_of_show(show_id).await?
+    } else {
+        Default::default()
+    };
+    let me = reader.as_ref().map(|u| u.user_id);
+    let seats: Vec<SeatStatus> = rows
+        .into_iter()
+        .map(
+            |(seat_id, section, row, number, x, y, accessible, price, status)| {
+                let hold = holds.get(&seat_id).filter(|_| status == "available");
+                SeatStatus {
+                    mine: hold.is_some_and(|h| Some(h.user_id) == me),
+                    status: if hold.is_some() {
+                        "held".to_owned()
+                    } else {
+                        status
+                    },
+                    seat_id,
+                    section,
+                    row,
+                    number,
+                    x,
+                    y,
+                    accessible,
+                    price: currency
+                        .map(|c| c.to_major(price))
+                        .unwrap_or_else(|| serde_json::Number::from(price)),
+                }
+            },
+        )
+        .collect();
+    let held = seats.iter().filter(|s| s.status == "held").count();
+    no_store_json(&json!({
+        "show_id": show_id,
+        "status": show.status,
+        "currency": show.currency,
+        "held": held,
+        "seats": seats,
+    }))
+}

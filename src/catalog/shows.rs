@@ -1,0 +1,493 @@
+//! Show management by the event's organiser: create a draft with section prices, launch it
+//! (pre-populating the inventory in one statement), change caps and the waiting room, cancel.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::browse::{load_show, ShowDetail};
+use super::events::event_of_organiser;
+use super::time::{local_date, parse_show_time};
+use crate::app::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::http::auth::AuthUser;
+use crate::http::json::{ApiJson, ApiPath};
+use crate::money::Currency;
+use crate::outbox::topics;
+use crate::store::Db;
+use crate::{enqueue_outbox, with_db};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/events/{event_id}/shows", post(create_show))
+        .route("/api/v1/shows/{show_id}", axum::routing::patch(update_show))
+        .route("/api/v1/shows/{show_id}/launch", post(launch_show))
+        .route("/api/v1/shows/{show_id}/cancel", post(cancel_show))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PriceSpec {
+    section: String,
+    price: f64,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct QueueSpec {
+    enabled: Option<bool>,
+    admit_per_minute: Option<i32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateShow {
+    venue_id: i64,
+    start_time: String,
+    end_time: String,
+    currency: String,
+    prices: Vec<PriceSpec>,
+    max_seats_per_user: Option<i32>,
+    hold_seconds: Option<i32>,
+    queue: Option<QueueSpec>,
+}
+
+fn check_caps(
+    max_seats: Option<i32>,
+    hold: Option<i32>,
+    queue: Option<&QueueSpec>,
+) -> ApiResult<()> {
+    if let Some(m) = max_seats {
+        if !(1..=100).contains(&m) {
+            return Err(ApiError::invalid_field(
+                "max_seats_per_user",
+                "max_seats_per_user must be between 1 and 100",
+            ));
+        }
+    }
+    if let Some(h) = hold {
+        if !(1..=3600).contains(&h) {
+            return Err(ApiError::invalid_field(
+                "hold_seconds",
+                "hold_seconds must be between 1 and 3600",
+            ));
+        }
+    }
+    if let Some(a) = queue.and_then(|q| q.admit_per_minute) {
+        if !(1..=1_000_000).contains(&a) {
+            return Err(ApiError::invalid_field(
+                "queue.admit_per_minute",
+                "queue.admit_per_minute must be between 1 and 1000000",
+            ));
+        }
+    }
+    Ok(())
+}
+
+async fn create_show(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(event_id): ApiPath<i64>,
+    ApiJson(body): ApiJson<CreateShow>,
+) -> ApiResult<Response> {
+    event_of_organiser(&state, &user, event_id).await?;
+    check_caps(
+        body.max_seats_per_user,
+        body.hold_seconds,
+        body.queue.as_ref(),
+    )?;
+    let venue = crate::venues::store::find_venue_row(&state.db, body.venue_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::invalid_field(
+                "venue_id",
+                format!("venue {} does not exist", body.venue_id),
+            )
+        })?;
+    let tz = Tz::from_str(&venue.timezone)
+        .map_err(|_| ApiError::internal(anyhow::anyhow!("venue has a bad timezone")))?;
+    let start = parse_show_time(&body.start_time, tz)
+        .map_err(|m| ApiError::invalid_field("start_time", format!("start_time {m}")))?;
+    let end = parse_show_time(&body.end_time, tz)
+        .map_err(|m| ApiError::invalid_field("end_time", format!("end_time {m}")))?;
+    let now = Utc::now();
+    if start <= now {
+        return Err(ApiError::invalid_field(
+            "start_time",
+            "start_time must be in the future",
+        ));
+    }
+    if end <= start {
+        return Err(ApiError::invalid_field(
+            "end_time",
+            "end_time must be after start_time",
+        ));
+    }
+    if end - start > chrono::Duration::hours(24) {
+        return Err(ApiError::invalid_field(
+            "end_time",
+            "a show lasts at most 24 hours",
+        ));
+    }
+    let code = body.currency.trim();
+    let currency = Currency::parse(code).ok_or_else(|| {
+        ApiError::invalid_field(
+            "currency",
+            format!("currency must be one of: {}", Currency::codes().join(", ")),
+        )
+    })?;
+
+    // Every section of the venue priced exactly once, and nothing else.
+    let sections = crate::venues::store::sections_of(&state.db, venue.venue_id).await?;
+    let by_name: HashMap<String, i64> = sections
+        .iter()
+        .map(|s| (s.name.to_lowercase(), s.section_id))
+        .collect();
+    let mut priced: HashMap<i64, i64> = HashMap::new();
+    for (i, p) in body.prices.iter().enumerate() {
+        let section_id = *by_name
+            .get(&p.section.trim().to_lowercase())
+            .ok_or_else(|| {
+                ApiError::invalid_field(
+                    format!("prices[{i}].section"),
+                    format!("venue has no section `{}`", p.section),
+                )
+            })?;
+        let minor = currency
+            .to_minor(p.price)
+            .map_err(|m| ApiError::invalid_field(format!("prices[{i}].price"), m))?;
+        if priced.insert(section_id, minor).is_some() {
+            return Err(ApiError::invalid_field(
+                format!("prices[{i}].section"),
+                format!("section `{}` is priced twice", p.section),
+            ));
+        }
+    }
+    let missing: Vec<&str> = sections
+        .iter()
+        .filter(|s| !priced.contains_key(&s.section_id))
+        .map(|s| s.name.as_str())
+        .collect();
+    if !missing.is_empty() {
+        return Err(ApiError::invalid(format!(
+            "every section needs a price; missing: {}",
+            missing.join(", ")
+        ))
+        .with_details(json!({ "field": "prices", "missing_sections": missing })));
+    }
+
+    let queue = body.queue.unwrap_or_default();
+    let show_id = insert_show(
+        &state.db,
+        &NewShow {
+            event_id,
+            venue_id: venue.venue_id,
+            start,
+            end,
+            tz,
+            currency,
+            hold_seconds: body.hold_seconds.unwrap_or(600),
+            max_seats_per_user: body.max_seats_per_user.unwrap_or(10),
+            queue_enabled: queue.enabled.unwrap_or(false),
+            queue_admit_per_minute: queue.admit_per_minute.unwrap_or(100),
+            prices: priced.into_iter().collect(),
+        },
+    )
+    .await?;
+    tracing::info!(show_id, event_id, "show created as draft");
+    let show = reload(&state, show_id).await?;
+    Ok((StatusCode::CREATED, Json(show)).into_response())
+}
+
+async fn reload(state: &AppState, show_id: i64) -> ApiResult<ShowDetail> {
+    load_show(&state.db, show_id)
+        .await?
+        .ok_or_else(|| ApiError::show_not_found(show_id))
+}
+
+/// The show, if the caller organises its event (or is an admin).
+async fn show_of_organiser(
+    state: &AppState,
+    user: &AuthUser,
+    show_id: i64,
+) -> ApiResult<ShowDetail> {
+    let show = reload(state, show_id).await?;
+    if show.organiser_id != user.user_id && !user.is_admin(state).await? {
+        if show.status == "draft" {
+            return Err(ApiError::show_not_found(show_id));
+        }
+        return Err(ApiError::forbidden(
+            "Only the event's organiser may manage this show",
+        ));
+    }
+    Ok(show)
+}
+
+async fn launch_show(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(show_id): ApiPath<i64>,
+) -> ApiResult<Json<ShowDetail>> {
+    let show = show_of_organiser(&state, &user, show_id).await?;
+    let started = Instant::now();
+    let seats = launch_inventory(&state.db, show_id, show.venue_id, show.event_id).await?;
+    let Some(seats) = seats else {
+        return Err(if show.status != "draft" {
+            ApiError::invalid_state(format!(
+                "Show {show_id} is {}, only a draft can be launched",
+                show.status
+            ))
+        } else {
+            ApiError::invalid_state(format!("Show {show_id} has already started"))
+        }
+        .with_details(json!({ "show_id": show_id, "status": show.status })));
+    };
+    state.shows.invalidate(show_id);
+    state.outbox_wakeup.notify_one();
+    tracing::info!(
+        show_id,
+        seats,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "show launched"
+    );
+    Ok(Json(reload(&state, show_id).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateShow {
+    max_seats_per_user: Option<i32>,
+    hold_seconds: Option<i32>,
+    queue: Option<QueueSpec>,
+}
+
+async fn update_show(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(show_id): ApiPath<i64>,
+    ApiJson(body): ApiJson<UpdateShow>,
+) -> ApiResult<Json<ShowDetail>> {
+    let show = show_of_organiser(&state, &user, show_id).await?;
+    if show.status == "cancelled" || show.status == "completed" {
+        return Err(ApiError::invalid_state(format!(
+            "Show {show_id} is {}",
+            show.status
+        )));
+    }
+    check_caps(
+        body.max_seats_per_user,
+        body.hold_seconds,
+        body.queue.as_ref(),
+    )?;
+    let queue = body.queue.unwrap_or_default();
+    with_db!(&state.db, pool => {
+        let mut tx = pool.begin().await?;
+        sqlx::query(
+            "UPDATE shows SET
+                max_seats_per_user = COALESCE($2, max_seats_per_user),
+                hold_seconds = COALESCE($3, hold_seconds),
+                queue_enabled = COALESCE($4, queue_enabled),
+                queue_admit_per_minute = COALESCE($5, queue_admit_per_minute),
+                updated_at = $6
+             WHERE show_id = $1",
+        )
+        .bind(show_id)
+        .bind(body.max_seats_per_user)
+        .bind(body.hold_seconds)
+        .bind(queue.enabled)
+        .bind(queue.admit_per_minute)
+        .bind(Utc::now())
+        .execute(&mut *tx)
+        .await?;
+        enqueue_outbox!(tx, topics::SHOW_UPDATED, show_id, json!({ "show_id": show_id, "event_id": show.event_id }))
+            .await?;
+        tx.commit().await?;
+    });
+    state.shows.invalidate(show_id);
+    state.outbox_wakeup.notify_one();
+    Ok(Json(reload(&state, show_id).await?))
+}
+
+/// Cancels a draft or live show: every confirmed booking is cancelled with its tickets voided
+/// and its payment marked `refund_pending`, seats are withdrawn from sale, in one transaction;
+/// then each payment is refunded through the provider and recorded `refunded`.
+async fn cancel_show(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(show_id): ApiPath<i64>,
+) -> ApiResult<Json<ShowDetail>> {
+    let show = show_of_organiser(&state, &user, show_id).await?;
+    let now = Utc::now();
+    let cancelled: Option<(Vec<i64>, Vec<String>)> = with_db!(&state.db, pool => {
+            let mut tx = pool.begin().await?;
+            let flipped = sqlx::query(
+                "UPDATE shows SET status = 'cancelled', cancelled_at = $2, updated_at = $2
+                 WHERE show_id = $1 AND status IN ('draft', 'live')",
+            )
+            .bind(show_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if flipped == 1 {
+                let bookings: Vec<i64> = sqlx::query_scalar(
+                    "UPDATE bookings SET status = 'cancelled', cancelled_at = $2
+                     WHERE show_id = $1 AND status = 'confirmed' RETURNING booking_id",
+                )
+                .bind(show_id)
+                .bind(now)
+                .fetch_all(&mut *tx)
+                .await?;
+                sqlx::query("UPDATE tickets SET status = 'void' WHERE show_id = $1 AND status = 'valid'")
+                    .bind(show_id)
+                    .execute(&mut *tx)
+                    .await?;
+    let refunds: Vec<String> = sqlx::query_scalar(
+                    "UPDATE payments SET status = 'refund_pending', updated_at = $2
+                 WHERE status = 'captured' AND booking_id IN (SELECT booking_id FROM bookings WHERE show_id = $1)
+                 RETURNING transaction_id",
+                )
+                .bind(show_id)
+                .bind(now)
+                .fetch_all(&mut *tx)
+                .await?;
+                sqlx::query("UPDATE inventory SET status = 'blocked', booking_id = NULL WHERE show_id = $1")
+                    .bind(show_id)
+                    .execute(&mut *tx)
+                    .await?;
+                enqueue_outbox!(tx, topics::SHOW_CANCELLED, show_id, json!({ "show_id": show_id, "event_id": show.event_id, "booking_ids": bookings }))
+                    .await?;
+                for booking_id in &bookings {
+                    enqueue_outbox!(tx, topics::BOOKING_CANCELLED, *booking_id, json!({ "booking_id": booking_id, "show_id": show_id, "reason": "show_cancelled" }))
+                        .await?;
+                }
+                tx.commit().await?;
+                Some((bookings, refunds))
+            } else {
+                None
+            }
+        });
+    let Some((bookings, refunds)) = cancelled else {
+        return Err(ApiError::invalid_state(format!(
+            "Show {show_id} is {} and cannot be cancelled",
+            show.status
+        ))
+        .with_details(json!({ "show_id": show_id, "status": show.status })));
+    };
+    state.shows.invalidate(show_id);
+    state.outbox_wakeup.notify_one();
+    for txn in &refunds {
+        crate::payments::settle_refund(&state.db, &state.payments, txn).await;
+    }
+    tracing::info!(
+        show_id,
+        refunded_bookings = bookings.len(),
+        "show cancelled"
+    );
+    Ok(Json(reload(&state, show_id).await?))
+}
+
+/// A draft show ready to store.
+pub struct NewShow {
+    pub event_id: i64,
+    pub venue_id: i64,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub tz: Tz,
+    pub currency: Currency,
+    pub hold_seconds: i32,
+    pub max_seats_per_user: i32,
+    pub queue_enabled: bool,
+    pub queue_admit_per_minute: i32,
+    /// (section id, price in minor units) for every section of the venue.
+    pub prices: Vec<(i64, i64)>,
+}
+
+/// Stores a draft show with its prices in one transaction.
+pub async fn insert_show(db: &Db, show: &NewShow) -> Result<i64, sqlx::Error> {
+    let now = Utc::now();
+    with_db!(db, pool => {
+        let mut tx = pool.begin().await?;
+        let show_id: i64 = sqlx::query_scalar(
+            "INSERT INTO shows (event_id, venue_id, start_time, end_time, start_local_date, currency,
+                                status, hold_seconds, max_seats_per_user, queue_enabled,
+                                queue_admit_per_minute, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, 'draft', $7, $8, $9, $10, $11, $11) RETURNING show_id",
+        )
+        .bind(show.event_id)
+        .bind(show.venue_id)
+        .bind(show.start)
+        .bind(show.end)
+        .bind(local_date(show.start, show.tz))
+        .bind(show.currency.code)
+        .bind(show.hold_seconds)
+        .bind(show.max_seats_per_user)
+        .bind(show.queue_enabled)
+        .bind(show.queue_admit_per_minute)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        for (section_id, minor) in &show.prices {
+            sqlx::query("INSERT INTO show_prices (show_id, section_id, price_minor) VALUES ($1, $2, $3)")
+                .bind(show_id)
+                .bind(section_id)
+                .bind(minor)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(show_id)
+    })
+}
+
+/// Flips a draft, not yet started show to `live` and creates one inventory row per seat with a
+/// single `INSERT … SELECT`, plus its `show.launched` outbox row, in one transaction. Returns
+/// the number of seats put on sale, or `None` if the show was not a future draft.
+pub async fn launch_inventory(
+    db: &Db,
+    show_id: i64,
+    venue_id: i64,
+    event_id: i64,
+) -> Result<Option<u64>, sqlx::Error> {
+    let now = Utc::now();
+    with_db!(db, pool => {
+        let mut tx = pool.begin().await?;
+        let flipped = sqlx::query(
+            "UPDATE shows SET status = 'live', launched_at = $2, updated_at = $2
+             WHERE show_id = $1 AND status = 'draft' AND start_time > $2",
+        )
+        .bind(show_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if flipped != 1 {
+            return Ok(None);
+        }
+        let seats = sqlx::query(
+            "INSERT INTO inventory (show_id, seat_id, section_id, status, price_minor)
+             SELECT $1, t.seat_id, t.section_id, 'available', p.price_minor
+             FROM seats t JOIN show_prices p ON p.show_id = $1 AND p.section_id = t.section_id
+             WHERE t.venue_id = $2",
+        )
+        .bind(show_id)
+        .bind(venue_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        enqueue_outbox!(tx, topics::SHOW_LAUNCHED, show_id, json!({ "show_id": show_id, "event_id": event_id, "seats": seats }))
+            .await?;
+        tx.commit().await?;
+        Ok(Some(seats))
+    })
+}

@@ -1,0 +1,266 @@
+//! Every setting of the service: a flag, an environment variable and a default.
+//!
+//! Secrets are wrapped in [`Secret`] so they never appear in `Debug` output or logs.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+
+/// A value that must never be printed: `Debug` and `Display` show `[redacted]`.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    /// The secret itself; call only where it is used, never to log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+/// A database URL whose password is redacted when printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    /// The URL with any password replaced, safe for logs.
+    pub fn redacted(&self) -> String {
+        redact_url_password(&self.0)
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl std::str::FromStr for DatabaseUrl {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+/// Replaces the password part of `scheme://user:password@host/...` with `***`.
+pub fn redact_url_password(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    match (authority.rfind('@'), authority.find(':')) {
+        (Some(at), Some(colon)) if colon < at => format!(
+            "{}://{}:***{}",
+            &url[..scheme_end],
+            &authority[..colon],
+            &rest[at..]
+        ),
+        _ => url.to_owned(),
+    }
+}
+
+/// Settings shared by every subcommand that opens the database.
+#[derive(Args, Debug, Clone)]
+pub struct StorageConfig {
+    /// Directory for the embedded default's SQLite database and generated keys.
+    #[arg(long, env = "BOXOFFICE_DATA_DIR", default_value = "./boxoffice-data")]
+    pub data_dir: PathBuf,
+
+    /// PostgreSQL URL (`postgres://…`); without it the embedded SQLite default is used.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<DatabaseUrl>,
+
+    /// Optional PostgreSQL read replica used for catalog reads.
+    #[arg(long, env = "DATABASE_READ_URL")]
+    pub database_read_url: Option<DatabaseUrl>,
+
+    /// Largest number of connections in the database pool.
+    #[arg(long, env = "BOXOFFICE_DB_MAX_CONNECTIONS", default_value_t = 20)]
+    pub db_max_connections: u32,
+}
+
+impl StorageConfig {
+    /// Storage settings for the embedded default in `data_dir`.
+    pub fn embedded(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            database_url: None,
+            database_read_url: None,
+            db_max_connections: 8,
+        }
+    }
+}
+
+/// Settings of `boxoffice serve`.
+#[derive(Args, Debug, Clone)]
+pub struct ServeConfig {
+    /// Address to listen on (`127.0.0.1:0` picks a free port).
+    #[arg(long, env = "BOXOFFICE_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+
+    #[command(flatten)]
+    pub storage: StorageConfig,
+
+    /// Redis URL for seat holds (`redis://…`); without it holds live in this process, which
+    /// suits a single node only.
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<DatabaseUrl>,
+
+    /// Prefix of every Redis key, so several deployments can share one Redis.
+    #[arg(long, env = "BOXOFFICE_REDIS_PREFIX", default_value = "bo")]
+    pub redis_prefix: String,
+
+    /// NATS URL (`nats://…`) for the booking event bus (JetStream); without it events go to
+    /// in-process subscribers.
+    #[arg(long, env = "NATS_URL")]
+    pub nats_url: Option<DatabaseUrl>,
+
+    /// JetStream stream name; subjects are `<prefix>.<topic>`.
+    #[arg(long, env = "BOXOFFICE_NATS_STREAM", default_value = "BOXOFFICE")]
+    pub nats_stream: String,
+
+    /// Subject prefix of published events.
+    #[arg(
+        long,
+        env = "BOXOFFICE_NATS_SUBJECT_PREFIX",
+        default_value = "boxoffice"
+    )]
+    pub nats_subject_prefix: String,
+
+    /// SMTP URL (`smtp://host:port`) for emails; without it emails are written as `.eml` files
+    /// under the data dir's `outbox-mail/`.
+    #[arg(long, env = "SMTP_URL")]
+    pub smtp_url: Option<DatabaseUrl>,
+
+    /// The sender of emails.
+    #[arg(
+        long,
+        env = "BOXOFFICE_EMAIL_FROM",
+        default_value = "boxoffice <tickets@boxoffice.local>"
+    )]
+    pub email_from: String,
+
+    /// Ed25519 seed (32 bytes, base64url) that signs ticket codes. Without it one is generated
+    /// and kept in the data dir (SQLite) or the database (PostgreSQL, shared by every node).
+    #[arg(long, env = "BOXOFFICE_TICKET_SIGNING_KEY", hide_env_values = true)]
+    pub ticket_signing_key: Option<Secret>,
+
+    /// Let organiser webhooks target loopback, private and link-local addresses (off: such URLs
+    /// are refused, so webhooks cannot probe the deployment's own network).
+    #[arg(long, env = "BOXOFFICE_WEBHOOK_ALLOW_PRIVATE", default_value_t = false)]
+    pub webhooks_allow_private: bool,
+
+    /// Do not load demo data on the first start of an empty database.
+    #[arg(long, env = "BOXOFFICE_NO_DEMO", default_value_t = false)]
+    pub no_demo: bool,
+
+    /// HMAC secret for access tokens. Without it a random one is generated once and kept in
+    /// the database, so every node of a deployment shares it.
+    #[arg(long, env = "BOXOFFICE_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<Secret>,
+
+    /// Lifetime of an access token, in seconds.
+    #[arg(long, env = "BOXOFFICE_ACCESS_TOKEN_SECONDS", default_value_t = 900)]
+    pub access_token_seconds: u64,
+
+    /// Lifetime of a refresh token, in days.
+    #[arg(long, env = "BOXOFFICE_REFRESH_TOKEN_DAYS", default_value_t = 30)]
+    pub refresh_token_days: u64,
+
+    /// Require a Bearer token for catalog reads (shows, events, venues).
+    #[arg(long, env = "BOXOFFICE_CATALOG_REQUIRES_AUTH", default_value_t = false)]
+    pub catalog_requires_auth: bool,
+
+    /// `max-age` of cacheable catalog responses, in seconds.
+    #[arg(long, env = "BOXOFFICE_CATALOG_MAX_AGE", default_value_t = 30)]
+    pub catalog_max_age: u32,
+
+    /// Largest accepted request body, in bytes (larger ones get 413).
+    #[arg(long, env = "BOXOFFICE_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Seconds to let in-flight requests finish after SIGTERM/Ctrl-C.
+    #[arg(long, env = "BOXOFFICE_SHUTDOWN_GRACE_SECONDS", default_value_t = 20)]
+    pub shutdown_grace_seconds: u64,
+
+    /// Argon2id memory cost in KiB (the OWASP minimum, 19456, by default).
+    #[arg(long, env = "BOXOFFICE_ARGON2_MEMORY_KIB", default_value_t = 19_456)]
+    pub argon2_memory_kib: u32,
+
+    /// Argon2id iterations.
+    #[arg(long, env = "BOXOFFICE_ARGON2_ITERATIONS", default_value_t = 2)]
+    pub argon2_iterations: u32,
+}
+
+impl ServeConfig {
+    /// The embedded default in `data_dir`, listening on a free loopback port: what tests start.
+    pub fn embedded_for_tests(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            storage: StorageConfig::embedded(data_dir),
+            redis_url: None,
+            redis_prefix: "bo".into(),
+            nats_url: None,
+            nats_stream: "BOXOFFICE".into(),
+            nats_subject_prefix: "boxoffice".into(),
+            smtp_url: None,
+            email_from: "boxoffice <tickets@boxoffice.local>".into(),
+            ticket_signing_key: None,
+            webhooks_allow_private: false,
+            no_demo: true,
+            jwt_secret: None,
+            access_token_seconds: 900,
+            refresh_token_days: 30,
+            catalog_requires_auth: false,
+            catalog_max_age: 30,
+            max_body_bytes: 1024 * 1024,
+            shutdown_grace_seconds: 5,
+            argon2_memory_kib: 19_456,
+            argon2_iterations: 2,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_in_urls_are_redacted() {
+        assert_eq!(
+            redact_url_password("postgres://app:hunter2@db:5432/x"),
+            "postgres://app:***@db:5432/x"
+        );
+        assert_eq!(
+            redact_url_password("postgres://app@db/x"),
+            "postgres://app@db/x"
+        );
+        let url = DatabaseUrl::new("postgres://a:b@c/d");
+        assert!(!format!("{url:?}").contains(":b@"));
+        assert_eq!(format!("{:?}", Secret::new("s3cret")), "[redacted]");
+    }
+}

@@ -1,0 +1,214 @@
+//! One error type for every failure, rendered in the seed's JSON shape:
+//! `{"error_code": "...", "message": "...", "details": {...}}`.
+//!
+//! Internal failures become `500 INTERNAL_ERROR` with a fixed message; their cause chain is
+//! logged, never sent.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+
+/// The stable error codes of SPEC §3, with their HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    InvalidRequest,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    ShowNotFound,
+    MethodNotAllowed,
+    InvalidState,
+    Conflict,
+    EmailTaken,
+    SeatLocked,
+    SeatNotAvailable,
+    HoldExpired,
+    SeatLimitExceeded,
+    PaymentDeclined,
+    IdempotencyKeyReused,
+    IdempotencyInProgress,
+    InvalidTicket,
+    AlreadyCheckedIn,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    RateLimited,
+    Internal,
+    Unavailable,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "INVALID_REQUEST",
+            Self::Unauthorized => "UNAUTHORIZED",
+            Self::Forbidden => "FORBIDDEN",
+            Self::NotFound => "NOT_FOUND",
+            Self::ShowNotFound => "SHOW_NOT_FOUND",
+            Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            Self::InvalidState => "INVALID_STATE",
+            Self::Conflict => "CONFLICT",
+            Self::EmailTaken => "EMAIL_TAKEN",
+            Self::SeatLocked => "SEAT_LOCKED",
+            Self::SeatNotAvailable => "SEAT_NOT_AVAILABLE",
+            Self::HoldExpired => "HOLD_EXPIRED",
+            Self::SeatLimitExceeded => "SEAT_LIMIT_EXCEEDED",
+            Self::PaymentDeclined => "PAYMENT_DECLINED",
+            Self::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
+            Self::IdempotencyInProgress => "IDEMPOTENCY_IN_PROGRESS",
+            Self::InvalidTicket => "INVALID_TICKET",
+            Self::AlreadyCheckedIn => "ALREADY_CHECKED_IN",
+            Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            Self::RateLimited => "RATE_LIMITED",
+            Self::Internal => "INTERNAL_ERROR",
+            Self::Unavailable => "SERVICE_UNAVAILABLE",
+        }
+    }
+
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::InvalidRequest => StatusCode::BAD_REQUEST,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::NotFound | Self::ShowNotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::InvalidState
+            | Self::Conflict
+            | Self::EmailTaken
+            | Self::SeatLocked
+            | Self::SeatNotAvailable
+            | Self::HoldExpired
+            | Self::IdempotencyInProgress
+            | Self::AlreadyCheckedIn => StatusCode::CONFLICT,
+            Self::InvalidTicket => StatusCode::BAD_REQUEST,
+            Self::SeatLimitExceeded => StatusCode::FORBIDDEN,
+            Self::PaymentDeclined => StatusCode::PAYMENT_REQUIRED,
+            Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+/// An error answered to a client.
+#[derive(Debug)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+    pub details: Value,
+    /// The internal cause of a 500, logged and never sent.
+    source: Option<anyhow::Error>,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            details: json!({}),
+            source: None,
+        }
+    }
+
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = details;
+        self
+    }
+
+    /// A 400 naming the offending field in `details.field`.
+    pub fn invalid_field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, message).with_details(json!({ "field": field.into() }))
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, message)
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(ErrorCode::Unauthorized, "Authentication required")
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Forbidden, message)
+    }
+
+    pub fn not_found(what: &str, id: impl std::fmt::Display) -> Self {
+        Self::new(ErrorCode::NotFound, format!("{what} {id} not found"))
+    }
+
+    pub fn show_not_found(show_id: i64) -> Self {
+        Self::new(ErrorCode::ShowNotFound, format!("Show {show_id} not found"))
+            .with_details(json!({ "show_id": show_id }))
+    }
+
+    pub fn invalid_state(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidState, message)
+    }
+
+    /// A 500 whose cause is logged but never shown to the client.
+    pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
+        Self {
+            code: ErrorCode::Internal,
+            message: "Something went wrong".into(),
+            details: json!({}),
+            source: Some(cause.into()),
+        }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.message)
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(err: sqlx::Error) -> Self {
+        match &err {
+            sqlx::Error::PoolTimedOut => Self::new(
+                ErrorCode::Unavailable,
+                "The service is busy, try again shortly",
+            ),
+            _ => Self::internal(err),
+        }
+    }
+}
+
+impl From<crate::holds::HoldStoreError> for ApiError {
+    fn from(err: crate::holds::HoldStoreError) -> Self {
+        tracing::error!(error = %err, "hold store unavailable");
+        Self::new(
+            ErrorCode::Unavailable,
+            "Seat holds are unavailable, try again shortly",
+        )
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(err: anyhow::Error) -> Self {
+        Self::internal(err)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let Some(source) = &self.source {
+            tracing::error!(error = ?source, "request failed with an internal error");
+        }
+        let body = json!({
+            "error_code": self.code.as_str(),
+            "message": self.message,
+            "details": self.details,
+        });
+        let mut response = (self.code.status(), axum::Json(body)).into_response();
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+    }
+}

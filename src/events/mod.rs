@@ -1,0 +1,282 @@
+//! The event pipeline (SPEC §8): the relay publishes outbox rows at least once — to NATS
+//! JetStream in production, to in-process subscribers in the embedded default — and idempotent
+//! consumers issue tickets and send emails.
+//!
+//! Several relays (one per node) never publish a row at the same time: on PostgreSQL each batch
+//! is claimed with `FOR UPDATE SKIP LOCKED`. A row is marked published only after JetStream
+//! acknowledged it (or every in-process consumer handled it); a crash in between republishes it,
+//! JetStream drops the duplicate by its message id and the consumers ignore what they already did.
+
+mod nats;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+pub use nats::NatsBus;
+
+use crate::app::AppState;
+use crate::faults::Fault;
+use crate::outbox::topics;
+use crate::store::Db;
+use crate::{with_db, with_read_db};
+
+/// An outbox row as published.
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow)]
+pub struct OutboxEvent {
+    pub outbox_id: i64,
+    pub topic: String,
+    pub aggregate_id: i64,
+    pub payload: sqlx::types::Json<serde_json::Value>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Rows per relay batch.
+const BATCH: i64 = 100;
+
+/// Which consumer handles an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Consumer {
+    Tickets,
+    Email,
+    Webhooks,
+}
+
+impl Consumer {
+    pub const ALL: [Consumer; 3] = [Consumer::Tickets, Consumer::Email, Consumer::Webhooks];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Tickets => "tickets",
+            Self::Email => "email",
+            Self::Webhooks => "webhooks",
+        }
+    }
+}
+
+/// Handles one event for one consumer; safe to call again with the same event.
+pub async fn handle(
+    state: &AppState,
+    consumer: Consumer,
+    event: &OutboxEvent,
+) -> anyhow::Result<()> {
+    match (consumer, event.topic.as_str()) {
+        (Consumer::Tickets, topics::BOOKING_CONFIRMED) => {
+            crate::tickets::issue_for_booking(state, event.aggregate_id).await?;
+        }
+        (Consumer::Email, topics::BOOKING_CONFIRMED) => {
+            crate::notify::email::send_confirmation(state, event.aggregate_id).await?;
+        }
+        (Consumer::Email, topics::BOOKING_CANCELLED) => {
+            crate::notify::email::send_cancellation(state, event.aggregate_id).await?;
+        }
+        (Consumer::Webhooks, _) => crate::notify::webhooks::enqueue(state, event).await?,
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Starts the relay (and, with NATS, the durable consumers) until `shutdown` turns true.
+pub fn spawn_workers(
+    state: AppState,
+    shutdown: watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut handles = Vec::new();
+    let relay_state = state.clone();
+    let mut relay_shutdown = shutdown.clone();
+    handles.push(tokio::spawn(async move {
+        let mut last_lag_log = std::time::Instant::now();
+        loop {
+            if last_lag_log.elapsed() > Duration::from_secs(30) {
+                last_lag_log = std::time::Instant::now();
+                if let Ok(lag) = outbox_lag_seconds(&relay_state.db).await {
+                    if lag > 5.0 {
+                        tracing::warn!(lag_seconds = lag, "outbox relay is behind");
+                    } else {
+                        tracing::debug!(lag_seconds = lag, "outbox lag");
+                    }
+                }
+            }
+            let published = match relay_once(&relay_state).await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(error = %e, "outbox relay: batch failed; will retry");
+                    0
+                }
+            };
+            if published == 0 {
+                tokio::select! {
+                    _ = relay_state.outbox_wakeup.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                    _ = relay_shutdown.changed() => {}
+                }
+            }
+            if *relay_shutdown.borrow() {
+                break;
+            }
+        }
+    }));
+    handles.push(tokio::spawn(crate::notify::webhooks::run_deliveries(
+        state.clone(),
+        shutdown.clone(),
+    )));
+    if let Some(bus) = state.nats.clone() {
+        for consumer in Consumer::ALL {
+            handles.push(tokio::spawn(nats::consume(
+                state.clone(),
+                bus.clone(),
+                consumer,
+                shutdown.clone(),
+            )));
+        }
+    }
+    handles
+}
+
+/// Publishes one batch of unpublished outbox rows; returns how many were published.
+pub async fn relay_once(state: &AppState) -> anyhow::Result<usize> {
+    let claim_sql = match state.db.backend() {
+        crate::store::Backend::Postgres => {
+            "SELECT outbox_id, topic, aggregate_id, payload, created_at FROM outbox
+             WHERE published_at IS NULL ORDER BY outbox_id LIMIT $1 FOR UPDATE SKIP LOCKED"
+        }
+        crate::store::Backend::Sqlite => {
+            "SELECT outbox_id, topic, aggregate_id, payload, created_at FROM outbox
+             WHERE published_at IS NULL ORDER BY outbox_id LIMIT $1"
+        }
+    };
+    match &state.db {
+        Db::Postgres { write, .. } => {
+            // The claim holds the rows' locks until the batch is marked: another node's relay
+            // skips them.
+            let mut tx = write.begin().await?;
+            let rows: Vec<OutboxEvent> = sqlx::query_as(claim_sql)
+                .bind(BATCH)
+                .fetch_all(&mut *tx)
+                .await?;
+            let done = publish_batch(state, &rows).await;
+            if state.faults.fire(Fault::RelayCrashAfterPublish) {
+                anyhow::bail!("injected relay crash after publishing, before marking");
+            }
+            mark_published!(tx, &done);
+            tx.commit().await?;
+            Ok(done.len())
+        }
+        Db::Sqlite { read, write } => {
+            // One relay per embedded node; the single writer connection must stay free for the
+            // consumers, so the batch is read, handled, then marked.
+            let rows: Vec<OutboxEvent> = sqlx::query_as(claim_sql)
+                .bind(BATCH)
+                .fetch_all(read)
+                .await?;
+            let done = publish_batch(state, &rows).await;
+            if state.faults.fire(Fault::RelayCrashAfterPublish) {
+                anyhow::bail!("injected relay crash after publishing, before marking");
+            }
+            let mut tx = write.begin().await?;
+            mark_published!(tx, &done);
+            tx.commit().await?;
+            Ok(done.len())
+        }
+    }
+}
+
+/// In-process deliveries of one row that fail this many times are dead-lettered (logged and
+/// marked), so one poisoned event cannot hold up every later one.
+const MAX_IN_PROCESS_ATTEMPTS: u32 = 10;
+
+/// Publishes rows in order, stopping at the first failure; returns the ids published.
+async fn publish_batch(state: &AppState, rows: &[OutboxEvent]) -> Vec<i64> {
+    let mut done = Vec::with_capacity(rows.len());
+    for event in rows {
+        let result = match &state.nats {
+            Some(bus) => bus.publish(event).await,
+            None => {
+                let mut result = Ok(());
+                for consumer in Consumer::ALL {
+                    if let Err(e) = handle(state, consumer, event).await {
+                        result = Err(e);
+                        break;
+                    }
+                }
+                result
+            }
+        };
+        match result {
+            Ok(()) => {
+                state
+                    .relay_attempts
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&event.outbox_id);
+                done.push(event.outbox_id)
+            }
+            Err(e)
+                if state.nats.is_none() && {
+                    let mut attempts = state
+                        .relay_attempts
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner());
+                    let n = attempts.entry(event.outbox_id).or_insert(0);
+                    *n += 1;
+                    *n >= MAX_IN_PROCESS_ATTEMPTS
+                } =>
+            {
+                tracing::error!(error = %e, outbox_id = event.outbox_id, topic = %event.topic, "event dead-lettered after repeated consumer failures");
+                state
+                    .relay_attempts
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&event.outbox_id);
+                done.push(event.outbox_id);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, outbox_id = event.outbox_id, topic = %event.topic, "outbox event not delivered yet");
+                break;
+            }
+        }
+    }
+    done
+}
+
+/// Marks `$ids` published on the transaction `$tx` (either backend).
+macro_rules! mark_published {
+    ($tx:expr, $ids:expr) => {{
+        let ids: &[i64] = $ids;
+        if !ids.is_empty() {
+            let mut qb = sqlx::QueryBuilder::new("UPDATE outbox SET published_at = ");
+            qb.push_bind(Utc::now());
+            qb.push(" WHERE outbox_id IN (");
+            let mut list = qb.separated(", ");
+            for id in ids {
+                list.push_bind(*id);
+            }
+            qb.push(")");
+            qb.build().execute(&mut *$tx).await?;
+        }
+    }};
+}
+use mark_published;
+
+/// Age in seconds of the oldest unpublished outbox row (0 when none).
+pub async fn outbox_lag_seconds(db: &Db) -> Result<f64, sqlx::Error> {
+    let oldest: Option<DateTime<Utc>> = with_read_db!(db, pool => {
+        sqlx::query_scalar("SELECT MIN(created_at) FROM outbox WHERE published_at IS NULL")
+            .fetch_one(pool)
+            .await?
+    });
+    Ok(oldest
+        .map(|t| (Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0)
+        .unwrap_or(0.0))
+}
+
+/// Unpublished outbox rows.
+pub async fn outbox_backlog(db: &Db) -> Result<i64, sqlx::Error> {
+    with_db!(db, pool => {
+        sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE published_at IS NULL")
+            .fetch_one(pool)
+            .await
+    })
+}

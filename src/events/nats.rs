@@ -1,0 +1,161 @@
+//! NATS JetStream: a durable stream (created if missing), publishes with message ids for
+//! de-duplication and awaited acks, and durable pull consumers with explicit acks.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer::pull, consumer::AckPolicy, stream};
+use futures_util::StreamExt;
+use tokio::sync::{watch, OnceCell};
+
+use super::{handle, Consumer, OutboxEvent};
+use crate::app::AppState;
+
+/// A connection to JetStream and the stream's name and subject prefix.
+#[derive(Clone)]
+pub struct NatsBus {
+    client: async_nats::Client,
+    js: jetstream::Context,
+    stream: String,
+    prefix: String,
+    ready: std::sync::Arc<OnceCell<()>>,
+}
+
+impl NatsBus {
+    /// Connects, retrying in the background if NATS is down: bookings never wait for it.
+    pub async fn connect(url: &str, stream: &str, prefix: &str) -> anyhow::Result<Self> {
+        let client = async_nats::ConnectOptions::new()
+            .retry_on_initial_connect()
+            .connection_timeout(Duration::from_secs(2))
+            .connect(url)
+            .await?;
+        let js = jetstream::new(client.clone());
+        Ok(Self {
+            client,
+            js,
+            stream: stream.to_owned(),
+            prefix: prefix.to_owned(),
+            ready: std::sync::Arc::new(OnceCell::new()),
+        })
+    }
+
+    pub fn connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
+    }
+
+    pub fn subject(&self, topic: &str) -> String {
+        format!("{}.{topic}", self.prefix)
+    }
+
+    /// Creates the stream once per process (if missing).
+    async fn ensure_stream(&self) -> anyhow::Result<stream::Stream> {
+        let config = stream::Config {
+            name: self.stream.clone(),
+            subjects: vec![format!("{}.>", self.prefix)],
+            duplicate_window: Duration::from_secs(120),
+            max_age: Duration::from_secs(7 * 24 * 3600),
+            ..Default::default()
+        };
+        let stream =
+            tokio::time::timeout(Duration::from_secs(5), self.js.get_or_create_stream(config))
+                .await
+                .map_err(|_| anyhow::anyhow!("JetStream did not answer"))??;
+        let _ = self.ready.set(());
+        Ok(stream)
+    }
+
+    /// Publishes and waits for JetStream's ack; the outbox id is the message id.
+    pub async fn publish(&self, event: &OutboxEvent) -> anyhow::Result<()> {
+        if self.ready.get().is_none() {
+            self.ensure_stream().await?;
+        }
+        let payload = serde_json::to_vec(event)?;
+        let ack = tokio::time::timeout(Duration::from_secs(5), async {
+            self.js
+                .send_publish(
+                    self.subject(&event.topic),
+                    jetstream::context::Publish::build()
+                        .payload(payload.into())
+                        .message_id(event.outbox_id.to_string()),
+                )
+                .await?
+                .await
+                .map_err(anyhow::Error::from)
+        })
+        .await
+        .map_err(|_| anyhow::anyhow!("JetStream publish ack timed out"))??;
+        tracing::debug!(
+            outbox_id = event.outbox_id,
+            seq = ack.sequence,
+            duplicate = ack.duplicate,
+            "published"
+        );
+        Ok(())
+    }
+
+    /// The stream, for tests and tools.
+    pub async fn stream(&self) -> anyhow::Result<stream::Stream> {
+        self.ensure_stream().await
+    }
+}
+
+/// Runs a durable consumer until shutdown: each message is handled, then acked; a failure is
+/// left unacked and JetStream redelivers it.
+pub async fn consume(
+    state: AppState,
+    bus: NatsBus,
+    consumer: Consumer,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let run = async {
+            let stream = bus.ensure_stream().await?;
+            let durable = stream
+                .get_or_create_consumer(
+                    consumer.name(),
+                    pull::Config {
+                        durable_name: Some(consumer.name().to_owned()),
+                        ack_policy: AckPolicy::Explicit,
+                        ack_wait: Duration::from_secs(30),
+                        // A poisoned event stops being redelivered after this many tries.
+                        max_deliver: 20,
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            let mut messages = durable.messages().await?;
+            while let Some(message) = messages.next().await {
+                let message = message.map_err(|e| anyhow::anyhow!(e))?;
+                match serde_json::from_slice::<OutboxEvent>(&message.payload) {
+                    Ok(event) => match handle(&state, consumer, &event).await {
+                        Ok(()) => {
+                            let _ = message.ack().await;
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, consumer = consumer.name(), outbox_id = event.outbox_id, "consumer failed; JetStream will redeliver");
+                        }
+                    },
+                    Err(e) => {
+                        tracing::error!(error = %e, consumer = consumer.name(), "unreadable event; dropped");
+                        let _ = message.ack().await;
+                    }
+                }
+            }
+            anyhow::Ok(())
+        };
+        tokio::select! {
+            result = run => {
+                if let Err(e) = result {
+                    tracing::warn!(error = %e, consumer = consumer.name(), "consumer stopped; reconnecting");
+                }
+            }
+            _ = shutdown.changed() => return,
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! Failure injection for the crash and race tests: armed only from code (tests hold the
+//! `AppState`), never from configuration, so a deployment cannot trigger it.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Armed faults, each firing once per arming.
+#[derive(Debug, Default)]
+pub struct Faults {
+    fail_before_commit: AtomicU32,
+    drop_connection_in_booking: AtomicU32,
+    relay_crash_after_publish: AtomicU32,
+}
+
+/// Where a fault can fire.
+#[derive(Debug, Clone, Copy)]
+pub enum Fault {
+    /// The booking transaction fails after the payment is authorized, before commit.
+    FailBeforeCommit,
+    /// The booking transaction's database connection is dropped mid-transaction.
+    DropConnectionInBooking,
+    /// The outbox relay dies after publishing a batch, before marking it published.
+    RelayCrashAfterPublish,
+}
+
+impl Faults {
+    fn counter(&self, fault: Fault) -> &AtomicU32 {
+        match fault {
+            Fault::FailBeforeCommit => &self.fail_before_commit,
+            Fault::DropConnectionInBooking => &self.drop_connection_in_booking,
+            Fault::RelayCrashAfterPublish => &self.relay_crash_after_publish,
+        }
+    }
+
+    /// Arms `fault` to fire `times` times.
+    pub fn arm(&self, fault: Fault, times: u32) {
+        self.counter(fault).store(times, Ordering::SeqCst);
+    }
+
+    /// True (and one firing used up) when `fault` is armed.
+    pub fn fire(&self, fault: Fault) -> bool {
+        self.counter(fault)
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+    }
+}

@@ -1,0 +1,140 @@
+//! Seat holds (SPEC §6): a visitor's seats are kept for them for the show's `hold_seconds` while
+//! they pay. One interface, two stores passing the same tests: Redis in production (atomic Lua
+//! scripts, expiry by Redis's clock, every key of a show under one hash tag) and an in-process
+//! store for the embedded default.
+//!
+//! Holds are advisory: the database transaction of a booking is the arbiter of every sale, so a
+//! lost hold (a flushed Redis) can never sell a seat twice (`tests/booking.rs`,
+//! `redis_flush_never_sells_a_seat_twice`).
+
+mod memory;
+mod redis_store;
+mod routes;
+
+pub use routes::router;
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+
+pub use memory::MemoryHolds;
+pub use redis_store::RedisHolds;
+
+/// Who holds a seat, and until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeatHold {
+    pub user_id: i64,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A request to hold `seats` of `show_id` for `user_id`.
+#[derive(Debug, Clone)]
+pub struct HoldRequest<'a> {
+    pub show_id: i64,
+    pub user_id: i64,
+    pub seats: &'a [String],
+    pub hold_seconds: u32,
+    /// The show's per-user cap: seats held plus seats bought.
+    pub cap: u32,
+    /// Seats the user has already bought for this show.
+    pub bought: u32,
+}
+
+/// What a hold request led to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HoldOutcome {
+    /// Every seat is now held by the caller; `expires_at` is the earliest expiry among them
+    /// (seats the caller already held keep their expiry).
+    Held {
+        hold_id: String,
+        expires_at: DateTime<Utc>,
+    },
+    /// Nothing was held: these seats are held by someone else.
+    Locked { seats: Vec<String> },
+    /// Nothing was held: the cap would be exceeded.
+    CapExceeded { held: u32, bought: u32 },
+}
+
+/// A failure of the hold store itself (Redis unreachable).
+#[derive(Debug, thiserror::Error)]
+#[error("hold store unavailable: {0}")]
+pub struct HoldStoreError(pub String);
+
+impl From<redis::RedisError> for HoldStoreError {
+    fn from(e: redis::RedisError) -> Self {
+        Self(e.to_string())
+    }
+}
+
+/// The hold store of a deployment.
+#[derive(Clone)]
+pub enum HoldStore {
+    Redis(RedisHolds),
+    Memory(MemoryHolds),
+}
+
+impl HoldStore {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Redis(_) => "redis",
+            Self::Memory(_) => "memory",
+        }
+    }
+
+    /// Holds every seat or none, checking locks and the cap in the same atomic step.
+    pub async fn hold(&self, req: &HoldRequest<'_>) -> Result<HoldOutcome, HoldStoreError> {
+        match self {
+            Self::Redis(s) => s.hold(req).await,
+            Self::Memory(s) => Ok(s.hold(req)),
+        }
+    }
+
+    /// Releases those of `seats` that `user_id` holds; returns the released labels.
+    pub async fn release(
+        &self,
+        show_id: i64,
+        user_id: i64,
+        seats: &[String],
+    ) -> Result<Vec<String>, HoldStoreError> {
+        match self {
+            Self::Redis(s) => s.release(show_id, user_id, seats).await,
+            Self::Memory(s) => Ok(s.release(show_id, user_id, seats)),
+        }
+    }
+
+    /// The live hold of each of `seats` (`None` where nobody holds it).
+    pub async fn holders(
+        &self,
+        show_id: i64,
+        seats: &[String],
+    ) -> Result<Vec<Option<SeatHold>>, HoldStoreError> {
+        match self {
+            Self::Redis(s) => s.holders(show_id, seats).await,
+            Self::Memory(s) => Ok(s.holders(show_id, seats)),
+        }
+    }
+
+    /// Every live hold of a show, by seat label (without scanning the keyspace).
+    pub async fn holds_of_show(
+        &self,
+        show_id: i64,
+    ) -> Result<HashMap<String, SeatHold>, HoldStoreError> {
+        match self {
+            Self::Redis(s) => s.holds_of_show(show_id).await,
+            Self::Memory(s) => Ok(s.holds_of_show(show_id)),
+        }
+    }
+
+    /// Answers whether the store responds, for `/readyz`.
+    pub async fn ping(&self) -> Result<(), HoldStoreError> {
+        match self {
+            Self::Redis(s) => s.ping().await,
+            Self::Memory(_) => Ok(()),
+        }
+    }
+}
+
+/// A new hold id.
+pub fn new_hold_id() -> String {
+    format!("hold_{}", uuid::Uuid::new_v4().simple())
+}

@@ -1,0 +1,277 @@
+//! Holds on Redis. Every key of show S shares the hash tag `{bo:S}`, so a show's keys live in one
+//! slot and the scripts run unchanged on Redis Cluster:
+//!
+//! - `{bo:S}:seat:<label>`: `user:hold:expires_ms`, with a PX expiry; the authoritative hold.
+//! - `{bo:S}:holds`: hash label → `user:expires_ms`, the index that reads a show's holds without
+//!   scanning the keyspace; entries past their expiry (by Redis's clock) are ignored and pruned.
+//! - `{bo:S}:user:<id>`: hash label → `expires_ms`, the caller's holds for the cap.
+//!
+//! A multi-seat hold is one Lua script: every seat or none, expiry by Redis `TIME`, the cap
+//! checked in the same step.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, TimeZone, Utc};
+use redis::aio::ConnectionManager;
+use redis::Script;
+
+use super::{new_hold_id, HoldOutcome, HoldRequest, HoldStoreError, SeatHold};
+
+const HOLD_LUA: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local user, hold_id = ARGV[1], ARGV[2]
+local ttl, cap, bought = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local n = #KEYS - 2
+local locked, fresh, mine = {}, {}, {}
+for i = 1, n do
+  local v = redis.call('GET', KEYS[i + 2])
+  if v then
+    local owner, expires = string.match(v, '^([^:]+):[^:]*:(%d+)$')
+    if owner == user then
+      mine[#mine + 1] = tonumber(expires)
+    else
+      locked[#locked + 1] = ARGV[5 + i]
+    end
+  else
+    fresh[#fresh + 1] = i
+  end
+end
+if #locked > 0 then return {'locked', locked} end
+local held = 0
+local entries = redis.call('HGETALL', KEYS[2])
+for j = 1, #entries, 2 do
+  if tonumber(entries[j + 1]) > now then
+    held = held + 1
+  else
+    redis.call('HDEL', KEYS[2], entries[j])
+  end
+end
+if held + #fresh + bought > cap then return {'cap', tostring(held), tostring(bought)} end
+local expires = now + ttl
+for _, i in ipairs(fresh) do
+  local label = ARGV[5 + i]
+  redis.call('SET', KEYS[i + 2], user .. ':' .. hold_id .. ':' .. expires, 'PX', ttl)
+  redis.call('HSET', KEYS[1], label, user .. ':' .. expires)
+  redis.call('HSET', KEYS[2], label, expires)
+end
+local soonest = expires
+for _, e in ipairs(mine) do
+  if e < soonest then soonest = e end
+end
+for k = 1, 2 do
+  if redis.call('PTTL', KEYS[k]) < ttl + 60000 then
+    redis.call('PEXPIRE', KEYS[k], ttl + 60000)
+  end
+end
+return {'held', tostring(soonest)}
+"#;
+
+const RELEASE_LUA: &str = r#"
+local user = ARGV[1]
+local released = {}
+local n = #KEYS - 2
+for i = 1, n do
+  local v = redis.call('GET', KEYS[i + 2])
+  if v and string.match(v, '^([^:]+):') == user then
+    redis.call('DEL', KEYS[i + 2])
+    redis.call('HDEL', KEYS[1], ARGV[1 + i])
+    redis.call('HDEL', KEYS[2], ARGV[1 + i])
+    released[#released + 1] = ARGV[1 + i]
+  end
+end
+return released
+"#;
+
+const READ_SHOW_LUA: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local entries = redis.call('HGETALL', KEYS[1])
+local live = {}
+for j = 1, #entries, 2 do
+  local owner, expires = string.match(entries[j + 1], '^([^:]+):(%d+)$')
+  if expires and tonumber(expires) > now then
+    live[#live + 1] = entries[j]
+    live[#live + 1] = owner .. ':' .. expires
+  else
+    redis.call('HDEL', KEYS[1], entries[j])
+  end
+end
+return live
+"#;
+
+/// Holds on a Redis server (or a Redis Cluster-compatible proxy).
+#[derive(Clone)]
+pub struct RedisHolds {
+    conn: ConnectionManager,
+    prefix: String,
+    hold: Script,
+    release: Script,
+    read_show: Script,
+}
+
+impl RedisHolds {
+    fn tag(&self, show_id: i64) -> String {
+        format!("{{{}:{show_id}}}", self.prefix)
+    }
+
+    fn seat_key(&self, show_id: i64, label: &str) -> String {
+        format!("{}:seat:{label}", self.tag(show_id))
+    }
+
+    fn holds_key(&self, show_id: i64) -> String {
+        format!("{}:holds", self.tag(show_id))
+    }
+
+    fn user_key(&self, show_id: i64, user_id: i64) -> String {
+        format!("{}:user:{user_id}", self.tag(show_id))
+    }
+}
+
+fn instant(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .unwrap_or_else(Utc::now)
+}
+
+/// Parses `user:…:expires_ms` (seat keys) or `user:expires_ms` (the index).
+fn parse_hold(value: &str) -> Option<SeatHold> {
+    let user_id = value.split(':').next()?.parse().ok()?;
+    let expires = value.rsplit(':').next()?.parse().ok()?;
+    Some(SeatHold {
+        user_id,
+        expires_at: instant(expires),
+    })
+}
+
+impl RedisHolds {
+    /// Connects (with automatic reconnection) to `url`.
+    pub async fn connect(url: &str, prefix: &str) -> Result<Self, HoldStoreError> {
+        let client = redis::Client::open(url)?;
+        let conn = ConnectionManager::new(client).await?;
+        Ok(Self {
+            conn,
+            prefix: prefix.to_owned(),
+            hold: Script::new(HOLD_LUA),
+            release: Script::new(RELEASE_LUA),
+            read_show: Script::new(READ_SHOW_LUA),
+        })
+    }
+
+    pub async fn hold(&self, req: &HoldRequest<'_>) -> Result<HoldOutcome, HoldStoreError> {
+        let hold_id = new_hold_id();
+        let mut inv = self.hold.prepare_invoke();
+        inv.key(self.holds_key(req.show_id))
+            .key(self.user_key(req.show_id, req.user_id));
+        for seat in req.seats {
+            inv.key(self.seat_key(req.show_id, seat));
+        }
+        inv.arg(req.user_id)
+            .arg(&hold_id)
+            .arg(u64::from(req.hold_seconds) * 1000)
+            .arg(req.cap)
+            .arg(req.bought);
+        for seat in req.seats {
+            inv.arg(seat);
+        }
+        let mut conn = self.conn.clone();
+        let reply: Vec<redis::Value> = inv.invoke_async(&mut conn).await?;
+        let kind: String = reply
+            .first()
+            .map(redis::from_redis_value)
+            .transpose()?
+            .unwrap_or_default();
+        match kind.as_str() {
+            "held" => {
+                let ms: String = redis::from_redis_value(&reply[1])?;
+                let ms: i64 = ms
+                    .parse()
+                    .map_err(|_| HoldStoreError("bad expiry".into()))?;
+                Ok(HoldOutcome::Held {
+                    hold_id,
+                    expires_at: instant(ms),
+                })
+            }
+            "locked" => Ok(HoldOutcome::Locked {
+                seats: redis::from_redis_value(&reply[1])?,
+            }),
+            "cap" => {
+                let held: String = redis::from_redis_value(&reply[1])?;
+                let bought: String = redis::from_redis_value(&reply[2])?;
+                Ok(HoldOutcome::CapExceeded {
+                    held: held.parse().unwrap_or(0),
+                    bought: bought.parse().unwrap_or(0),
+                })
+            }
+            other => Err(HoldStoreError(format!("unexpected hold reply {other:?}"))),
+        }
+    }
+
+    pub async fn release(
+        &self,
+        show_id: i64,
+        user_id: i64,
+        seats: &[String],
+    ) -> Result<Vec<String>, HoldStoreError> {
+        if seats.is_empty() {
+            return Ok(vec![]);
+        }
+        let mut inv = self.release.prepare_invoke();
+        inv.key(self.holds_key(show_id))
+            .key(self.user_key(show_id, user_id));
+        for seat in seats {
+            inv.key(self.seat_key(show_id, seat));
+        }
+        inv.arg(user_id);
+        for seat in seats {
+            inv.arg(seat);
+        }
+        let mut conn = self.conn.clone();
+        Ok(inv.invoke_async(&mut conn).await?)
+    }
+
+    pub async fn holders(
+        &self,
+        show_id: i64,
+        seats: &[String],
+    ) -> Result<Vec<Option<SeatHold>>, HoldStoreError> {
+        if seats.is_empty() {
+            return Ok(vec![]);
+        }
+        let keys: Vec<String> = seats.iter().map(|s| self.seat_key(show_id, s)).collect();
+        let mut conn = self.conn.clone();
+        let values: Vec<Option<String>> =
+            redis::cmd("MGET").arg(&keys).query_async(&mut conn).await?;
+        // A key exists only while its PX expiry has not passed (Redis's clock), so every value
+        // read here is a live hold.
+        Ok(values
+            .into_iter()
+            .map(|v| v.as_deref().and_then(parse_hold))
+            .collect())
+    }
+
+    pub async fn holds_of_show(
+        &self,
+        show_id: i64,
+    ) -> Result<HashMap<String, SeatHold>, HoldStoreError> {
+        let mut conn = self.conn.clone();
+        let flat: Vec<String> = self
+            .read_show
+            .key(self.holds_key(show_id))
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(flat
+            .chunks(2)
+            .filter_map(|pair| match pair {
+                [label, value] => parse_hold(value).map(|h| (label.clone(), h)),
+                _ => None,
+            })
+            .collect())
+    }
+
+    pub async fn ping(&self) -> Result<(), HoldStoreError> {
+        let mut conn = self.conn.clone();
+        let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,65 @@
+//! Cache headers for catalog reads: `ETag` from the body, `304` on a matching `If-None-Match`,
+//! `public` (or `private` when the catalog needs auth) with a `max-age`. Seat availability is
+//! never cached (`no-store`).
+
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+
+/// A cacheable JSON answer to a catalog read.
+pub fn catalog_json<T: Serialize>(
+    request_headers: &HeaderMap,
+    value: &T,
+    max_age: u32,
+    private: bool,
+) -> Result<Response, ApiError> {
+    let body = serde_json::to_vec(value).map_err(ApiError::internal)?;
+    let digest = Sha256::digest(&body);
+    let etag = format!("\"{}\"", hex::encode(&digest[..12]));
+    let cache_control = format!(
+        "{}, max-age={max_age}",
+        if private { "private" } else { "public" }
+    );
+    let matches = request_headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(',')
+                .map(|t| t.trim().trim_start_matches("W/"))
+                .any(|t| t == etag || t == "*")
+        })
+        .unwrap_or(false);
+    let mut headers = HeaderMap::new();
+    headers.insert(header::ETAG, header_value(&etag)?);
+    headers.insert(header::CACHE_CONTROL, header_value(&cache_control)?);
+    headers.insert(header::VARY, HeaderValue::from_static("Authorization"));
+    if matches {
+        return Ok((StatusCode::NOT_MODIFIED, headers).into_response());
+    }
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok((StatusCode::OK, headers, body).into_response())
+}
+
+/// A JSON answer that no cache may keep (live seat availability).
+pub fn no_store_json<T: Serialize>(value: &T) -> Result<Response, ApiError> {
+    let body = serde_json::to_vec(value).map_err(ApiError::internal)?;
+    Ok((
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+fn header_value(s: &str) -> Result<HeaderValue, ApiError> {
+    HeaderValue::from_str(s).map_err(ApiError::internal)
+}

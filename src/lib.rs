@@ -1,0 +1,43 @@
+//! boxoffice: a ticket booking platform for movies and concerts.
+//!
+//! Venue owners onboard seat layouts, organisers launch shows with section prices, visitors
+//! browse, pick seats and book. The database is the arbiter of every sale.
+//!
+//! # Layout
+//! - [`config`]: every setting (flag, env var, default); secrets redacted.
+//! - [`app`]: state, router assembly, testable start-up and graceful shutdown.
+//! - [`error`]: one error type, the seed's JSON shape.
+//! - [`http`]: gateway concerns (auth extractors, JSON rejections, cache headers).
+//! - [`store`]: the PostgreSQL / SQLite storage layer and migrations.
+//! - [`auth`], [`venues`], [`catalog`]: the capabilities (SPEC §4, §5).
+//! - [`holds`], [`inventory`], [`booking`], [`payments`]: seat holds and booking (SPEC §6, §7).
+//! - [`events`], [`tickets`], [`notify`]: after a booking: the outbox relay (NATS JetStream or
+//!   in-process), signed QR tickets and check-in, emails (SPEC §8).
+//! - [`search`]: the tantivy search index, fed from the outbox (SPEC §9).
+//! - [`faults`]: failure injection for the crash tests.
+//! - [`outbox`]: events written in the same transaction as the change.
+//! - [`money`]: exact money in minor units.
+//! - [`demo`]: demo data.
+
+pub mod app;
+pub mod auth;
+pub mod bench;
+pub mod booking;
+pub mod catalog;
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod events;
+pub mod faults;
+pub mod holds;
+pub mod http;
+pub mod inventory;
+pub mod money;
+pub mod notify;
+pub mod outbox;
+pub mod payments;
+pub mod search;
+pub mod store;
+pub mod tickets;
+pub mod venues;
+pub mod web;

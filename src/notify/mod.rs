@@ -1,0 +1,4 @@
+//! Notifications after a booking: emails to buyers and organiser webhooks.
+
+pub mod email;
+pub mod webhooks;

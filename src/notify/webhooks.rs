@@ -1,0 +1,381 @@
+//! Organiser webhooks: an organiser registers URLs per event; every event about it (bookings,
+//! show changes) is POSTed with an HMAC-SHA256 signature and retried with exponential backoff.
+//! Deliveries are rows, so retries survive restarts, and a failing endpoint never blocks a
+//! booking (delivery runs beside the relay, not in it).
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{delete, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sha2::Sha256;
+use tokio::sync::watch;
+
+use crate::app::AppState;
+use crate::catalog::events::event_of_organiser;
+use crate::error::{ApiError, ApiResult};
+use crate::events::OutboxEvent;
+use crate::http::auth::AuthUser;
+use crate::http::json::{ApiJson, ApiPath};
+use crate::with_db;
+
+/// Attempts before a delivery is given up.
+pub const MAX_ATTEMPTS: i32 = 8;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/v1/events/{event_id}/webhooks",
+            post(create_webhook).get(list_webhooks),
+        )
+        .route(
+            "/api/v1/events/{event_id}/webhooks/{webhook_id}",
+            delete(delete_webhook),
+        )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebhookBody {
+    url: String,
+}
+
+async fn check_url(url: &str, allow_private: bool) -> ApiResult<String> {
+    let url = url.trim();
+    let ok = (url.starts_with("https://") || url.starts_with("http://"))
+        && url.len() <= 2000
+        && reqwest::Url::parse(url).is_ok_and(|u| u.host_str().is_some());
+    if !ok {
+        return Err(ApiError::invalid_field("url", "url must be an http(s) URL"));
+    }
+    if !allow_private && !public_target(url).await {
+        return Err(ApiError::invalid_field(
+            "url",
+            "url must resolve to a public address (not loopback, private or link-local)",
+        ));
+    }
+    Ok(url.to_owned())
+}
+
+fn is_public(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.octets()[0] == 100 && (64..128).contains(&v4.octets()[1]))
+        }
+        std::net::IpAddr::V6(v6) => {
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+                || v6
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| !is_public(std::net::IpAddr::V4(v4))))
+        }
+    }
+}
+
+/// True when every address the URL's host resolves to is public.
+async fn public_target(url: &str) -> bool {
+    let Ok(parsed) = reqwest::Url::parse(url) else {
+        return false;
+    };
+    let Some(host) = parsed.host_str() else {
+        return false;
+    };
+    let port = parsed.port_or_known_default().unwrap_or(443);
+    let target = format!("{host}:{port}");
+    let resolved = tokio::net::lookup_host(target).await;
+    match resolved {
+        Ok(addrs) => {
+            let addrs: Vec<_> = addrs.collect();
+            !addrs.is_empty() && addrs.iter().all(|a| is_public(a.ip()))
+        }
+        Err(_) => false,
+    }
+}
+
+async fn create_webhook(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(event_id): ApiPath<i64>,
+    ApiJson(body): ApiJson<WebhookBody>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    event_of_organiser(&state, &user, event_id).await?;
+    let url = check_url(&body.url, state.webhooks_allow_private).await?;
+    let secret = format!("whsec_{}", crate::auth::tokens::random_token(24));
+    let now = Utc::now();
+    let webhook_id: i64 = with_db!(&state.db, pool => {
+        sqlx::query_scalar(
+            "INSERT INTO webhooks (event_id, url, secret, created_at) VALUES ($1, $2, $3, $4)
+             RETURNING webhook_id",
+        )
+        .bind(event_id)
+        .bind(&url)
+        .bind(&secret)
+        .bind(now)
+        .fetch_one(pool)
+        .await?
+    });
+    // The secret is shown once, at creation.
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            json!({ "webhook_id": webhook_id, "event_id": event_id, "url": url, "secret": secret, "created_at": now }),
+        ),
+    ))
+}
+
+async fn list_webhooks(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(event_id): ApiPath<i64>,
+) -> ApiResult<Json<Vec<Value>>> {
+    event_of_organiser(&state, &user, event_id).await?;
+    let rows: Vec<(i64, String, DateTime<Utc>, i64, i64)> = with_db!(&state.db, pool => {
+        sqlx::query_as(
+            "SELECT w.webhook_id, w.url, w.created_at,
+                    (SELECT COUNT(*) FROM webhook_deliveries d WHERE d.webhook_id = w.webhook_id AND d.status = 'delivered'),
+                    (SELECT COUNT(*) FROM webhook_deliveries d WHERE d.webhook_id = w.webhook_id AND d.status = 'failed')
+             FROM webhooks w WHERE w.event_id = $1 ORDER BY w.webhook_id",
+        )
+        .bind(event_id)
+        .fetch_all(pool)
+        .await?
+    });
+    Ok(Json(
+        rows.into_iter()
+            .map(|(id, url, created_at, delivered, failed)| {
+                json!({ "webhook_id": id, "event_id": event_id, "url": url, "created_at": created_at,
+                        "delivered": delivered, "failed": failed })
+            })
+            .collect(),
+    ))
+}
+
+async fn delete_webhook(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath((event_id, webhook_id)): ApiPath<(i64, i64)>,
+) -> ApiResult<StatusCode> {
+    event_of_organiser(&state, &user, event_id).await?;
+    let deleted = with_db!(&state.db, pool => {
+        sqlx::query("DELETE FROM webhooks WHERE webhook_id = $1 AND event_id = $2")
+            .bind(webhook_id)
+            .bind(event_id)
+            .execute(pool)
+            .await?
+            .rows_affected()
+    });
+    if deleted == 0 {
+        return Err(ApiError::not_found("Webhook", webhook_id));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The consumer: queues one delivery per webhook of the event concerned (idempotent).
+pub async fn enqueue(state: &AppState, event: &OutboxEvent) -> anyhow::Result<()> {
+    let payload = &event.payload.0;
+    let event_id: Option<i64> = match payload.get("event_id").and_then(Value::as_i64) {
+        Some(id) => Some(id),
+        None => match payload.get("show_id").and_then(Value::as_i64) {
+            Some(show_id) => with_db!(&state.db, pool => {
+                sqlx::query_scalar("SELECT event_id FROM shows WHERE show_id = $1")
+                    .bind(show_id)
+                    .fetch_optional(pool)
+                    .await?
+            }),
+            None => None,
+        },
+    };
+    let Some(event_id) = event_id else {
+        return Ok(());
+    };
+    let body = json!({
+        "id": format!("evt_{}", event.outbox_id),
+        "type": event.topic,
+        "created_at": event.created_at,
+        "data": payload,
+    })
+    .to_string();
+    with_db!(&state.db, pool => {
+        sqlx::query(
+            "INSERT INTO webhook_deliveries (webhook_id, outbox_id, topic, payload, status, attempts, next_attempt_at)
+             SELECT webhook_id, $2, $3, $4, 'pending', 0, $5 FROM webhooks WHERE event_id = $1
+             ON CONFLICT (webhook_id, outbox_id) DO NOTHING",
+        )
+        .bind(event_id)
+        .bind(event.outbox_id)
+        .bind(&event.topic)
+        .bind(&body)
+        .bind(Utc::now())
+        .execute(pool)
+        .await?;
+    });
+    state.webhook_wakeup.notify_one();
+    Ok(())
+}
+
+/// `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
+pub fn signature(secret: &str, timestamp: i64, body: &str) -> String {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    mac.update(format!("{timestamp}.{body}").as_bytes());
+    format!(
+        "t={timestamp},v1={}",
+        hex::encode(mac.finalize().into_bytes())
+    )
+}
+
+/// Seconds before attempt `attempts + 1`: 1, 2, 4, … up to 2^12 (about 68 minutes).
+pub fn backoff_seconds(attempts: i32) -> i64 {
+    1_i64 << attempts.clamp(0, 12) as u32
+}
+
+#[derive(sqlx::FromRow)]
+struct Due {
+    webhook_id: i64,
+    outbox_id: i64,
+    topic: String,
+    payload: String,
+    attempts: i32,
+    next_attempt_at: DateTime<Utc>,
+    url: String,
+    secret: String,
+}
+
+/// Delivers due webhooks until shutdown.
+pub async fn run_deliveries(state: AppState, mut shutdown: watch::Receiver<bool>) {
+    let client = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot build the webhook HTTP client");
+            return;
+        }
+    };
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let sent = match deliver_due(&state, &client).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "webhook deliveries failed; will retry");
+                0
+            }
+        };
+        if sent == 0 {
+            tokio::select! {
+                _ = state.webhook_wakeup.notified() => {}
+                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+}
+
+async fn deliver_due(state: &AppState, client: &reqwest::Client) -> anyhow::Result<usize> {
+    let now = Utc::now();
+    let due: Vec<Due> = with_db!(&state.db, pool => {
+        sqlx::query_as(
+            "SELECT d.webhook_id, d.outbox_id, d.topic, d.payload, d.attempts, d.next_attempt_at, w.url, w.secret
+             FROM webhook_deliveries d JOIN webhooks w ON w.webhook_id = d.webhook_id
+             WHERE d.status = 'pending' AND d.next_attempt_at <= $1
+             ORDER BY d.next_attempt_at LIMIT 20",
+        )
+        .bind(now)
+        .fetch_all(pool)
+        .await?
+    });
+    let mut sent = 0;
+    for d in due {
+        // Lease the delivery for 30 s so another node does not send it at the same time.
+        let leased = with_db!(&state.db, pool => {
+            sqlx::query(
+                "UPDATE webhook_deliveries SET next_attempt_at = $4
+                 WHERE webhook_id = $1 AND outbox_id = $2 AND status = 'pending' AND next_attempt_at = $3",
+            )
+            .bind(d.webhook_id)
+            .bind(d.outbox_id)
+            .bind(d.next_attempt_at)
+            .bind(now + chrono::Duration::seconds(30))
+            .execute(pool)
+            .await?
+            .rows_affected()
+                == 1
+        });
+        if !leased {
+            continue;
+        }
+        sent += 1;
+        let timestamp = Utc::now().timestamp();
+        // Checked again at send time: DNS may have changed since the URL was registered.
+        let result = if state.webhooks_allow_private || public_target(&d.url).await {
+            client
+                .post(&d.url)
+                .header("content-type", "application/json")
+                .header("x-boxoffice-event", &d.topic)
+                .header(
+                    "x-boxoffice-delivery",
+                    format!("{}-{}", d.webhook_id, d.outbox_id),
+                )
+                .header(
+                    "x-boxoffice-signature",
+                    signature(&d.secret, timestamp, &d.payload),
+                )
+                .body(d.payload.clone())
+                .send()
+                .await
+                .map_err(|e| e.to_string())
+        } else {
+            Err("the URL no longer resolves to a public address".to_owned())
+        };
+        let error = match result {
+            Ok(res) if res.status().is_success() => None,
+            Ok(res) => Some(format!("HTTP {}", res.status())),
+            Err(e) => Some(e),
+        };
+        let attempts = d.attempts + 1;
+        let (status, next) = match &error {
+            None => ("delivered", Utc::now()),
+            Some(_) if attempts >= MAX_ATTEMPTS => ("failed", Utc::now()),
+            Some(_) => (
+                "pending",
+                Utc::now() + chrono::Duration::seconds(backoff_seconds(d.attempts)),
+            ),
+        };
+        if let Some(e) = &error {
+            tracing::warn!(webhook_id = d.webhook_id, outbox_id = d.outbox_id, attempts, error = %e, "webhook delivery failed");
+        }
+        with_db!(&state.db, pool => {
+            sqlx::query(
+                "UPDATE webhook_deliveries SET status = $3, attempts = $4, next_attempt_at = $5,
+                        last_error = $6, delivered_at = CASE WHEN $3 = 'delivered' THEN $5 ELSE NULL END
+                 WHERE webhook_id = $1 AND outbox_id = $2",
+            )
+            .bind(d.webhook_id)
+            .bind(d.outbox_id)
+            .bind(status)
+            .bind(attempts)
+            .bind(next)
+            .bind(error.as_deref())
+            .execute(pool)
+            .await?;
+        });
+    }
+    Ok(sent)
+}

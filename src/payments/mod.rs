@@ -1,0 +1,163 @@
+//! Payments (SPEC §7): a provider interface and the built-in sandbox provider, which approves
+//! every card token but `tok_declined`. Authorization is idempotent on the caller's key, so a
+//! retried booking never authorizes (or captures) twice.
+
+use chrono::Utc;
+use sha2::{Digest, Sha256};
+
+use crate::store::Db;
+use crate::with_db;
+
+/// The token the sandbox declines.
+pub const DECLINED_TOKEN: &str = "tok_declined";
+
+#[derive(Debug, thiserror::Error)]
+pub enum PaymentError {
+    #[error("payment declined: {0}")]
+    Declined(String),
+    #[error("payment provider failed: {0}")]
+    Provider(#[from] sqlx::Error),
+}
+
+/// A payment provider. Only the sandbox exists today; a real one plugs in here.
+#[derive(Clone)]
+pub enum PaymentProvider {
+    Sandbox(Sandbox),
+}
+
+impl PaymentProvider {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Sandbox(_) => "sandbox",
+        }
+    }
+
+    /// Authorizes `amount_minor`; the same `idempotency` always yields the same transaction (a
+    /// voided one is authorized again, for a retry after a failed booking).
+    pub async fn authorize(
+        &self,
+        idempotency: &str,
+        amount_minor: i64,
+        currency: &str,
+        token: &str,
+    ) -> Result<String, PaymentError> {
+        match self {
+            Self::Sandbox(s) => {
+                s.authorize(idempotency, amount_minor, currency, token)
+                    .await
+            }
+        }
+    }
+
+    /// Captures an authorization (a no-op if already captured).
+    pub async fn capture(&self, transaction_id: &str) -> Result<(), PaymentError> {
+        match self {
+            Self::Sandbox(s) => s.transition(transaction_id, "authorized", "captured").await,
+        }
+    }
+
+    /// Voids an authorization that will not be captured.
+    pub async fn void(&self, transaction_id: &str) -> Result<(), PaymentError> {
+        match self {
+            Self::Sandbox(s) => s.transition(transaction_id, "authorized", "voided").await,
+        }
+    }
+
+    /// Refunds a captured payment.
+    pub async fn refund(&self, transaction_id: &str) -> Result<(), PaymentError> {
+        match self {
+            Self::Sandbox(s) => s.transition(transaction_id, "captured", "refunded").await,
+        }
+    }
+}
+
+/// The sandbox provider, keeping its ledger in the service's database.
+#[derive(Clone)]
+pub struct Sandbox {
+    db: Db,
+}
+
+impl Sandbox {
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+
+    async fn authorize(
+        &self,
+        idempotency: &str,
+        amount_minor: i64,
+        currency: &str,
+        token: &str,
+    ) -> Result<String, PaymentError> {
+        if token == DECLINED_TOKEN {
+            return Err(PaymentError::Declined("the card was declined".into()));
+        }
+        let digest = Sha256::digest(idempotency.as_bytes());
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        let txn = format!(
+            "txn_{}",
+            uuid::Builder::from_random_bytes(bytes).into_uuid()
+        );
+        let now = Utc::now();
+        with_db!(&self.db, pool => {
+            sqlx::query(
+                "INSERT INTO sandbox_ledger (transaction_id, idempotency, amount_minor, currency, state,
+                                             captures, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, 'authorized', 0, $5, $5)
+                 ON CONFLICT (idempotency) DO UPDATE SET state = 'authorized', amount_minor = $3,
+                     currency = $4, updated_at = $5
+                 WHERE sandbox_ledger.state = 'voided'",
+            )
+            .bind(&txn)
+            .bind(idempotency)
+            .bind(amount_minor)
+            .bind(currency)
+            .bind(now)
+            .execute(pool)
+            .await?;
+        });
+        Ok(txn)
+    }
+
+    async fn transition(&self, txn: &str, from: &str, to: &str) -> Result<(), PaymentError> {
+        let captures = i32::from(to == "captured");
+        with_db!(&self.db, pool => {
+            sqlx::query(
+                "UPDATE sandbox_ledger SET state = $3, captures = captures + $4, updated_at = $5
+                 WHERE transaction_id = $1 AND state = $2",
+            )
+            .bind(txn)
+            .bind(from)
+            .bind(to)
+            .bind(captures)
+            .bind(Utc::now())
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+}
+
+/// Refunds a payment marked `refund_pending` by a cancellation's transaction, then records it as
+/// `refunded`. A failure leaves it `refund_pending`, where a reconciliation finds it.
+pub async fn settle_refund(db: &Db, provider: &PaymentProvider, transaction_id: &str) {
+    if let Err(e) = provider.refund(transaction_id).await {
+        tracing::error!(error = %e, %transaction_id, "refund failed; the payment stays refund_pending");
+        return;
+    }
+    let recorded: Result<(), sqlx::Error> = with_db!(db, pool => {
+        sqlx::query(
+            "UPDATE payments SET status = 'refunded', updated_at = $2
+             WHERE transaction_id = $1 AND status = 'refund_pending'",
+        )
+        .bind(transaction_id)
+        .bind(Utc::now())
+        .execute(pool)
+        .await
+        .map(|_| ())
+    });
+    if let Err(e) = recorded {
+        tracing::error!(error = %e, %transaction_id, "refund done but not recorded; the payment stays refund_pending");
+    }
+}

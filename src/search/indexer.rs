@@ -1,0 +1,215 @@
+//! Keeps a node's index within a couple of seconds of the database by tailing the outbox from
+//! the position it last reached (kept beside the index, so a restarted node catches up).
+//! Re-indexing a show is idempotent, so the tail re-reads a small window before its position to
+//! catch rows whose transactions committed out of id order.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Datelike, Utc};
+use sqlx::types::Json as SqlJson;
+use tokio::sync::watch;
+
+use super::index::{SearchIndex, ShowDoc};
+use crate::app::AppState;
+use crate::catalog::browse::{ShowSummary, ShowSummaryRow, SUMMARY_COLUMNS};
+use crate::store::Db;
+use crate::{with_db, with_read_db};
+
+/// Outbox ids re-read behind the position on every poll.
+const LOOKBACK: i64 = 200;
+
+/// A show's list-shape columns plus what only search needs.
+#[derive(sqlx::FromRow)]
+struct Row {
+    #[sqlx(flatten)]
+    summary: ShowSummaryRow,
+    description: String,
+    tags: SqlJson<Vec<String>>,
+    artists: SqlJson<Vec<String>>,
+    available: i64,
+}
+
+fn select() -> String {
+    format!(
+        "SELECT {SUMMARY_COLUMNS}, e.description, e.tags, e.artists,
+            (SELECT COUNT(*) FROM inventory i WHERE i.show_id = s.show_id AND i.status = 'available') AS available
+         FROM shows s JOIN events e ON e.event_id = s.event_id JOIN venues v ON v.venue_id = s.venue_id"
+    )
+}
+
+/// The document of a searchable show: live, not started, not sold out.
+fn to_doc(row: Row, now: DateTime<Utc>) -> Option<ShowDoc> {
+    let r = &row.summary;
+    if r.status != "live" || r.start_time <= now || row.available == 0 {
+        return None;
+    }
+    let summary = ShowSummary::from_row(r, false);
+    Some(ShowDoc {
+        show_id: r.show_id,
+        title: r.title.clone(),
+        description: row.description,
+        tags: row.tags.0,
+        artists: row.artists.0,
+        venue: r.venue_name.clone(),
+        city: r.city.clone(),
+        category: r.category.clone(),
+        start: r.start_time,
+        local_day: i64::from(
+            r.start_time
+                .with_timezone(&r.tz())
+                .date_naive()
+                .num_days_from_ce(),
+        ),
+        summary: serde_json::to_value(summary).unwrap_or_default(),
+    })
+}
+
+fn position_file(dir: &Path) -> PathBuf {
+    dir.join("outbox-position")
+}
+
+fn read_position(dir: &Path) -> Option<i64> {
+    std::fs::read_to_string(position_file(dir))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn write_position(dir: &Path, position: i64) -> std::io::Result<()> {
+    let tmp = dir.join("outbox-position.tmp");
+    std::fs::write(&tmp, position.to_string())?;
+    std::fs::rename(tmp, position_file(dir))
+}
+
+async fn max_outbox_id(db: &Db) -> Result<i64, sqlx::Error> {
+    with_read_db!(db, pool => {
+        sqlx::query_scalar("SELECT CAST(COALESCE(MAX(outbox_id), 0) AS BIGINT) FROM outbox")
+            .fetch_one(pool)
+            .await
+    })
+}
+
+/// Rebuilds the whole index from the database (`boxoffice reindex`, or a node's first start).
+pub async fn rebuild(db: &Db, index: &SearchIndex, dir: &Path) -> anyhow::Result<usize> {
+    let position = max_outbox_id(db).await?;
+    let now = Utc::now();
+    let sql = format!("{} WHERE s.status = 'live' AND s.start_time > $1", select());
+    let rows: Vec<Row> = with_read_db!(db, pool => {
+        sqlx::query_as(&sql).bind(now).fetch_all(pool).await?
+    });
+    index.clear()?;
+    let mut n = 0;
+    for row in rows {
+        if let Some(doc) = to_doc(row, now) {
+            index.upsert(&doc)?;
+            n += 1;
+        }
+    }
+    index.commit()?;
+    write_position(dir, position)?;
+    Ok(n)
+}
+
+/// Applies the outbox rows after the position; returns how many shows were re-indexed.
+pub async fn sync_once(db: &Db, index: &SearchIndex, dir: &Path) -> anyhow::Result<usize> {
+    let Some(position) = read_position(dir) else {
+        rebuild(db, index, dir).await?;
+        return Ok(0);
+    };
+    let events: Vec<(i64, String, i64, SqlJson<serde_json::Value>)> = with_db!(db, pool => {
+        sqlx::query_as(
+            "SELECT outbox_id, topic, aggregate_id, payload FROM outbox
+             WHERE outbox_id > $1 ORDER BY outbox_id LIMIT 2000",
+        )
+        .bind(position - LOOKBACK)
+        .fetch_all(pool)
+        .await?
+    });
+    // Rows inside the window that this process has not applied yet: new ones, and ones whose
+    // transactions committed after a later id was read.
+    let fresh: Vec<_> = {
+        let applied = index.applied.lock().unwrap_or_else(|p| p.into_inner());
+        events
+            .iter()
+            .filter(|e| !applied.contains(&e.0) && (e.0 > position || !applied.is_empty()))
+            .collect()
+    };
+    let Some(newest) = events.iter().map(|e| e.0).max() else {
+        return Ok(0);
+    };
+    if fresh.is_empty() {
+        return Ok(0);
+    }
+    let mut shows = BTreeSet::new();
+    for (_, topic, aggregate_id, payload) in fresh.iter().copied() {
+        if topic.starts_with("show.") {
+            shows.insert(*aggregate_id);
+        } else if let Some(show_id) = payload.0.get("show_id").and_then(serde_json::Value::as_i64) {
+            shows.insert(show_id);
+        }
+    }
+    let now = Utc::now();
+    for chunk in shows.iter().copied().collect::<Vec<_>>().chunks(200) {
+        // The primary, not a replica: the outbox row was read there, so the show must be too.
+        let rows: Vec<Row> = with_db!(db, pool => {
+            let mut qb = sqlx::QueryBuilder::new(format!("{} WHERE s.show_id IN (", select()));
+            let mut list = qb.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            qb.push(")");
+            qb.build_query_as().fetch_all(pool).await?
+        });
+        for id in chunk {
+            index.remove(*id);
+        }
+        for row in rows {
+            if let Some(doc) = to_doc(row, now) {
+                index.upsert(&doc)?;
+            }
+        }
+    }
+    index.commit()?;
+    let position = position.max(newest);
+    write_position(dir, position)?;
+    let mut applied = index.applied.lock().unwrap_or_else(|p| p.into_inner());
+    applied.extend(fresh.iter().map(|e| e.0));
+    let floor = position - LOOKBACK;
+    applied.retain(|id| *id > floor);
+    // Remember the window as applied even when this process started inside it.
+    applied.insert(position);
+    Ok(shows.len())
+}
+
+/// Keeps the node's index fresh until shutdown: catch up from the kept position, then poll.
+pub async fn run_indexer(
+    state: AppState,
+    index: Arc<SearchIndex>,
+    dir: PathBuf,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut last_sweep = std::time::Instant::now();
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        // Shows that started since are dropped by a periodic sweep (no outbox row marks a start).
+        let result = if last_sweep.elapsed() > Duration::from_secs(300) {
+            last_sweep = std::time::Instant::now();
+            rebuild(&state.db, &index, &dir).await
+        } else {
+            sync_once(&state.db, &index, &dir).await
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "search indexer: will retry");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! `GET /api/v1/search?q=&city=&cat=&from=&to=&limit=&offset=`.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{Datelike, Utc};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::index::SearchQuery;
+use crate::app::AppState;
+use crate::catalog::time::{parse_time_filter, TimeFilter};
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::http::auth::CatalogReader;
+use crate::http::json::ApiQuery;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/v1/search", get(search))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SearchParams {
+    #[serde(default)]
+    q: String,
+    city: Option<String>,
+    cat: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<usize>,
+    offset: Option<usize>,
+}
+
+async fn search(
+    State(state): State<AppState>,
+    CatalogReader(_reader): CatalogReader,
+    _headers: HeaderMap,
+    ApiQuery(p): ApiQuery<SearchParams>,
+) -> ApiResult<Response> {
+    let index = state.search.clone().ok_or_else(|| {
+        ApiError::new(ErrorCode::Unavailable, "Search is not running on this node")
+    })?;
+    if p.q.chars().count() > 200 {
+        return Err(ApiError::invalid_field(
+            "q",
+            "q must have at most 200 characters",
+        ));
+    }
+    let category = match p.cat.as_deref().map(str::trim) {
+        None | Some("") | Some("all") => None,
+        Some(c @ ("movie" | "concert")) => Some(c.to_owned()),
+        Some(other) => {
+            return Err(
+                ApiError::invalid("category must be one of: movie, concert, all")
+                    .with_details(json!({ "field": "cat", "category": other })),
+            )
+        }
+    };
+    let limit = p.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::invalid_field(
+            "limit",
+            "limit must be between 1 and 100",
+        ));
+    }
+    let offset = p.offset.unwrap_or(0);
+    if offset > 10_000 {
+        return Err(ApiError::invalid_field(
+            "offset",
+            "offset must be at most 10000",
+        ));
+    }
+    let mut query = SearchQuery {
+        q: p.q,
+        city: p
+            .city
+            .map(|c| c.trim().to_owned())
+            .filter(|c| !c.is_empty()),
+        category,
+        limit,
+        offset,
+        ..SearchQuery::default()
+    };
+    for (field, raw) in [("from", &p.from), ("to", &p.to)] {
+        let Some(raw) = raw.as_deref().map(str::trim).filter(|r| !r.is_empty()) else {
+            continue;
+        };
+        let parsed = parse_time_filter(raw).ok_or_else(|| {
+            ApiError::invalid_field(
+                field,
+                format!("{field} must be a date (2026-01-10) or an RFC 3339 time"),
+            )
+        })?;
+        match (field, parsed) {
+            ("from", TimeFilter::Instant(t)) => query.from = Some(t),
+            ("from", TimeFilter::Date(d)) => query.from_day = Some(i64::from(d.num_days_from_ce())),
+            (_, TimeFilter::Instant(t)) => query.to = Some(t),
+            (_, TimeFilter::Date(d)) => query.to_day = Some(i64::from(d.num_days_from_ce())),
+        }
+    }
+    let (total, hits) = tokio::task::spawn_blocking(move || index.search(&query, Utc::now()))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    let mut response = Json(hits).into_response();
+    let headers = response.headers_mut();
+    headers.insert("x-total-count", HeaderValue::from(total as u64));
+    headers.insert(
+        axum::http::header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=5"),
+    );
+    Ok(response)
+}

@@ -1,0 +1,187 @@
+//! The storage layer: one [`Db`] handle over either PostgreSQL (production) or SQLite (the
+//! embedded default), with the migrations of each backend.
+//!
+//! Queries are written once and run on either pool through [`with_db!`] and [`with_read_db!`],
+//! which expand the same code for both concrete drivers. SQL is kept portable (`$1` placeholders,
+//! `ON CONFLICT`, `RETURNING`, `CAST(... AS BIGINT)`); instants are bound from Rust, never taken
+//! from the database's clock.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+
+use crate::config::StorageConfig;
+
+/// Which database a [`Db`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Postgres => "postgres",
+            Self::Sqlite => "sqlite",
+        }
+    }
+}
+
+/// A handle to the source of truth. `write` serves every transaction; `read` serves catalog
+/// reads (a replica on PostgreSQL when `DATABASE_READ_URL` is set, the same pool otherwise; on
+/// SQLite a pool of readers beside the single writer connection).
+#[derive(Clone, Debug)]
+pub enum Db {
+    Postgres { write: PgPool, read: PgPool },
+    Sqlite { write: SqlitePool, read: SqlitePool },
+}
+
+/// Runs `$body` with `$pool` bound to the writer pool of whichever backend `$db` is.
+#[macro_export]
+macro_rules! with_db {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::store::Db::Postgres { write: $pool, .. } => $body,
+            $crate::store::Db::Sqlite { write: $pool, .. } => $body,
+        }
+    };
+}
+
+/// Runs `$body` with `$pool` bound to the reader pool of whichever backend `$db` is.
+#[macro_export]
+macro_rules! with_read_db {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::store::Db::Postgres { read: $pool, .. } => $body,
+            $crate::store::Db::Sqlite { read: $pool, .. } => $body,
+        }
+    };
+}
+
+impl Db {
+    /// Opens the database the configuration names: PostgreSQL when `DATABASE_URL` is set, the
+    /// SQLite file `boxoffice.db` in the data dir otherwise (created if missing).
+    pub async fn connect(config: &StorageConfig) -> anyhow::Result<Self> {
+        match &config.database_url {
+            Some(url) => {
+                let options = PgConnectOptions::from_str(url.expose())
+                    .with_context(|| format!("invalid DATABASE_URL {}", url.redacted()))?;
+                let write = pg_pool(options, config.db_max_connections)
+                    .await
+                    .with_context(|| format!("cannot connect to {}", url.redacted()))?;
+                let read = match &config.database_read_url {
+                    Some(read_url) => {
+                        let options =
+                            PgConnectOptions::from_str(read_url.expose()).with_context(|| {
+                                format!("invalid DATABASE_READ_URL {}", read_url.redacted())
+                            })?;
+                        pg_pool(options, config.db_max_connections)
+                            .await
+                            .with_context(|| format!("cannot connect to {}", read_url.redacted()))?
+                    }
+                    None => write.clone(),
+                };
+                Ok(Self::Postgres { write, read })
+            }
+            None => {
+                std::fs::create_dir_all(&config.data_dir).with_context(|| {
+                    format!("cannot create data dir {}", config.data_dir.display())
+                })?;
+                let options = SqliteConnectOptions::new()
+                    .filename(config.data_dir.join("boxoffice.db"))
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(10))
+                    .foreign_keys(true)
+                    .pragma("cache_size", "-32000");
+                // One writer connection: SQLite has one writer at a time, so writers queue in
+                // the pool instead of failing with SQLITE_BUSY.
+                let write = SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(options.clone())
+                    .await
+                    .context("cannot open the SQLite database")?;
+                let read = SqlitePoolOptions::new()
+                    .max_connections(config.db_max_connections.clamp(1, 16))
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(options.read_only(true))
+                    .await
+                    .context("cannot open the SQLite database for reading")?;
+                Ok(Self::Sqlite { write, read })
+            }
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Self::Postgres { .. } => Backend::Postgres,
+            Self::Sqlite { .. } => Backend::Sqlite,
+        }
+    }
+
+    /// Applies the backend's pending migrations (safe to run from several nodes at once on
+    /// PostgreSQL: sqlx takes an advisory lock).
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        match self {
+            Self::Postgres { write, .. } => sqlx::migrate!("migrations/postgres")
+                .run(write)
+                .await
+                .context("PostgreSQL migrations failed")?,
+            Self::Sqlite { write, .. } => sqlx::migrate!("migrations/sqlite")
+                .run(write)
+                .await
+                .context("SQLite migrations failed")?,
+        }
+        Ok(())
+    }
+
+    /// Answers whether the database responds, for `/readyz`.
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        with_db!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))
+    }
+
+    /// Closes every pool, waiting for checked-out connections to come back.
+    pub async fn close(&self) {
+        match self {
+            Self::Postgres { write, read } => {
+                write.close().await;
+                read.close().await;
+            }
+            Self::Sqlite { write, read } => {
+                read.close().await;
+                write.close().await;
+            }
+        }
+    }
+}
+
+async fn pg_pool(options: PgConnectOptions, max: u32) -> Result<PgPool, sqlx::Error> {
+    PgPoolOptions::new()
+        .max_connections(max.max(1))
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options)
+        .await
+}
+
+/// True when `err` is a violation of the named unique/check constraint or index.
+pub fn is_constraint_violation(err: &sqlx::Error, name: &str) -> bool {
+    match err {
+        sqlx::Error::Database(db) => {
+            db.constraint() == Some(name)
+                || (db.is_unique_violation() && db.message().contains(name))
+        }
+        _ => false,
+    }
+}
+
+/// True when `err` is any unique violation.
+pub fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}

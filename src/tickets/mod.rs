@@ -1,0 +1,292 @@
+//! Tickets (SPEC §8): signed codes issued by the `booking.confirmed` consumer, QR images for the
+//! owner, the public key for offline gates, and check-in by the event's organiser or the venue's
+//! owner.
+
+pub mod codes;
+pub mod qr;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::json;
+
+pub use codes::{TicketClaim, TicketKeys};
+
+use crate::app::AppState;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::http::auth::AuthUser;
+use crate::http::json::{ApiJson, ApiPath};
+use crate::store::Db;
+use crate::with_db;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/tickets/public-key", get(public_key))
+        .route("/api/v1/tickets/{ticket_id}/qr.svg", get(qr_svg))
+        .route("/api/v1/tickets/{ticket_id}/qr.png", get(qr_png))
+        .route("/api/v1/checkin", post(check_in))
+}
+
+/// Loads the signing key: configured, else kept in the data dir (SQLite) or shared through the
+/// database (PostgreSQL).
+pub async fn load_keys(
+    db: &Db,
+    configured: Option<&str>,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<TicketKeys> {
+    if let Some(seed) = configured {
+        return TicketKeys::from_seed_b64(seed);
+    }
+    match db.backend() {
+        crate::store::Backend::Sqlite => {
+            let path = data_dir.join("ticket-signing.key");
+            if let Ok(seed) = std::fs::read_to_string(&path) {
+                return TicketKeys::from_seed_b64(&seed);
+            }
+            let seed = TicketKeys::generate_seed_b64();
+            std::fs::create_dir_all(data_dir)?;
+            write_private(&path, &seed)?;
+            TicketKeys::from_seed_b64(&seed)
+        }
+        crate::store::Backend::Postgres => {
+            let seed = crate::auth::store::shared_secret(
+                db,
+                "ticket_ed25519_seed",
+                &TicketKeys::generate_seed_b64(),
+            )
+            .await?;
+            TicketKeys::from_seed_b64(&seed)
+        }
+    }
+}
+
+fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)?;
+        f.write_all(contents.as_bytes())
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::write(path, contents)
+    }
+}
+
+/// Gives every live ticket of a booking its signed code (idempotent: a ticket keeps the code it
+/// has). Returns how many codes were written.
+pub async fn issue_for_booking(state: &AppState, booking_id: i64) -> Result<u64, sqlx::Error> {
+    let pending: Vec<(i64, i64, String)> = with_db!(&state.db, pool => {
+        sqlx::query_as(
+            "SELECT t.ticket_id, t.show_id, s.label FROM tickets t JOIN seats s ON s.seat_id = t.seat_id
+             WHERE t.booking_id = $1 AND t.code IS NULL AND t.status = 'valid' ORDER BY t.ticket_id",
+        )
+        .bind(booking_id)
+        .fetch_all(pool)
+        .await?
+    });
+    let now = Utc::now();
+    let mut written = 0;
+    for (ticket_id, show_id, seat) in pending {
+        let code = state.ticket_keys.sign(&TicketClaim {
+            ticket_id,
+            show_id,
+            seat,
+            booking_id,
+        });
+        written += with_db!(&state.db, pool => {
+            sqlx::query("UPDATE tickets SET code = $2, issued_at = $3 WHERE ticket_id = $1 AND code IS NULL")
+                .bind(ticket_id)
+                .bind(&code)
+                .bind(now)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+    }
+    Ok(written)
+}
+
+async fn public_key(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(json!({
+        "algorithm": "Ed25519",
+        "encoding": "base64url",
+        "public_key": state.ticket_keys.public_key_b64(),
+        "code_format": "BX1.<base64url(ticket_id:show_id:seat:booking_id)>.<base64url(signature)>",
+    }))
+}
+
+/// The code of a ticket the caller owns, issuing it if the consumer has not yet.
+pub async fn owned_code(state: &AppState, user: &AuthUser, ticket_id: i64) -> ApiResult<String> {
+    let row: Option<(i64, i64, Option<String>, String)> = with_db!(&state.db, pool => {
+        sqlx::query_as(
+            "SELECT b.user_id, b.booking_id, t.code, t.status FROM tickets t
+             JOIN bookings b ON b.booking_id = t.booking_id WHERE t.ticket_id = $1",
+        )
+        .bind(ticket_id)
+        .fetch_optional(pool)
+        .await?
+    });
+    let (_, booking_id, code, status) = row
+        .filter(|r| r.0 == user.user_id)
+        .ok_or_else(|| ApiError::not_found("Ticket", ticket_id))?;
+    if status != "valid" {
+        return Err(ApiError::invalid_state(format!(
+            "Ticket {ticket_id} is {status}"
+        )));
+    }
+    if let Some(code) = code {
+        return Ok(code);
+    }
+    issue_for_booking(state, booking_id).await?;
+    let code: Option<String> = with_db!(&state.db, pool => {
+        sqlx::query_scalar("SELECT code FROM tickets WHERE ticket_id = $1")
+            .bind(ticket_id)
+            .fetch_one(pool)
+            .await?
+    });
+    code.ok_or_else(|| ApiError::internal(anyhow::anyhow!("ticket code missing after issue")))
+}
+
+pub async fn qr_svg(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(ticket_id): ApiPath<i64>,
+) -> ApiResult<Response> {
+    let code = owned_code(&state, &user, ticket_id).await?;
+    let svg = qr::svg(&code).map_err(ApiError::internal)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "private, no-store"),
+        ],
+        svg,
+    )
+        .into_response())
+}
+
+pub async fn qr_png(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(ticket_id): ApiPath<i64>,
+) -> ApiResult<Response> {
+    let code = owned_code(&state, &user, ticket_id).await?;
+    let png = qr::png(&code, 8).map_err(ApiError::internal)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/png"),
+            (header::CACHE_CONTROL, "private, no-store"),
+        ],
+        png,
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckInBody {
+    code: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct GateTicket {
+    ticket_id: i64,
+    status: String,
+    code: Option<String>,
+    checked_in_at: Option<DateTime<Utc>>,
+    organiser_id: i64,
+    owner_id: i64,
+    label: String,
+    section: String,
+}
+
+/// `POST /api/v1/checkin {code}`: 200 on the first scan, 409 `ALREADY_CHECKED_IN` after, 400
+/// for a forged, altered or voided code. Only the event's organiser or the venue's owner.
+#[tracing::instrument(skip_all, fields(user_id = user.user_id))]
+async fn check_in(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiJson(body): ApiJson<CheckInBody>,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    let invalid = || {
+        ApiError::new(ErrorCode::InvalidTicket, "This ticket code is not valid")
+            .with_details(json!({ "field": "code" }))
+    };
+    let claim = state.ticket_keys.verify(&body.code).ok_or_else(invalid)?;
+    let ticket: GateTicket = with_db!(&state.db, pool => {
+        sqlx::query_as(
+            "SELECT t.ticket_id, t.status, t.code, t.checked_in_at, e.organiser_id, v.owner_id,
+                    st.label, sec.name AS section
+             FROM tickets t JOIN shows s ON s.show_id = t.show_id
+             JOIN events e ON e.event_id = s.event_id JOIN venues v ON v.venue_id = s.venue_id
+             JOIN seats st ON st.seat_id = t.seat_id JOIN sections sec ON sec.section_id = st.section_id
+             WHERE t.ticket_id = $1 AND t.show_id = $2 AND t.booking_id = $3",
+        )
+        .bind(claim.ticket_id)
+        .bind(claim.show_id)
+        .bind(claim.booking_id)
+        .fetch_optional(pool)
+        .await?
+    })
+    .ok_or_else(invalid)?;
+    if ticket.organiser_id != user.user_id
+        && ticket.owner_id != user.user_id
+        && !user.is_admin(&state).await?
+    {
+        return Err(ApiError::forbidden(
+            "Only the event's organiser or the venue's owner can check tickets in",
+        ));
+    }
+    if ticket.status != "valid" || ticket.code.as_deref() != Some(body.code.trim()) {
+        return Err(invalid());
+    }
+    if let Some(at) = ticket.checked_in_at {
+        return Err(already(ticket.ticket_id, at));
+    }
+    let now = Utc::now();
+    // The conditional update is the arbiter between two gates scanning at the same instant.
+    let won = with_db!(&state.db, pool => {
+        sqlx::query(
+            "UPDATE tickets SET checked_in_at = $2
+             WHERE ticket_id = $1 AND status = 'valid' AND checked_in_at IS NULL",
+        )
+        .bind(ticket.ticket_id)
+        .bind(now)
+        .execute(pool)
+        .await?
+        .rows_affected()
+            == 1
+    });
+    if !won {
+        return Err(already(ticket.ticket_id, now));
+    }
+    Ok((
+        StatusCode::OK,
+        Json(json!({
+            "status": "checked_in",
+            "ticket_id": ticket.ticket_id,
+            "show_id": claim.show_id,
+            "booking_id": claim.booking_id,
+            "seat_id": ticket.label,
+            "section": ticket.section,
+            "checked_in_at": now,
+        })),
+    ))
+}
+
+fn already(ticket_id: i64, at: DateTime<Utc>) -> ApiError {
+    ApiError::new(
+        ErrorCode::AlreadyCheckedIn,
+        "This ticket has already been checked in",
+    )
+    .with_details(json!({ "ticket_id": ticket_id, "checked_in_at": at }))
+}

@@ -1,0 +1,534 @@
+//! SPEC §8: after a booking, the outbox relay (NATS JetStream on the production deployment,
+//! in-process on the embedded default) feeds the ticket and email consumers; check-in at the gate.
+
+mod common;
+
+use std::time::Duration;
+
+use base64::Engine;
+use boxoffice::faults::Fault;
+use boxoffice::with_db;
+use common::{eventually, Backend, Fixture, SmtpSink, TestApp, User};
+use serde_json::{json, Value};
+
+both_backends!(
+    a_booking_gets_verifiable_tickets_and_an_email_within_two_seconds,
+    relay_crash_after_publish_redelivers_without_duplicates,
+    check_in_once_and_refuse_forgeries,
+    two_gates_scanning_one_ticket_let_one_in,
+    cancellation_sends_an_email_and_voids_codes,
+    webhooks_are_signed_retried_and_never_block_bookings,
+    webhooks_cannot_target_the_private_network,
+);
+
+/// An app whose emails go to `sink` on PostgreSQL (SMTP), or to `.eml` files on SQLite.
+async fn spawn(backend: Backend, sink: &SmtpSink) -> TestApp {
+    let url = sink.url.clone();
+    TestApp::spawn_with(backend, |c| {
+        // The tests' webhook endpoint listens on loopback.
+        c.webhooks_allow_private = true;
+        if backend == Backend::Postgres {
+            c.smtp_url = Some(boxoffice::config::DatabaseUrl::new(url));
+        }
+    })
+    .await
+}
+
+/// Every email the deployment sent, as raw messages.
+fn emails(app: &TestApp, sink: &SmtpSink) -> Vec<String> {
+    match app.backend {
+        Backend::Postgres => sink
+            .messages()
+            .into_iter()
+            .map(|m| format!("To-Envelope: {}\n{}", m.to.join(","), m.data))
+            .collect(),
+        Backend::Sqlite => {
+            let dir = app.data_dir.path().join("outbox-mail");
+            let mut files: Vec<_> = std::fs::read_dir(&dir)
+                .map(|d| {
+                    d.filter_map(Result::ok)
+                        .map(|e| e.path())
+                        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+                        .collect()
+                })
+                .unwrap_or_default();
+            files.sort();
+            files
+                .iter()
+                .filter_map(|p| std::fs::read_to_string(p).ok())
+                .collect()
+        }
+    }
+}
+
+async fn book_seats(app: &TestApp, fx: &Fixture, user: &User, seats: &[&str], key: &str) -> Value {
+    app.post(
+        "/api/v1/book/reserve",
+        Some(&user.token),
+        json!({ "show_id": fx.show, "seat_ids": seats }),
+    )
+    .await
+    .expect(202);
+    let res = app
+        .client
+        .post(app.url("/api/v1/book"))
+        .bearer_auth(&user.token)
+        .header("idempotency-key", key)
+        .json(&json!({ "show_id": fx.show, "seat_ids": seats }))
+        .send()
+        .await
+        .expect("sent");
+    TestApp::read(res).await.expect(201)
+}
+
+async fn codes_of(app: &TestApp, user: &User, booking_id: i64) -> Option<Vec<String>> {
+    let booking = app
+        .get(&format!("/api/v1/bookings/{booking_id}"), Some(&user.token))
+        .await
+        .expect(200);
+    booking["tickets"]
+        .as_array()?
+        .iter()
+        .map(|t| t["code"].as_str().map(str::to_owned))
+        .collect()
+}
+
+fn public_key(value: &Value) -> ed25519_dalek::VerifyingKey {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(value["public_key"].as_str().expect("key"))
+        .expect("base64url");
+    ed25519_dalek::VerifyingKey::from_bytes(&bytes.try_into().expect("32 bytes")).expect("key")
+}
+
+async fn a_booking_gets_verifiable_tickets_and_an_email_within_two_seconds(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let app = spawn(backend, &sink).await;
+    let fx = app.live_show().await;
+    let user = app.visitor().await;
+    let booked = book_seats(&app, &fx, &user, &["A1", "A2"], "k1").await;
+    let booking_id = booked["booking_id"].as_i64().expect("id");
+
+    let codes = eventually(Duration::from_secs(2), || codes_of(&app, &user, booking_id))
+        .await
+        .expect("codes within 2 s");
+    let key = public_key(
+        &app.get("/api/v1/tickets/public-key", None)
+            .await
+            .expect(200),
+    );
+    for (code, seat) in codes.iter().zip(["A1", "A2"]) {
+        let claim = boxoffice::tickets::codes::verify_with(&key, code).expect("verifies offline");
+        assert_eq!(claim.seat, seat);
+        assert_eq!(claim.booking_id, booking_id);
+    }
+
+    let mail = eventually(Duration::from_secs(2), || {
+        let found = emails(&app, &sink);
+        async move { found.into_iter().next() }
+    })
+    .await
+    .expect("an email within 2 s");
+    assert!(mail.contains(&user.email), "to the buyer");
+    assert!(
+        mail.contains("Test Movie") && mail.contains("A1"),
+        "show and seats"
+    );
+    assert_eq!(
+        mail.matches("Content-Type: image/png").count(),
+        2,
+        "one QR image per ticket"
+    );
+
+    if backend == Backend::Postgres {
+        let bus = app.state.nats.clone().expect("NATS deployment");
+        let mut stream = bus.stream().await.expect("stream");
+        let info = stream.info().await.expect("info");
+        assert!(info.state.messages >= 1, "the stream holds the event");
+        let last = stream
+            .get_last_raw_message_by_subject(&bus.subject("booking.confirmed"))
+            .await
+            .expect("the booking.confirmed event");
+        let event: Value = serde_json::from_slice(&last.payload).expect("json");
+        assert_eq!(event["aggregate_id"], booking_id);
+    }
+
+    // QR images for the owner only.
+    let ticket_id = booked["tickets"][0]["ticket_id"].as_i64().expect("ticket");
+    let svg = app
+        .client
+        .get(app.url(&format!("/api/v1/tickets/{ticket_id}/qr.svg")))
+        .bearer_auth(&user.token)
+        .send()
+        .await
+        .expect("svg");
+    assert_eq!(svg.status(), 200);
+    assert_eq!(svg.headers()["content-type"], "image/svg+xml");
+    let png = app
+        .client
+        .get(app.url(&format!("/api/v1/tickets/{ticket_id}/qr.png")))
+        .bearer_auth(&user.token)
+        .send()
+        .await
+        .expect("png");
+    assert_eq!(png.status(), 200);
+    assert_eq!(&png.bytes().await.expect("bytes")[1..4], b"PNG");
+    let other = app.visitor().await;
+    app.get(
+        &format!("/api/v1/tickets/{ticket_id}/qr.svg"),
+        Some(&other.token),
+    )
+    .await
+    .expect_error(404, "NOT_FOUND");
+
+    let ready = app.get("/readyz", None).await.expect(200);
+    assert!(ready["checks"]["outbox"]["lag_seconds"].is_number());
+}
+
+async fn relay_crash_after_publish_redelivers_without_duplicates(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let app = spawn(backend, &sink).await;
+    let fx = app.live_show().await;
+    let user = app.visitor().await;
+    app.state.faults.arm(Fault::RelayCrashAfterPublish, 1);
+    let booked = book_seats(&app, &fx, &user, &["B1", "B2"], "crash").await;
+    let booking_id = booked["booking_id"].as_i64().expect("id");
+    // Every outbox row is eventually marked published.
+    let marked = eventually(Duration::from_secs(5), || async {
+        let open: i64 = with_db!(&app.state.db, pool => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE published_at IS NULL").fetch_one(pool).await.expect("count")
+        });
+        (open == 0).then_some(())
+    })
+    .await;
+    assert!(marked.is_some(), "the relay recovered and marked the batch");
+    let codes = codes_of(&app, &user, booking_id).await.expect("codes");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        codes_of(&app, &user, booking_id).await,
+        Some(codes),
+        "codes are issued once"
+    );
+    let mails = emails(&app, &sink);
+    assert_eq!(mails.len(), 1, "exactly one email");
+    let sent: i64 = with_db!(&app.state.db, pool => {
+        sqlx::query_scalar("SELECT COUNT(*) FROM emails_sent").fetch_one(pool).await.expect("count")
+    });
+    assert_eq!(sent, 1);
+}
+
+async fn check_in_once_and_refuse_forgeries(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let app = spawn(backend, &sink).await;
+    let fx = app.live_show().await;
+    let user = app.visitor().await;
+    let booked = book_seats(&app, &fx, &user, &["C1"], "gate").await;
+    let booking_id = booked["booking_id"].as_i64().expect("id");
+    let codes = eventually(Duration::from_secs(2), || codes_of(&app, &user, booking_id))
+        .await
+        .expect("codes");
+    let code = &codes[0];
+
+    app.post(
+        "/api/v1/checkin",
+        Some(&user.token),
+        json!({ "code": code }),
+    )
+    .await
+    .expect_error(403, "FORBIDDEN");
+    let first = app
+        .post(
+            "/api/v1/checkin",
+            Some(&fx.organiser.token),
+            json!({ "code": code }),
+        )
+        .await
+        .expect(200);
+    assert_eq!(first["seat_id"], "C1");
+    assert_eq!(first["section"], "Silver");
+    app.post(
+        "/api/v1/checkin",
+        Some(&fx.owner.token),
+        json!({ "code": code }),
+    )
+    .await
+    .expect_error(409, "ALREADY_CHECKED_IN");
+
+    // Altered payload, foreign signature, garbage: 400.
+    let parts: Vec<&str> = code.split('.').collect();
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let payload = String::from_utf8(b64.decode(parts[1]).expect("payload")).expect("utf8");
+    let altered = format!(
+        "BX1.{}.{}",
+        b64.encode(payload.replace(":C1:", ":C2:")),
+        parts[2]
+    );
+    let foreign = boxoffice::tickets::TicketKeys::from_seed_b64(
+        &boxoffice::tickets::TicketKeys::generate_seed_b64(),
+    )
+    .expect("keys")
+    .sign(&boxoffice::tickets::TicketClaim {
+        ticket_id: 1,
+        show_id: fx.show,
+        seat: "C2".into(),
+        booking_id,
+    });
+    for bad in [altered.as_str(), foreign.as_str(), "BX1.nope.nope", "hello"] {
+        app.post(
+            "/api/v1/checkin",
+            Some(&fx.organiser.token),
+            json!({ "code": bad }),
+        )
+        .await
+        .expect_error(400, "INVALID_TICKET");
+    }
+}
+
+async fn two_gates_scanning_one_ticket_let_one_in(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let app = spawn(backend, &sink).await;
+    let fx = app.live_show().await;
+    let user = app.visitor().await;
+    let booked = book_seats(&app, &fx, &user, &["C9"], "race").await;
+    let booking_id = booked["booking_id"].as_i64().expect("id");
+    let codes = eventually(Duration::from_secs(2), || codes_of(&app, &user, booking_id))
+        .await
+        .expect("codes");
+    let scans = (0..10).map(|i| {
+        let token = if i % 2 == 0 {
+            fx.organiser.token.clone()
+        } else {
+            fx.owner.token.clone()
+        };
+        let app = &app;
+        let code = codes[0].clone();
+        async move {
+            app.post("/api/v1/checkin", Some(&token), json!({ "code": code }))
+                .await
+        }
+    });
+    let results = futures::future::join_all(scans).await;
+    let ok = results.iter().filter(|r| r.status == 200).count();
+    assert_eq!(ok, 1, "exactly one gate lets the ticket in");
+    assert!(results
+        .iter()
+        .filter(|r| r.status != 200)
+        .all(|r| r.body["error_code"] == "ALREADY_CHECKED_IN"));
+}
+
+async fn cancellation_sends_an_email_and_voids_codes(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let app = spawn(backend, &sink).await;
+    let fx = app.live_show().await;
+    let user = app.visitor().await;
+    let booked = book_seats(&app, &fx, &user, &["A5"], "cx").await;
+    let booking_id = booked["booking_id"].as_i64().expect("id");
+    let codes = eventually(Duration::from_secs(2), || codes_of(&app, &user, booking_id))
+        .await
+        .expect("codes");
+    app.post(
+        &format!("/api/v1/bookings/{booking_id}/cancel"),
+        Some(&user.token),
+        json!({}),
+    )
+    .await
+    .expect(200);
+    let both = eventually(Duration::from_secs(2), || {
+        let n = emails(&app, &sink);
+        async move { (n.len() == 2).then_some(n) }
+    })
+    .await
+    .expect("a cancellation email");
+    assert!(both.iter().any(|m| m.contains("Cancelled")));
+    app.post(
+        "/api/v1/checkin",
+        Some(&fx.organiser.token),
+        json!({ "code": codes[0] }),
+    )
+    .await
+    .expect_error(400, "INVALID_TICKET");
+}
+
+/// NATS down for a while: bookings still succeed; events flow when it is back; nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_down_then_back_loses_nothing() {
+    let mut nats = common::PrivateNats::start().await;
+    let sink = SmtpSink::start().await;
+    let (nats_url, smtp_url) = (nats.url.clone(), sink.url.clone());
+    let app = TestApp::spawn_with(Backend::Postgres, |c| {
+        c.nats_url = Some(boxoffice::config::DatabaseUrl::new(nats_url));
+        c.smtp_url = Some(boxoffice::config::DatabaseUrl::new(smtp_url));
+    })
+    .await;
+    let fx = app.live_show().await;
+    let user = app.visitor().await;
+    nats.stop();
+    let booked = book_seats(&app, &fx, &user, &["A3"], "offline").await;
+    let booking_id = booked["booking_id"].as_i64().expect("id");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        sink.messages().is_empty(),
+        "nothing flows while NATS is down"
+    );
+    let ready = app.get("/readyz", None).await;
+    assert_eq!(
+        ready.status, 503,
+        "readiness reports the bus: {}",
+        ready.body
+    );
+    assert!(
+        ready.body["checks"]["outbox"]["unpublished"]
+            .as_i64()
+            .unwrap_or(0)
+            >= 1
+    );
+
+    nats.restart().await;
+    let mail = eventually(Duration::from_secs(15), || {
+        let m = sink.messages();
+        async move { m.into_iter().next() }
+    })
+    .await
+    .expect("the email once NATS is back");
+    assert!(mail.to.contains(&user.email));
+    assert!(codes_of(&app, &user, booking_id).await.is_some());
+}
+
+/// A webhook endpoint that fails its first `failures` requests, then accepts.
+async fn webhook_receiver(
+    failures: usize,
+) -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, String)>>>,
+) {
+    use std::sync::{Arc, Mutex};
+    let seen: Arc<Mutex<Vec<(axum::http::HeaderMap, String)>>> = Arc::new(Mutex::new(Vec::new()));
+    let store = seen.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let store = store.clone();
+            async move {
+                let mut seen = store.lock().expect("lock");
+                seen.push((headers, body));
+                if seen.len() <= failures {
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    axum::http::StatusCode::OK
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, seen)
+}
+
+async fn webhooks_are_signed_retried_and_never_block_bookings(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let app = spawn(backend, &sink).await;
+    let fx = app.live_show().await;
+    let (url, seen) = webhook_receiver(2).await;
+    let visitor = app.visitor().await;
+    app.post(
+        &format!("/api/v1/events/{}/webhooks", fx.event),
+        Some(&visitor.token),
+        json!({ "url": url }),
+    )
+    .await
+    .expect_error(403, "FORBIDDEN");
+    app.post(
+        &format!("/api/v1/events/{}/webhooks", fx.event),
+        Some(&fx.organiser.token),
+        json!({ "url": "ftp://x" }),
+    )
+    .await
+    .expect_error(400, "INVALID_REQUEST");
+    let hook = app
+        .post(
+            &format!("/api/v1/events/{}/webhooks", fx.event),
+            Some(&fx.organiser.token),
+            json!({ "url": url }),
+        )
+        .await
+        .expect(201);
+    let secret = hook["secret"].as_str().expect("secret").to_owned();
+
+    let started = std::time::Instant::now();
+    let booked = book_seats(&app, &fx, &visitor, &["B5"], "hook").await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "a failing endpoint does not slow bookings"
+    );
+    let booking_id = booked["booking_id"].as_i64().expect("id");
+
+    // Two failures, then the third attempt (after 1 s and 2 s of backoff) is accepted.
+    let requests = eventually(Duration::from_secs(8), || {
+        let n = seen.lock().expect("lock").clone();
+        async move { (n.len() >= 3).then_some(n) }
+    })
+    .await
+    .expect("three attempts");
+    for (headers, body) in &requests {
+        assert_eq!(headers["x-boxoffice-event"], "booking.confirmed");
+        let sig = headers["x-boxoffice-signature"].to_str().expect("ascii");
+        let t: i64 = sig
+            .split(',')
+            .next()
+            .and_then(|p| p.strip_prefix("t="))
+            .and_then(|t| t.parse().ok())
+            .expect("t");
+        assert_eq!(
+            sig,
+            boxoffice::notify::webhooks::signature(&secret, t, body),
+            "HMAC-SHA256 over t.body"
+        );
+        let event: Value = serde_json::from_str(body).expect("json");
+        assert_eq!(event["type"], "booking.confirmed");
+        assert_eq!(event["data"]["booking_id"], booking_id);
+    }
+    let delivered = eventually(Duration::from_secs(2), || async {
+        let row: Option<(String, i32)> = with_db!(&app.state.db, pool => {
+            sqlx::query_as("SELECT status, attempts FROM webhook_deliveries").fetch_optional(pool).await.expect("row")
+        });
+        row.filter(|r| r.0 == "delivered")
+    })
+    .await
+    .expect("marked delivered");
+    assert_eq!(delivered.1, 3);
+    let list = app
+        .get(
+            &format!("/api/v1/events/{}/webhooks", fx.event),
+            Some(&fx.organiser.token),
+        )
+        .await
+        .expect(200);
+    assert_eq!(list[0]["delivered"], 1);
+    assert!(list[0].get("secret").is_none(), "the secret is shown once");
+}
+
+async fn webhooks_cannot_target_the_private_network(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let fx = app.live_show().await;
+    for url in [
+        "http://127.0.0.1:6379/",
+        "http://localhost/hook",
+        "http://169.254.169.254/latest",
+        "http://10.0.0.8/x",
+        "http://[::1]/x",
+    ] {
+        let err = app
+            .post(
+                &format!("/api/v1/events/{}/webhooks", fx.event),
+                Some(&fx.organiser.token),
+                json!({ "url": url }),
+            )
+            .await
+            .expect_error(400, "INVALID_REQUEST");
+        assert_eq!(err["details"]["field"], "url", "{url}");
+    }
+}

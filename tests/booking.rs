@@ -1,0 +1,1016 @@
+//! SPEC §6 and §7: holds and booking, on the embedded default (SQLite + in-process holds) and on
+//! production parts (PostgreSQL + Redis). The races are real: many clients at once over HTTP.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use boxoffice::faults::Fault;
+use boxoffice::holds::HoldStore;
+use boxoffice::with_db;
+use common::{Backend, TestApp, User};
+use futures::future::join_all;
+use serde_json::{json, Value};
+
+both_backends!(
+    reserve_follows_the_seed_contract,
+    reserve_refuses_bad_requests,
+    seat_map_and_show_count_holds,
+    release_frees_only_your_own_seats,
+    cap_counts_held_and_bought_seats,
+    book_follows_the_seed_contract,
+    book_refuses_seats_you_do_not_hold,
+    declined_payment_books_nothing,
+    idempotency_key_reused_with_another_body_is_422,
+    cancel_refunds_and_puts_seats_back,
+    no_cancellation_once_the_show_has_started,
+    show_cancellation_refunds_every_booking,
+    race_200_clients_reserving_overlapping_seats,
+    race_50_holders_booking_at_once,
+    race_100_requests_with_one_idempotency_key,
+    holds_expire_exactly,
+    race_one_user_cannot_exceed_the_cap,
+    losing_every_hold_never_sells_a_seat_twice,
+    failure_before_commit_books_nothing_and_retry_books_once,
+    dropped_connection_books_nothing_and_retry_books_once,
+);
+
+async fn reserve(app: &TestApp, user: &User, show: i64, seats: &[&str]) -> common::Resp {
+    app.post(
+        "/api/v1/book/reserve",
+        Some(&user.token),
+        json!({ "show_id": show, "seat_ids": seats }),
+    )
+    .await
+}
+
+async fn book(app: &TestApp, user: &User, key: &str, body: Value) -> common::Resp {
+    let res = app
+        .client
+        .post(app.url("/api/v1/book"))
+        .bearer_auth(&user.token)
+        .header("idempotency-key", key)
+        .json(&body)
+        .send()
+        .await
+        .expect("sent");
+    TestApp::read(res).await
+}
+
+/// Invariants read from the database: no seat in two live tickets, sold seats = live tickets =
+/// confirmed bookings' seats, every confirmed booking has a payment.
+async fn audit(app: &TestApp, show: i64) -> i64 {
+    let (doubles, sold, tickets, booked, unpaid): (i64, i64, i64, i64, i64) = with_db!(&app.state.db, pool => {
+        let doubles: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM (SELECT seat_id FROM tickets WHERE show_id = $1 AND status = 'valid'
+             GROUP BY seat_id HAVING COUNT(*) > 1) d",
+        ).bind(show).fetch_one(pool).await.expect("doubles");
+        let sold: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM inventory WHERE show_id = $1 AND status = 'sold'")
+            .bind(show).fetch_one(pool).await.expect("sold");
+        let tickets: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tickets WHERE show_id = $1 AND status = 'valid'")
+            .bind(show).fetch_one(pool).await.expect("tickets");
+        let booked: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM tickets t JOIN bookings b ON b.booking_id = t.booking_id
+             WHERE b.show_id = $1 AND b.status = 'confirmed' AND t.status = 'valid'",
+        ).bind(show).fetch_one(pool).await.expect("booked");
+        let unpaid: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM bookings b WHERE b.show_id = $1 AND b.status = 'confirmed'
+             AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.booking_id = b.booking_id)",
+        ).bind(show).fetch_one(pool).await.expect("unpaid");
+        (doubles, sold, tickets, booked, unpaid)
+    });
+    assert_eq!(doubles, 0, "a seat is in two live tickets");
+    assert_eq!(sold, tickets, "sold seats = live tickets");
+    assert_eq!(tickets, booked, "live tickets = confirmed bookings' seats");
+    assert_eq!(unpaid, 0, "every booking has its payment");
+    sold
+}
+
+/// (state, captures) of the sandbox ledger's transaction.
+async fn ledger(app: &TestApp, txn: &str) -> Option<(String, i32)> {
+    with_db!(&app.state.db, pool => {
+        sqlx::query_as("SELECT state, captures FROM sandbox_ledger WHERE transaction_id = $1")
+            .bind(txn)
+            .fetch_optional(pool)
+            .await
+            .expect("ledger")
+    })
+}
+
+async fn count(app: &TestApp, sql: &str, show: i64) -> i64 {
+    with_db!(&app.state.db, pool => {
+        sqlx::query_scalar(sql).bind(show).fetch_one(pool).await.expect("count")
+    })
+}
+
+async fn reserve_follows_the_seed_contract(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let fx = app.live_show().await;
+    let asha = app.visitor().await;
+    let res = reserve(&app, &asha, fx.show, &["A1", "A2"]).await;
+    let body = res.expect(202);
+    assert_eq!(body["status"], "accepted");
+    assert_eq!(body["show_id"], fx.show);
+    assert_eq!(body["seat_ids"], json!(["A1", "A2"]));
+    assert!(body["hold_id"]
+        .as_str()
+        .is_some_and(|h| h.starts_with("hold_")));
+    let expires =
+        chrono::DateTime::parse_from_rfc3339(body["expires_at"].as_str().expect("expires"))
+            .expect("rfc3339");
+    let left = expires.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    assert!(
+        left > chrono::Duration::seconds(590) && left <= chrono::Duration::seconds(600),
+        "{left}"
+    );
+    assert!(body["expires_at"]
+        .as_str()
+        .is_some_and(|t| t.ends_with("+05:30")));
+
+    // Re-reserving your own seats succeeds and extends nothing.
+    let again = reserve(&app, &asha, fx.show, &["A1", "A2"])
+        .await
+        .expect(202);
+    assert_eq!(again["expires_at"], body["expires_at"]);
+
+    let ravi = app.visitor().await;
+    let err = reserve(&app, &ravi, fx.show, &["A2", "A3"])
+        .await
+        .expect_error(409, "SEAT_LOCKED");
+    assert_eq!(err["message"], "One or more seats are already reserved");
+    assert_eq!(
+        err["details"],
+        json!({ "show_id": fx.show, "locked_seats": ["A2"] })
+    );
+    // All or nothing: A3 was not held.
+    reserve(&app, &ravi, fx.show, &["A3"]).await.expect(202);
+}
+
+async fn reserve_refuses_bad_requests(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let fx = app.live_show().await;
+    let user = app.visitor().await;
+    let err = reserve(&app, &user, fx.show, &[])
+        .await
+        .expect_error(400, "INVALID_REQUEST");
+    assert_eq!(err["message"], "seat_ids cannot be empty");
+    let err = reserve(&app, &user, fx.show, &["A1", "A1"])
+        .await
+        .expect_error(400, "INVALID_REQUEST");
+    assert_eq!(err["details"]["duplicate_seats"], json!(["A1"]));
+    let err = reserve(&app, &user, fx.show, &["A1", "Z99"])
+        .await
+        .expect_error(400, "INVALID_REQUEST");
+    assert_eq!(err["details"]["unknown_seats"], json!(["Z99"]));
+    reserve(&app, &user, 987_654, &["A1"])
+        .await
+        .expect_error(404, "SHOW_NOT_FOUND");
+    app.post(
+        "/api/v1/book/reserve",
+        None,
+        json!({ "show_id": fx.show, "seat_ids": ["A1"] }),
+    )
+    .await
+    .expect_error(401, "UNAUTHORIZED");
+    app.post(
+        "/api/v1/book/reserve",
+        Some(&user.token),
+        json!({ "show_id": "x", "seat_ids": ["A1"] }),
+    )
+    .await
+    .expect_error(400, "INVALID_REQUEST");
+    // A draft is not found; a cancelled show is not on sale.
+    let draft = app.show(&fx.organiser, fx.event, fx.venue, 4).await;
+    reserve(&app, &user, draft, &["A1"])
+        .await
+        .expect_error(404, "SHOW_NOT_FOUND");
+    app.post(
+        &format!("/api/v1/shows/{}/cancel", fx.show),
+        Some(&fx.organiser.token),
+        json!({}),
+    )
+    .await
+    .expect(200);
+    reserve(&app, &user, fx.show, &["A1"])
+        .await
+        .expect_error(409, "INVALID_STATE");
+    // Nothing was held by any refused request.
+    assert!(app
+        .state
+        .holds
+        .holds_of_show(fx.show)
+        .await
+        .expect("holds")
+        .is_empty());
+}
+
+async fn seat_map_and_show_count_holds(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let fx = app.live_show().await;
+    let asha = app.visitor().await;
+    let ravi = app.visitor().await;
+    reserve(&app, &asha, fx.show, &["A1", "C5"])
+        .await
+        .expect(202);
+    let mine = app
+        .get(
+            &format!("/api/v1/shows/{}/seats", fx.show),
+            Some(&asha.token),
+        )
+        .await
+        .expect(200);
+    let seat = |map: &Value, id: &str| {
+        map["seats"]
+            .as_array()
+            .expect("seats")
+            .iter()
+            .find(|s| s["seat_id"] == id)
+            .cloned()
+            .expect("seat")
+    };
+    assert_eq!(seat(&mine, "A1")["status"], "held");
+    assert_eq!(seat(&mine, "A1")["mine"], true);
+    assert_eq!(seat(&mine, "A2")["status"], "available");
+    assert_eq!(mine["held"], 2);
+    let theirs = app
+        .get(
+            &format!("/api/v1/shows/{}/seats", fx.show),
+            Some(&ravi.token),
+        )
+        .await
+        .expect(200);
+    assert_eq!(seat(&theirs, "A1")["status"], "held");
+    assert!(seat(&theirs, "A1").get("mine").is_none());
+    let show = app
+        .get(&format!("/api/v1/shows/{}", fx.show), None)
+        .await
+        .expect(200);
+    assert_eq!(show["held"], 2);
+    assert_eq!(show["available"], 28);
+    assert_eq!(show["sections"][0]["held"], 1);
+    assert_eq!(show["sections"][1]["held"], 1);
+    assert_eq!(show["sections"][0]["available"], 9);
+}
+
+async fn release_frees_only_your_own_seats(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let fx = app.live_show().await;
+    let asha = app.visitor().await;
+    let ravi = app.visitor().await;
+    reserve(&app, &asha, fx.show, &["A1", "A2"])
+        .await
+        .expect(202);
+    let res = app
+        .request(
+            reqwest::Method::DELETE,
+            "/api/v1/book/reserve",
+            Some(&ravi.token),
+            Some(json!({ "show_id": fx.show, "seat_ids": ["A1"] })),
+        )
+        .await
+        .expect(200);
+    assert_eq!(res["seat_ids"], json!([]), "not Ravi's to release");
+    let res = app
+        .request(
+            reqwest::Method::DELETE,
+            "/api/v1/book/reserve",
+            Some(&asha.token),
+            Some(json!({ "show_id": fx.show, "seat_ids": ["A1"] })),
+        )
+        .await
+        .expect(200);
+    assert_eq!(res["seat_ids"], json!(["A1"]));
+    reserve(&app, &ravi, fx.show, &["A1"]).await.expect(202);
+    reserve(&app, &ravi, fx.show, &["A2"])
+        .await
+        .expect_error(409, "SEAT_LOCKED");
+}
+
+async fn cap_counts_held_and_bought_seats(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let fx = app.live_show().await;
+    app.patch(
+        &format!("/api/v1/shows/{}", fx.show),
+        Some(&fx.organiser.token),
+        json!({ "max_seats_per_user": 3 }),
+    )
+    .await
+    .expect(200);
+    let user = app.visitor().await;
+    reserve(&app, &user, fx.show, &["C1", "C2"])
+        .await
+        .expect(202);
+    book(
+        &app,
+        &user,
+        "cap-1",
+        json!({ "show_id": fx.show, "seat_ids": ["C1", "C2"] }),
+    )
+    .await
+    .expect(201);
+    let err = reserve(&app, &user, fx.show, &["C3", "C4"])
+        .await
+        .expect_error(403, "SEAT_LIMIT_EXCEEDED");
+    assert_eq!(err["details"]["max_seats_per_user"], 3);
+    assert_eq!(err["details"]["bought"], 2);
+    reserve(&app, &user, fx.show, &["C3"]).await.expect(202);
+    reserve(&app, &user, fx.show, &["C4"])
+        .await
+        .expect_error(403, "SEAT_LIMIT_EXCEEDED");
+}
+
+async fn book_follows_the_seed_contract(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let fx = app.live_show().await;
+    let user = app.visitor().await;
+    reserve(&app, &user, fx.show, &["A1", "C2"])
+        .await
+        .expect(202);
+    let body = json!({ "show_id": fx.show, "seat_ids": ["A1", "C2"] });
+    let created = book(&app, &user, "key-1", body.clone()).await.expect(201);
+    assert_eq!(created["status"], "seats_booked");
+    assert!(created["booking_id"].is_i64());
+    let txn = created["transaction_id"].as_str().expect("txn").to_owned();
+    assert!(txn.starts_with("txn_") && txn.len() == 40, "{txn}");
+    assert_eq!(created["show_id"], fx.show);
+    assert_eq!(created["seat_ids"], json!(["A1", "C2"]));
+    assert_eq!(created["total"], 699.5);
+    assert_eq!(created["currency"], "INR");
+    let tickets = created["tickets"].as_array().expect("tickets");
+    assert_eq!(tickets.len(), 2);
+    assert_eq!(tickets[0]["seat_id"], "A1");
+    assert_eq!(tickets[0]["price"], 450);
+
+    let replay = book(&app, &user, "key-1", body.clone()).await;
+    assert_eq!(replay.status, 200);
+    assert_eq!(replay.body, created, "identical replay");
+    assert_eq!(ledger(&app, &txn).await, Some(("captured".into(), 1)));
+
+    let seats = app
+        .get(&format!("/api/v1/shows/{}/seats", fx.show), None)
+        .await
+        .expect(200);
+    let a1 = seats["seats"]
+        .as_array()
+        .expect("seats")
+        .iter()
+        .find(|s| s["seat_id"] == "A1")
+        .cloned()
+        .expect("A1");
+    assert_eq!(a1["status"], "sold");
+    let mine = app
+        .get("/api/v1/bookings", Some(&user.token))
+        .await
+        .expect(200);
+    assert_eq!(mine.as_array().map(Vec::len), Some(1));
+    assert_eq!(mine[0]["seat_ids"], json!(["A1", "C2"]));
+    let id = created["booking_id"].as_i64().expect("id");
+    let one = app
+        .get(&format!("/api/v1/bookings/{id}"), Some(&user.token))
+        .await
+        .expect(200);
+    assert_eq!(one["payment_status"], "captured");
+    assert_eq!(one["transaction_id"], txn.as_str());
+    let other = app.visitor().await;
+    app.get(&format!("/api/v1/bookings/{id}"), Some(&other.token))
+        .await
+        .expect_error(404, "NOT_FOUND");
+
+    // Without a key: the seed's 400. Unknown show: the seed's 404.
+    let res = app
+        .post("/api/v1/book", Some(&user.token), body.clone())
+        .await;
+    let err = res.expect_error(400, "INVALID_REQUEST");
+    assert_eq!(err["details"]["field"], "Idempotency-Key");
+    let err = book(
+        &app,
+        &user,
+        "key-2",
+        json!({ "show_id": 123_456, "seat_ids": ["A1"] }),
+    )
+    .await
+    .expect_error(404, "SHOW_NOT_FOUND");
+    assert_eq!(
+        err,
+        json!({ "error_code": "SHOW_NOT_FOUND", "message": "Show 123456 not found", "details": { "show_id": 123_456 } })
+    );
+    let err = book(
+        &app,
+        &user,
+        "key-3",
+        json!({ "show_id": fx.show, "seat_ids": [] }),
+    )
+    .await
+    .expect_error(400, "INVALID_REQUEST");
+    assert_eq!(err["message"], "seat_ids cannot be empty");
+}
+
+async fn book_refuses_seats_you_do_not_hold(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let fx = app.live_show().await;
+    let asha = app.visitor().await;
+    let ravi = app.visitor().await;
+    reserve(&app, &asha, fx.show, &["A1"]).await.expect(202);
+    let err = book(
+        &app,
+        &ravi,
+        "r1",
+        json!({ "show_id": fx.show, "seat_ids": ["A1"] }),
+    )
+    .await
+    .expect_error(409, "SEAT_NOT_AVAILABLE");
+    assert_eq!(
+        err["details"],
+        json!({ "show_id": fx.show, "unavailable_seats": ["A1"] })
+    );
+    let err = book(
+        &app,
+        &ravi,
+        "r2",
+        json!({ "show_id": fx.show, "seat_ids": ["A2"] }),
+    )
+    .await
+    .expect_error(409, "HOLD_EXPIRED");
+    assert_eq!(err["details"]["expired_seats"], json!(["A2"]));
+    assert_eq!(audit(&app, fx.show).await, 0);
+    // A refused attempt gives its key back: the same key works once the seats are held.
+    reserve(&app, &ravi, fx.show, &["A2"]).await.expect(202);
+    book(
+        &app,
+        &ravi,
+        "r2",
+        json!({ "show_id": fx.show, "seat_ids": ["A2"] }),
+    )
+    .await
+    .expect(201);
+}
+
+async fn declined_payment_books_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let fx = app.live_show().await;
+    let user = app.visitor().await;
+    reserve(&app, &user, fx.show, &["B1"]).await.expect(202);
+    let err = book(&app, &user, "d1", json!({ "show_id": fx.show, "seat_ids": ["B1"], "payment": { "method": "card", "token": "tok_declined" } }))
+        .await
+        .expect_error(402, "PAYMENT_DECLINED");
+    assert!(err["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("declined")));
+    assert_eq!(audit(&app, fx.show).await, 0);
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM bookings WHERE show_id = $1",
+            fx.show
+        )
+        .await,
+        0
+    );
+    // The hold survives a decline: pay with another card.
+    book(&app, &user, "d2", json!({ "show_id": fx.show, "seat_ids": ["B1"], "payment": { "method": "card", "token": "tok_visa" } }))
+        .await
+        .expect(201);
+}
+
+async fn idempotency_key_reused_with_another_body_is_422(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let fx = app.live_show().await;
+    let user = app.visitor().await;
+    reserve(&app, &user, fx.show, &["C1", "C2"])
+        .await
+        .expect(202);
+    book(
+        &app,
+        &user,
+        "same",
+        json!({ "show_id": fx.show, "seat_ids": ["C1"] }),
+    )
+    .await
+    .expect(201);
+    book(
+        &app,
+        &user,
+        "same",
+        json!({ "show_id": fx.show, "seat_ids": ["C2"] }),
+    )
+    .await
+    .expect_error(422, "IDEMPOTENCY_KEY_REUSED");
+    // Keys are per user: another user's identical key is independent.
+    let other = app.visitor().await;
+    reserve(&app, &other, fx.show, &["C3"]).await.expect(202);
+    book(
+        &app,
+        &other,
+        "same",
+        json!({ "show_id": fx.show, "seat_ids": ["C3"] }),
+    )
+    .await
+    .expect(201);
+}
+
+async fn cancel_refunds_and_puts_seats_back(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let fx = app.live_show().await;
+    let user = app.visitor().await;
+    reserve(&app, &user, fx.show, &["A4", "A5"])
+        .await
+        .expect(202);
+    let created = book(
+        &app,
+        &user,
+        "c1",
+        json!({ "show_id": fx.show, "seat_ids": ["A4", "A5"] }),
+    )
+    .await
+    .expect(201);
+    let id = created["booking_id"].as_i64().expect("id");
+    let other = app.visitor().await;
+    app.post(
+        &format!("/api/v1/bookings/{id}/cancel"),
+        Some(&other.token),
+        json!({}),
+    )
+    .await
+    .expect_error(404, "NOT_FOUND");
+    let cancelled = app
+        .post(
+            &format!("/api/v1/bookings/{id}/cancel"),
+            Some(&user.token),
+            json!({}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(cancelled["status"], "cancelled");
+    assert_eq!(cancelled["payment_status"], "refunded");
+    assert!(cancelled["tickets"]
+        .as_array()
+        .expect("tickets")
+        .iter()
+        .all(|t| t["status"] == "void"));
+    let txn = created["transaction_id"].as_str().expect("txn");
+    assert_eq!(
+        ledger(&app, txn).await.map(|l| l.0),
+        Some("refunded".into())
+    );
+    app.post(
+        &format!("/api/v1/bookings/{id}/cancel"),
+        Some(&user.token),
+        json!({}),
+    )
+    .await
+    .expect_error(409, "INVALID_STATE");
+    assert_eq!(audit(&app, fx.show).await, 0);
+    // The seats are on sale again.
+    reserve(&app, &other, fx.show, &["A4", "A5"])
+        .await
+        .expect(202);
+    book(
+        &app,
+        &other,
+        "c2",
+        json!({ "show_id": fx.show, "seat_ids": ["A4", "A5"] }),
+    )
+    .await
+    .expect(201);
+    assert_eq!(audit(&app, fx.show).await, 2);
+}
+
+/// Claim 1: 200 clients reserving overlapping seat sets of one show.
+async fn race_200_clients_reserving_overlapping_seats(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let fx = app.live_show().await;
+    let users = app.quick_users(200).await;
+    let row_c: Vec<String> = (1..=20).map(|n| format!("C{n}")).collect();
+    // Client i wants three consecutive seats of row C starting at i mod 18.
+    let wants: Vec<Vec<String>> = (0..users.len())
+        .map(|i| row_c[i % 18..i % 18 + 3].to_vec())
+        .collect();
+    let results = join_all(users.iter().zip(&wants).map(|(u, w)| {
+        let seats: Vec<&str> = w.iter().map(String::as_str).collect();
+        let app = &app;
+        async move { reserve(app, u, fx.show, &seats).await }
+    }))
+    .await;
+    let holds = app.state.holds.holds_of_show(fx.show).await.expect("holds");
+    let mut granted: HashMap<String, i64> = HashMap::new();
+    let mut accepted = 0;
+    for ((user, want), res) in users.iter().zip(&wants).zip(results) {
+        match res.status.as_u16() {
+            202 => {
+                accepted += 1;
+                for seat in want {
+                    assert!(
+                        granted.insert(seat.clone(), user.user_id).is_none(),
+                        "{seat} granted twice"
+                    );
+                    assert_eq!(
+                        holds.get(seat).map(|h| h.user_id),
+                        Some(user.user_id),
+                        "{seat} really held by its caller"
+                    );
+                }
+            }
+            409 => {
+                let locked = res.body["details"]["locked_seats"]
+                    .as_array()
+                    .expect("locked")
+                    .clone();
+                assert!(!locked.is_empty());
+                for seat in locked {
+                    let seat = seat.as_str().expect("label");
+                    assert!(want.iter().any(|w| w == seat), "names only requested seats");
+                    assert!(
+                        holds.get(seat).is_some_and(|h| h.user_id != user.user_id),
+                        "{seat} really was taken"
+                    );
+                }
+            }
+            other => panic!("unexpected {other}: {}", res.body),
+        }
+    }
+    assert!(accepted >= 1);
+    assert_eq!(holds.len(), granted.len(), "no hold without a 202");
+}
+
+/// Claim 2: 50 clients each hold seats, then all book at once.
+async fn race_50_holders_booking_at_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let owner = app.venue_owner().await;
+    let organiser = app.organiser().await;
+    let mut venue = common::small_venue_body("Big Hall", "Pune");
+    venue["sections"][1]["rows"] = json!([{ "label": "C", "count": 100 }]);
+    let venue = app.venue(&owner, venue).await;
+    let event = app.event(&organiser, "Race", "concert").await;
+    let show = app.show(&organiser, event, venue, 2).await;
+    app.launch(&organiser, show).await;
+    let users = app.quick_users(50).await;
+    for (i, u) in users.iter().enumerate() {
+        let seats = [format!("C{}", 2 * i + 1), format!("C{}", 2 * i + 2)];
+        reserve(&app, u, show, &[&seats[0], &seats[1]])
+            .await
+            .expect(202);
+    }
+    let results = join_all(users.iter().enumerate().map(|(i, u)| {
+        let app = &app;
+        async move {
+            book(app, u, &format!("race-{i}"), json!({ "show_id": show, "seat_ids": [format!("C{}", 2 * i + 1), format!("C{}", 2 * i + 2)] })).await
+        }
+    }))
+    .await;
+    for r in &results {
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    assert_eq!(audit(&app, show).await, 100, "bookings = holds");
+}
+
+/// Claim 3: 100 concurrent `POST /book` with one key and body.
+async fn race_100_requests_with_one_idempotency_key(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let fx = app.live_show().await;
+    let user = app.visitor().await;
+    reserve(&app, &user, fx.show, &["B1", "B2"])
+        .await
+        .expect(202);
+    let body = json!({ "show_id": fx.show, "seat_ids": ["B1", "B2"] });
+    let results = join_all((0..100).map(|_| book(&app, &user, "one-key", body.clone()))).await;
+    let created: Vec<&common::Resp> = results.iter().filter(|r| r.status == 201).collect();
+    assert_eq!(
+        created.len(),
+        1,
+        "exactly one booking: {:?}",
+        results.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    let first = &created[0].body;
+    for r in &results {
+        match r.status.as_u16() {
+            201 => {}
+            200 => assert_eq!(&r.body, first, "replays are identical"),
+            409 => assert_eq!(r.body["error_code"], "IDEMPOTENCY_IN_PROGRESS"),
+            other => panic!("unexpected {other}: {}", r.body),
+        }
+    }
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM bookings WHERE show_id = $1",
+            fx.show
+        )
+        .await,
+        1
+    );
+    let txn = first["transaction_id"].as_str().expect("txn");
+    assert_eq!(
+        ledger(&app, txn).await,
+        Some(("captured".into(), 1)),
+        "one capture"
+    );
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM payments WHERE user_id IN (SELECT user_id FROM bookings WHERE show_id = $1)", fx.show).await, 1);
+    assert_eq!(audit(&app, fx.show).await, 2);
+}
+
+/// Claim 4: a show with `hold_seconds = 2`.
+async fn holds_expire_exactly(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let fx = app.live_show().await;
+    app.patch(
+        &format!("/api/v1/shows/{}", fx.show),
+        Some(&fx.organiser.token),
+        json!({ "hold_seconds": 2 }),
+    )
+    .await
+    .expect(200);
+    let asha = app.visitor().await;
+    let ravi = app.visitor().await;
+    let held = reserve(&app, &asha, fx.show, &["A1", "A2"])
+        .await
+        .expect(202);
+    let expires =
+        chrono::DateTime::parse_from_rfc3339(held["expires_at"].as_str().expect("expires"))
+            .expect("time");
+    reserve(&app, &ravi, fx.show, &["A1"])
+        .await
+        .expect_error(409, "SEAT_LOCKED");
+    // Right after the expiry instant the seats are free for everyone.
+    let wait = (expires.with_timezone(&chrono::Utc) - chrono::Utc::now())
+        .to_std()
+        .unwrap_or_default();
+    tokio::time::sleep(wait + Duration::from_millis(50)).await;
+    reserve(&app, &ravi, fx.show, &["A1"]).await.expect(202);
+    let err = book(
+        &app,
+        &asha,
+        "late",
+        json!({ "show_id": fx.show, "seat_ids": ["A2"] }),
+    )
+    .await
+    .expect_error(409, "HOLD_EXPIRED");
+    assert_eq!(err["details"]["expired_seats"], json!(["A2"]));
+    book(
+        &app,
+        &asha,
+        "late-1",
+        json!({ "show_id": fx.show, "seat_ids": ["A1"] }),
+    )
+    .await
+    .expect_error(409, "SEAT_NOT_AVAILABLE");
+    assert_eq!(audit(&app, fx.show).await, 0);
+}
+
+/// Claim 5: one user racing reserves cannot exceed the cap.
+async fn race_one_user_cannot_exceed_the_cap(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let fx = app.live_show().await;
+    app.patch(
+        &format!("/api/v1/shows/{}", fx.show),
+        Some(&fx.organiser.token),
+        json!({ "max_seats_per_user": 4 }),
+    )
+    .await
+    .expect(200);
+    let user = app.visitor().await;
+    let results = join_all((1..=20).map(|n| {
+        let app = &app;
+        let user = &user;
+        async move { reserve(app, user, fx.show, &[&format!("C{n}")]).await }
+    }))
+    .await;
+    let ok = results.iter().filter(|r| r.status == 202).count();
+    assert_eq!(
+        ok,
+        4,
+        "{:?}",
+        results.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    assert!(results
+        .iter()
+        .filter(|r| r.status != 202)
+        .all(|r| r.body["error_code"] == "SEAT_LIMIT_EXCEEDED"));
+    let holds = app.state.holds.holds_of_show(fx.show).await.expect("holds");
+    assert_eq!(
+        holds.values().filter(|h| h.user_id == user.user_id).count(),
+        4
+    );
+}
+
+/// Loses every hold: FLUSHALL on the deployment's own Redis, or a cleared in-process store.
+async fn forget_every_hold(app: &TestApp, redis: Option<&common::PrivateRedis>) {
+    match (&app.state.holds, redis) {
+        (HoldStore::Memory(m), _) => m.forget_all(),
+        (HoldStore::Redis(_), Some(redis)) => redis.flush_all().await,
+        (HoldStore::Redis(_), None) => panic!("a Redis deployment needs its private Redis"),
+    }
+}
+
+/// Claim 6: Redis flushed (FLUSHALL) in the middle of a run of bookings; still no seat sold
+/// twice, and the server keeps answering.
+async fn losing_every_hold_never_sells_a_seat_twice(backend: Backend) {
+    let redis = match backend {
+        Backend::Postgres => Some(common::PrivateRedis::start().await),
+        Backend::Sqlite => None,
+    };
+    let url = redis.as_ref().map(|r| r.url.clone());
+    let app = TestApp::spawn_with(backend, |c| {
+        if let Some(url) = url {
+            c.redis_url = Some(boxoffice::config::DatabaseUrl::new(url));
+        }
+    })
+    .await;
+    let redis = redis.as_ref();
+    let fx = app.live_show().await;
+    let users = app.quick_users(20).await;
+    // Everyone wants row C; each first holds one seat, then the store loses every hold and they
+    // all reserve and book overlapping pairs at once.
+    for (i, u) in users.iter().enumerate() {
+        reserve(&app, u, fx.show, &[&format!("C{}", i + 1)])
+            .await
+            .expect(202);
+    }
+    forget_every_hold(&app, redis).await;
+    assert!(app
+        .state
+        .holds
+        .holds_of_show(fx.show)
+        .await
+        .expect("holds")
+        .is_empty());
+    let results = join_all(users.iter().enumerate().map(|(i, u)| {
+        let app = &app;
+        async move {
+            let seats = [format!("C{}", i % 19 + 1), format!("C{}", i % 19 + 2)];
+            let _ = reserve(app, u, fx.show, &[&seats[0], &seats[1]]).await;
+            if i % 2 == 0 {
+                forget_every_hold(app, redis).await;
+            }
+            book(
+                app,
+                u,
+                &format!("f{i}"),
+                json!({ "show_id": fx.show, "seat_ids": seats }),
+            )
+            .await
+        }
+    }))
+    .await;
+    let mut sold = HashSet::new();
+    for r in &results {
+        match r.status.as_u16() {
+            201 => {
+                for s in r.body["seat_ids"].as_array().expect("seats") {
+                    assert!(
+                        sold.insert(s.as_str().expect("label").to_owned()),
+                        "{s} sold twice"
+                    );
+                }
+            }
+            409 => {}
+            other => panic!("unexpected {other}: {}", r.body),
+        }
+    }
+    assert_eq!(audit(&app, fx.show).await, sold.len() as i64);
+    // The server keeps answering.
+    app.get("/readyz", None).await.expect(200);
+}
+
+async fn injected_failure_then_retry(backend: Backend, fault: Fault) {
+    let app = TestApp::spawn(backend).await;
+    let fx = app.live_show().await;
+    let user = app.visitor().await;
+    reserve(&app, &user, fx.show, &["A3", "A4"])
+        .await
+        .expect(202);
+    let body = json!({ "show_id": fx.show, "seat_ids": ["A3", "A4"] });
+    app.state.faults.arm(fault, 1);
+    book(&app, &user, "crash-1", body.clone())
+        .await
+        .expect_error(500, "INTERNAL_ERROR");
+    // No partial booking; the authorization is voided.
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM bookings WHERE show_id = $1",
+            fx.show
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM tickets WHERE show_id = $1",
+            fx.show
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM inventory WHERE show_id = $1 AND status = 'sold'",
+            fx.show
+        )
+        .await,
+        0
+    );
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM outbox WHERE topic = 'booking.confirmed' AND aggregate_id > $1 - $1", fx.show).await, 0);
+    let voided: Vec<(String, i32)> = with_db!(&app.state.db, pool => {
+        sqlx::query_as("SELECT state, captures FROM sandbox_ledger").fetch_all(pool).await.expect("ledger")
+    });
+    assert_eq!(
+        voided,
+        vec![("voided".to_string(), 0)],
+        "authorized then voided"
+    );
+    // The retry with the same key completes exactly once.
+    let created = book(&app, &user, "crash-1", body.clone()).await.expect(201);
+    let replay = book(&app, &user, "crash-1", body).await;
+    assert_eq!(replay.status, 200);
+    assert_eq!(replay.body, created);
+    let txn = created["transaction_id"].as_str().expect("txn");
+    assert_eq!(ledger(&app, txn).await, Some(("captured".into(), 1)));
+    assert_eq!(audit(&app, fx.show).await, 2);
+}
+
+/// Claim 7a: a failure between payment authorization and commit.
+async fn failure_before_commit_books_nothing_and_retry_books_once(backend: Backend) {
+    injected_failure_then_retry(backend, Fault::FailBeforeCommit).await;
+}
+
+/// Claim 7b: the database connection dropped inside the booking transaction.
+async fn dropped_connection_books_nothing_and_retry_books_once(backend: Backend) {
+    injected_failure_then_retry(backend, Fault::DropConnectionInBooking).await;
+}
+
+async fn show_cancellation_refunds_every_booking(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let fx = app.live_show().await;
+    let user = app.visitor().await;
+    reserve(&app, &user, fx.show, &["B4"]).await.expect(202);
+    let created = book(
+        &app,
+        &user,
+        "s1",
+        json!({ "show_id": fx.show, "seat_ids": ["B4"] }),
+    )
+    .await
+    .expect(201);
+    app.post(
+        &format!("/api/v1/shows/{}/cancel", fx.show),
+        Some(&fx.organiser.token),
+        json!({}),
+    )
+    .await
+    .expect(200);
+    let id = created["booking_id"].as_i64().expect("id");
+    let booking = app
+        .get(&format!("/api/v1/bookings/{id}"), Some(&user.token))
+        .await
+        .expect(200);
+    assert_eq!(booking["status"], "cancelled");
+    assert_eq!(booking["payment_status"], "refunded");
+    assert_eq!(booking["tickets"][0]["status"], "void");
+    let txn = created["transaction_id"].as_str().expect("txn");
+    assert_eq!(
+        ledger(&app, txn).await.map(|l| l.0),
+        Some("refunded".into())
+    );
+    assert_eq!(audit(&app, fx.show).await, 0);
+}
+
+async fn no_cancellation_once_the_show_has_started(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let fx = app.live_show().await;
+    let user = app.visitor().await;
+    reserve(&app, &user, fx.show, &["A1"]).await.expect(202);
+    let created = book(
+        &app,
+        &user,
+        "started",
+        json!({ "show_id": fx.show, "seat_ids": ["A1"] }),
+    )
+    .await
+    .expect(201);
+    // The show begins: move its start into the past, as time would.
+    with_db!(&app.state.db, pool => {
+        sqlx::query("UPDATE shows SET start_time = $2 WHERE show_id = $1")
+            .bind(fx.show)
+            .bind(chrono::Utc::now() - chrono::Duration::minutes(5))
+            .execute(pool)
+            .await
+            .expect("start the show");
+    });
+    let id = created["booking_id"].as_i64().expect("id");
+    app.post(
+        &format!("/api/v1/bookings/{id}/cancel"),
+        Some(&user.token),
+        json!({}),
+    )
+    .await
+    .expect_error(409, "INVALID_STATE");
+    let booking = app
+        .get(&format!("/api/v1/bookings/{id}"), Some(&user.token))
+        .await
+        .expect(200);
+    assert_eq!(booking["status"], "confirmed");
+    assert_eq!(audit(&app, fx.show).await, 1);
+}

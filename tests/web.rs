@@ -1,0 +1,428 @@
+//! SPEC §12: the web app, driven end to end in headless Chromium (Debian's `chromium` and
+//! `chromium-driver`) against the real server on the embedded default with demo data.
+//! Screenshots of the key pages are saved under `target/screenshots/`.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use base64::Engine;
+use common::{eventually, Backend, TestApp};
+use serde_json::{json, Value};
+
+/// A chromedriver process of this test's own.
+struct Driver {
+    child: Child,
+    base: String,
+    http: reqwest::Client,
+    _profiles: tempfile::TempDir,
+}
+
+impl Driver {
+    async fn start() -> Self {
+        let port = common::free_port();
+        let mut child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver is installed (apt-get install chromium chromium-driver)");
+        if common::wait_for_port(port).await {
+            return Self {
+                child,
+                base: format!("http://127.0.0.1:{port}"),
+                http: reqwest::Client::new(),
+                _profiles: tempfile::tempdir().expect("dir"),
+            };
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("chromedriver did not start");
+    }
+
+    async fn session(&self, name: &str) -> Browser {
+        let profile = self._profiles.path().join(name);
+        let caps = json!({ "capabilities": { "alwaysMatch": { "browserName": "chrome", "goog:chromeOptions": {
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                     "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run",
+                     "--window-size=1280,1000", format!("--user-data-dir={}", profile.display())]
+        } } } });
+        let res: Value = self
+            .http
+            .post(format!("{}/session", self.base))
+            .json(&caps)
+            .send()
+            .await
+            .expect("session")
+            .json()
+            .await
+            .expect("json");
+        let id = res["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {res}"))
+            .to_owned();
+        Browser {
+            url: format!("{}/session/{id}", self.base),
+            http: self.http.clone(),
+        }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A W3C WebDriver session.
+struct Browser {
+    url: String,
+    http: reqwest::Client,
+}
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+impl Browser {
+    async fn cmd(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        let req = self.http.request(method, format!("{}{path}", self.url));
+        let req = if body.is_null() { req } else { req.json(&body) };
+        let res: Value = req
+            .send()
+            .await
+            .expect("webdriver")
+            .json()
+            .await
+            .expect("json");
+        res["value"].clone()
+    }
+
+    async fn go(&self, url: &str) {
+        self.cmd(reqwest::Method::POST, "/url", json!({ "url": url }))
+            .await;
+    }
+
+    async fn js(&self, script: &str, args: Value) -> Value {
+        self.cmd(
+            reqwest::Method::POST,
+            "/execute/sync",
+            json!({ "script": script, "args": args }),
+        )
+        .await
+    }
+
+    /// Waits up to 5 s for `css` to match, returning the element id.
+    async fn find(&self, css: &str) -> String {
+        let found = eventually(Duration::from_secs(8), || async {
+            let v = self
+                .cmd(
+                    reqwest::Method::POST,
+                    "/element",
+                    json!({ "using": "css selector", "value": css }),
+                )
+                .await;
+            v.get(ELEMENT).and_then(Value::as_str).map(str::to_owned)
+        })
+        .await;
+        found.unwrap_or_else(|| panic!("no element matches {css}"))
+    }
+
+    async fn click(&self, css: &str) {
+        let id = self.find(css).await;
+        self.cmd(
+            reqwest::Method::POST,
+            &format!("/element/{id}/click"),
+            json!({}),
+        )
+        .await;
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let id = self.find(css).await;
+        self.cmd(
+            reqwest::Method::POST,
+            &format!("/element/{id}/value"),
+            json!({ "text": text }),
+        )
+        .await;
+    }
+
+    async fn text(&self, css: &str) -> String {
+        let id = self.find(css).await;
+        self.cmd(
+            reqwest::Method::GET,
+            &format!("/element/{id}/text"),
+            Value::Null,
+        )
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+    }
+
+    /// Waits until the page's text contains `needle`.
+    async fn wait_text(&self, needle: &str) {
+        let ok = eventually(Duration::from_secs(8), || async {
+            let body = self.js("return document.body.innerText", json!([])).await;
+            body.as_str()
+                .is_some_and(|b| b.contains(needle))
+                .then_some(())
+        })
+        .await;
+        if ok.is_none() {
+            let body = self.js("return document.body.innerText", json!([])).await;
+            panic!("page never showed {needle:?}; it shows: {body}");
+        }
+    }
+
+    /// The class of the seat `label` on the seat map.
+    async fn seat_class(&self, label: &str) -> String {
+        self.js("const g = document.querySelector(`[data-seat=\"${arguments[0]}\"]`); return g ? g.getAttribute('class') : ''", json!([label]))
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    async fn wait_seat(&self, label: &str, class: &str) {
+        let ok = eventually(Duration::from_secs(8), || async {
+            self.seat_class(label)
+                .await
+                .split(' ')
+                .any(|c| c == class)
+                .then_some(())
+        })
+        .await;
+        assert!(
+            ok.is_some(),
+            "seat {label} never became {class}: {}",
+            self.seat_class(label).await
+        );
+    }
+
+    async fn screenshot(&self, name: &str) {
+        let png = self
+            .cmd(reqwest::Method::GET, "/screenshot", Value::Null)
+            .await;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(png.as_str().unwrap_or_default())
+            .expect("png");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(dir.join(format!("{name}.png")), bytes).expect("write");
+    }
+
+    async fn accept_dialog(&self) {
+        let _ = eventually(Duration::from_secs(3), || async {
+            let v = self
+                .cmd(reqwest::Method::POST, "/alert/accept", json!({}))
+                .await;
+            v.is_null().then_some(())
+        })
+        .await;
+    }
+
+    async fn close(&self) {
+        self.cmd(reqwest::Method::DELETE, "", Value::Null).await;
+    }
+}
+
+async fn sign_up(b: &Browser, base: &str, name: &str) {
+    b.go(&format!("{base}/#/signup")).await;
+    b.type_into("#name", name).await;
+    b.type_into(
+        "#email",
+        &format!("{}{}@example.com", name.to_lowercase(), common::unique()),
+    )
+    .await;
+    b.type_into("#password", "a good password").await;
+    b.click("#f button[type=submit]").await;
+    b.wait_text("Sign out").await;
+}
+
+/// The first `n` available seats of the Classic section, in map order.
+async fn free_seats(b: &Browser, n: usize) -> Vec<String> {
+    let v = b
+        .js(
+            "return [...document.querySelectorAll('g.seat.available')].map(g => g.dataset.seat)",
+            json!([]),
+        )
+        .await;
+    v.as_array()
+        .expect("seats")
+        .iter()
+        .filter_map(Value::as_str)
+        .take(n)
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn visitor_books_from_search_to_qr_tickets_and_cancels() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.no_demo = false).await;
+    let driver = Driver::start().await;
+    let asha = driver.session("asha").await;
+    let ravi = driver.session("ravi").await;
+
+    asha.go(&app.base).await;
+    asha.wait_text("Pushpa 2: The Rule").await;
+    asha.screenshot("home").await;
+    sign_up(&asha, &app.base, "Asha").await;
+
+    // Find the Pushpa show by search, as you type.
+    asha.type_into("#q", "puspa").await;
+    asha.click("#suggest a").await;
+    asha.wait_text("Pick your seats").await;
+    let show_url = asha
+        .js("return location.href", json!([]))
+        .await
+        .as_str()
+        .expect("url")
+        .to_owned();
+    let seats = free_seats(&asha, 2).await;
+    assert_eq!(seats.len(), 2);
+    for s in &seats {
+        asha.click(&format!("[data-seat=\"{s}\"]")).await;
+    }
+    asha.wait_seat(&seats[0], "selected").await;
+    asha.screenshot("seat-map").await;
+    asha.click("#reserve").await;
+
+    // The checkout counts down from the hold's expiry.
+    asha.wait_text("Your seats are held for you for").await;
+    let countdown = asha.text("#countdown").await;
+    assert!(
+        countdown.starts_with("09:") || countdown.starts_with("10:"),
+        "countdown: {countdown}"
+    );
+    asha.screenshot("checkout").await;
+
+    // Another visitor sees those seats held.
+    ravi.go(&show_url).await;
+    ravi.wait_seat(&seats[0], "held").await;
+    ravi.wait_seat(&seats[1], "held").await;
+
+    asha.click("#pay-button").await;
+    asha.wait_text("You're going!").await;
+    let qr = eventually(Duration::from_secs(5), || async {
+        let n = asha.js("return [...document.querySelectorAll('#qr img')].filter(i => i.complete && i.naturalWidth > 0).length", json!([])).await;
+        (n.as_i64() == Some(2)).then_some(())
+    })
+    .await;
+    assert!(qr.is_some(), "one QR image per ticket");
+    asha.screenshot("tickets").await;
+
+    // ... and then sold, without reloading.
+    ravi.wait_seat(&seats[0], "sold").await;
+
+    // My bookings lists it; cancel refunds it.
+    asha.click("#cancel").await;
+    asha.accept_dialog().await;
+    asha.wait_text("Booking cancelled").await;
+    ravi.wait_seat(&seats[0], "available").await;
+    asha.close().await;
+    ravi.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declined_card_shows_its_message() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.no_demo = false).await;
+    let driver = Driver::start().await;
+    let b = driver.session("decline").await;
+    sign_up(&b, &app.base, "Meera").await;
+    b.go(&format!("{}/#/", app.base)).await;
+    b.click("a.title").await;
+    b.wait_text("Pick your seats").await;
+    let seat = free_seats(&b, 1).await;
+    b.click(&format!("[data-seat=\"{}\"]", seat[0])).await;
+    b.click("#reserve").await;
+    b.wait_text("Pay with a card").await;
+    b.js("const s = document.querySelector('#card'); s.value = 'tok_declined'; s.dispatchEvent(new Event('change'))", json!([])).await;
+    b.click("#pay-button").await;
+    b.wait_text("Payment declined").await;
+    let raw = b.js("return document.body.innerText", json!([])).await;
+    assert!(
+        !raw.as_str().unwrap_or_default().contains("error_code"),
+        "a human message, not raw JSON"
+    );
+    b.screenshot("declined").await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_organiser_launches_a_show_that_appears_on_the_home_page() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.no_demo = false).await;
+    let driver = Driver::start().await;
+    let b = driver.session("organiser").await;
+    b.go(&format!("{}/#/login", app.base)).await;
+    b.type_into("#email", "organiser@demo.boxoffice.test").await;
+    b.type_into("#password", "organiser-demo-pass").await;
+    b.click("#f button[type=submit]").await;
+    b.wait_text("Organiser").await;
+    b.go(&format!("{}/#/organiser", app.base)).await;
+    b.type_into("#title", "Browser Premiere").await;
+    b.click("#ev button[type=submit]").await;
+    b.wait_text("created").await;
+    let date = (chrono::Utc::now() + chrono::Duration::days(6)).date_naive();
+    b.js(
+        "document.querySelector('#start').value = arguments[0]; document.querySelector('#end').value = arguments[1];
+         document.querySelectorAll('#prices [data-section]').forEach((i, n) => i.value = 300 + 100 * n);",
+        json!([format!("{date}T18:00"), format!("{date}T21:00")]),
+    )
+    .await;
+    b.click("#sh button[type=submit]").await;
+    b.click("#launch").await;
+    b.wait_text("Sales: Browser Premiere").await;
+    b.screenshot("organiser-sales").await;
+    b.go(&format!("{}/#/", app.base)).await;
+    b.wait_text("Browser Premiere").await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stadium_map_opens_by_section_and_a_venue_owner_previews_a_layout() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.no_demo = false).await;
+    let driver = Driver::start().await;
+    let b = driver.session("stadium").await;
+    // 40,000 seats: sections first, then one section's seats.
+    b.go(&format!("{}/#/", app.base)).await;
+    b.click("#city").await;
+    b.js("const s = document.querySelector('#city'); s.value = 'Delhi'; s.dispatchEvent(new Event('change'))", json!([])).await;
+    b.wait_text("Diljit Dosanjh").await;
+    b.click("a.title").await;
+    b.wait_text("choose a section above to zoom in").await;
+    b.click("[data-section=\"Fan Pit\"]").await;
+    let seats = eventually(Duration::from_secs(8), || async {
+        let n = b
+            .js(
+                "return document.querySelectorAll('g.seat').length",
+                json!([]),
+            )
+            .await;
+        n.as_i64().filter(|n| *n == 4_000)
+    })
+    .await;
+    assert_eq!(seats, Some(4_000), "only the Fan Pit's seats are drawn");
+    b.screenshot("stadium-section").await;
+
+    // A venue owner previews a layout before saving it.
+    b.go(&format!("{}/#/login", app.base)).await;
+    b.type_into("#email", "venues@demo.boxoffice.test").await;
+    b.type_into("#password", "venue-owner-demo-pass").await;
+    b.click("#f button[type=submit]").await;
+    b.wait_text("Venues").await;
+    b.go(&format!("{}/#/venues", app.base)).await;
+    b.click("#preview").await;
+    b.wait_text("50 seats").await;
+    let rects = b
+        .js(
+            "return document.querySelectorAll('#map rect').length",
+            json!([]),
+        )
+        .await;
+    assert_eq!(rects.as_i64(), Some(50), "10 + 12 + 14 + 14 seats");
+    b.screenshot("venue-preview").await;
+    b.close().await;
+}
