@@ -237,6 +237,8 @@ pub struct Application {
     router: Router,
     state: AppState,
     grace: Duration,
+    reconcile_every: Duration,
+    reconcile_after: Duration,
 }
 
 impl Application {
@@ -263,6 +265,8 @@ impl Application {
             listener,
             state,
             grace: Duration::from_secs(config.shutdown_grace_seconds),
+            reconcile_every: Duration::from_millis(config.reconcile_every_ms.max(10)),
+            reconcile_after: Duration::from_millis(config.reconcile_after_ms),
         })
     }
 
@@ -290,6 +294,12 @@ impl Application {
                 rx.clone(),
             )));
         }
+        workers.push(tokio::spawn(crate::payments::run_reconciler(
+            self.state.clone(),
+            self.reconcile_every,
+            self.reconcile_after,
+            rx.clone(),
+        )));
         let grace = self.grace;
         let server = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
             shutdown.await;

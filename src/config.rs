@@ -207,6 +207,16 @@ pub struct ServeConfig {
     #[arg(long, env = "BOXOFFICE_SHUTDOWN_GRACE_SECONDS", default_value_t = 20)]
     pub shutdown_grace_seconds: u64,
 
+    /// How often each node reconciles payments the normal flow left unsettled (a capture or
+    /// refund lost to a crash or a provider outage), in milliseconds.
+    #[arg(long, env = "BOXOFFICE_RECONCILE_EVERY_MS", default_value_t = 30_000)]
+    pub reconcile_every_ms: u64,
+
+    /// How long a payment may stay `authorized` or `refund_pending` before reconciliation takes
+    /// it over, in milliseconds (the normal flow settles it within milliseconds).
+    #[arg(long, env = "BOXOFFICE_RECONCILE_AFTER_MS", default_value_t = 60_000)]
+    pub reconcile_after_ms: u64,
+
     /// Argon2id memory cost in KiB (the OWASP minimum, 19456, by default).
     #[arg(long, env = "BOXOFFICE_ARGON2_MEMORY_KIB", default_value_t = 19_456)]
     pub argon2_memory_kib: u32,
@@ -239,6 +249,8 @@ impl ServeConfig {
             catalog_max_age: 30,
             max_body_bytes: 1024 * 1024,
             shutdown_grace_seconds: 5,
+            reconcile_every_ms: 30_000,
+            reconcile_after_ms: 60_000,
             argon2_memory_kib: 19_456,
             argon2_iterations: 2,
         }

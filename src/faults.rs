@@ -9,6 +9,9 @@ pub struct Faults {
     fail_before_commit: AtomicU32,
     drop_connection_in_booking: AtomicU32,
     relay_crash_after_publish: AtomicU32,
+    crash_before_capture: AtomicU32,
+    capture_not_recorded: AtomicU32,
+    crash_before_refund: AtomicU32,
 }
 
 /// Where a fault can fire.
@@ -20,6 +23,12 @@ pub enum Fault {
     DropConnectionInBooking,
     /// The outbox relay dies after publishing a batch, before marking it published.
     RelayCrashAfterPublish,
+    /// The booking committed, then the node died before capturing the payment.
+    CrashBeforeCapture,
+    /// The provider captured, then the node died before recording it.
+    CaptureNotRecorded,
+    /// A cancellation committed, then the node died before refunding.
+    CrashBeforeRefund,
 }
 
 impl Faults {
@@ -28,6 +37,9 @@ impl Faults {
             Fault::FailBeforeCommit => &self.fail_before_commit,
             Fault::DropConnectionInBooking => &self.drop_connection_in_booking,
             Fault::RelayCrashAfterPublish => &self.relay_crash_after_publish,
+            Fault::CrashBeforeCapture => &self.crash_before_capture,
+            Fault::CaptureNotRecorded => &self.capture_not_recorded,
+            Fault::CrashBeforeRefund => &self.crash_before_refund,
         }
     }
 

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use boxoffice::faults::Fault;
-use boxoffice::holds::HoldStore;
+use boxoffice::holds::{HoldOutcome, HoldRequest, HoldStore};
 use boxoffice::with_db;
 use common::{Backend, TestApp, User};
 use futures::future::join_all;
@@ -31,9 +31,13 @@ both_backends!(
     race_100_requests_with_one_idempotency_key,
     holds_expire_exactly,
     race_one_user_cannot_exceed_the_cap,
+    booking_rechecks_the_cap_a_stale_hold_missed,
+    race_one_user_reserving_and_booking_cannot_exceed_the_cap,
     losing_every_hold_never_sells_a_seat_twice,
     failure_before_commit_books_nothing_and_retry_books_once,
     dropped_connection_books_nothing_and_retry_books_once,
+    reconciliation_worker_captures_a_booking_whose_capture_was_lost,
+    reconciliation_settles_every_payment_a_crash_left_behind,
 );
 
 async fn reserve(app: &TestApp, user: &User, show: i64, seats: &[&str]) -> common::Resp {
@@ -793,6 +797,130 @@ async fn race_one_user_cannot_exceed_the_cap(backend: Backend) {
     );
 }
 
+/// A hold checks the cap against the seats bought when it is made; a booking by the same buyer
+/// that commits in between is invisible to it. The booking transaction checks again: here the
+/// hold is made (through the store itself) with the bought count a reserve read just before the
+/// first booking committed.
+async fn booking_rechecks_the_cap_a_stale_hold_missed(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let fx = app.live_show().await;
+    app.patch(
+        &format!("/api/v1/shows/{}", fx.show),
+        Some(&fx.organiser.token),
+        json!({ "max_seats_per_user": 3 }),
+    )
+    .await
+    .expect(200);
+    let user = app.visitor().await;
+    reserve(&app, &user, fx.show, &["C1", "C2"])
+        .await
+        .expect(202);
+    let seats = ["C3".to_owned(), "C4".to_owned()];
+    let stale = app
+        .state
+        .holds
+        .hold(&HoldRequest {
+            show_id: fx.show,
+            user_id: user.user_id,
+            seats: &seats,
+            hold_seconds: 600,
+            cap: 4, // C1, C2 held (2) + C3, C4 (2): within a cap of 4 seen by the store
+            bought: 0,
+        })
+        .await
+        .expect("hold store");
+    assert!(matches!(stale, HoldOutcome::Held { .. }), "{stale:?}");
+    book(
+        &app,
+        &user,
+        "cap-a",
+        json!({ "show_id": fx.show, "seat_ids": ["C1", "C2"] }),
+    )
+    .await
+    .expect(201);
+    let err = book(
+        &app,
+        &user,
+        "cap-b",
+        json!({ "show_id": fx.show, "seat_ids": ["C3", "C4"] }),
+    )
+    .await
+    .expect_error(403, "SEAT_LIMIT_EXCEEDED");
+    assert_eq!(err["details"]["bought"], 2);
+    assert_eq!(err["details"]["max_seats_per_user"], 3);
+    // Nothing of the refused booking was written and its authorization was voided.
+    assert_eq!(audit(&app, fx.show).await, 2);
+    let open: i64 = with_db!(&app.state.db, pool => {
+        sqlx::query_scalar("SELECT COUNT(*) FROM sandbox_ledger WHERE state = 'authorized'")
+            .fetch_one(pool).await.expect("ledger")
+    });
+    assert_eq!(open, 0, "the refused booking's authorization is voided");
+    let seats = app
+        .get(&format!("/api/v1/shows/{}/seats", fx.show), Some(&user.token))
+        .await
+        .expect(200);
+    let status = |label: &str| {
+        seats["seats"]
+            .as_array()
+            .and_then(|a| a.iter().find(|s| s["seat_id"] == label))
+            .map(|s| s["status"].clone())
+    };
+    assert_eq!(status("C2"), Some(json!("sold")));
+    assert_ne!(status("C3"), Some(json!("sold")));
+}
+
+/// One buyer on many devices: 20 clients each reserve a different seat and book it at once,
+/// with a cap of 4. Whatever interleaving of holds and commits happens, at most 4 seats are sold
+/// to them, and every refusal is one of the answers the contract names.
+async fn race_one_user_reserving_and_booking_cannot_exceed_the_cap(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let fx = app.live_show().await;
+    app.patch(
+        &format!("/api/v1/shows/{}", fx.show),
+        Some(&fx.organiser.token),
+        json!({ "max_seats_per_user": 4 }),
+    )
+    .await
+    .expect(200);
+    let user = app.visitor().await;
+    let results = join_all((1..=20).map(|n| {
+        let app = &app;
+        let user = &user;
+        async move {
+            let seat = format!("C{n}");
+            let held = reserve(app, user, fx.show, &[&seat]).await;
+            if held.status != 202 {
+                return (held.status, held.body["error_code"].clone());
+            }
+            let booked = book(
+                app,
+                user,
+                &format!("race-cap-{n}"),
+                json!({ "show_id": fx.show, "seat_ids": [seat] }),
+            )
+            .await;
+            (booked.status, booked.body["error_code"].clone())
+        }
+    }))
+    .await;
+    let booked = results.iter().filter(|(s, _)| *s == 201).count();
+    assert!((1..=4).contains(&booked), "{results:?}");
+    assert!(
+        results
+            .iter()
+            .all(|(s, code)| *s == 201 || (*s == 403 && code == "SEAT_LIMIT_EXCEEDED")),
+        "{results:?}"
+    );
+    let sold = count(
+        &app,
+        "SELECT COUNT(*) FROM tickets WHERE show_id = $1 AND status = 'valid'",
+        fx.show,
+    )
+    .await;
+    assert_eq!(sold, booked as i64);
+    assert_eq!(audit(&app, fx.show).await, sold);
+}
+
 /// Loses every hold: FLUSHALL on the deployment's own Redis, or a cleared in-process store.
 async fn forget_every_hold(app: &TestApp, redis: Option<&common::PrivateRedis>) {
     match (&app.state.holds, redis) {
@@ -1013,4 +1141,138 @@ async fn no_cancellation_once_the_show_has_started(backend: Backend) {
         .expect(200);
     assert_eq!(booking["status"], "confirmed");
     assert_eq!(audit(&app, fx.show).await, 1);
+}
+
+/// Reserves `seats` and books them with `key`, arming `fault` (if any) for this booking only.
+async fn booked(
+    app: &TestApp,
+    user: &User,
+    show: i64,
+    seats: &[&str],
+    key: &str,
+    fault: Option<Fault>,
+) -> (i64, String) {
+    reserve(app, user, show, seats).await.expect(202);
+    if let Some(fault) = fault {
+        app.state.faults.arm(fault, 1);
+    }
+    let body = book(app, user, key, json!({ "show_id": show, "seat_ids": seats }))
+        .await
+        .expect(201);
+    (
+        body["booking_id"].as_i64().expect("booking_id"),
+        body["transaction_id"].as_str().expect("txn").to_owned(),
+    )
+}
+
+async fn payment_status(app: &TestApp, txn: &str) -> String {
+    with_db!(&app.state.db, pool => {
+        sqlx::query_scalar("SELECT status FROM payments WHERE transaction_id = $1")
+            .bind(txn)
+            .fetch_one(pool)
+            .await
+            .expect("payment")
+    })
+}
+
+/// The node dies between the booking's commit and the capture: the reconciliation worker (every
+/// 100 ms here) captures it, once, and the buyer sees it captured.
+async fn reconciliation_worker_captures_a_booking_whose_capture_was_lost(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.reconcile_every_ms = 100;
+        c.reconcile_after_ms = 0;
+    })
+    .await;
+    let fx = app.live_show().await;
+    let user = app.visitor().await;
+    let (id, txn) = booked(
+        &app,
+        &user,
+        fx.show,
+        &["C1", "C2"],
+        "lost-capture",
+        Some(Fault::CrashBeforeCapture),
+    )
+    .await;
+    let settled = common::eventually(Duration::from_secs(5), || async {
+        let b = app
+            .get(&format!("/api/v1/bookings/{id}"), Some(&user.token))
+            .await
+            .expect(200);
+        (b["payment_status"] == "captured").then_some(())
+    })
+    .await;
+    assert!(settled.is_some(), "the lost capture was never reconciled");
+    assert_eq!(ledger(&app, &txn).await, Some(("captured".into(), 1)));
+    assert_eq!(audit(&app, fx.show).await, 2);
+}
+
+/// Every way a crash can leave a payment behind, settled by one reconciliation pass (the worker
+/// is slowed down so the test drives the pass itself), and a second pass finds nothing to do.
+async fn reconciliation_settles_every_payment_a_crash_left_behind(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.reconcile_every_ms = 3_600_000).await;
+    let fx = app.live_show().await;
+    let user = app.visitor().await;
+    let cancel = |id: i64| {
+        let (app, user) = (&app, &user);
+        async move {
+            app.post(
+                &format!("/api/v1/bookings/{id}/cancel"),
+                Some(&user.token),
+                json!({}),
+            )
+            .await
+            .expect(200)
+        }
+    };
+    // Captured at the provider but not recorded; then the buyer cancels.
+    let (b1, t1) = booked(&app, &user, fx.show, &["A1"], "r1", Some(Fault::CaptureNotRecorded)).await;
+    assert_eq!(ledger(&app, &t1).await, Some(("captured".into(), 1)));
+    cancel(b1).await;
+    // Never captured; then the buyer cancels.
+    let (b2, t2) = booked(&app, &user, fx.show, &["A2"], "r2", Some(Fault::CrashBeforeCapture)).await;
+    cancel(b2).await;
+    // Cancelled, but the node died before refunding.
+    let (b3, t3) = booked(&app, &user, fx.show, &["A3"], "r3", None).await;
+    app.state.faults.arm(Fault::CrashBeforeRefund, 1);
+    assert_eq!(cancel(b3).await["payment_status"], "refund_pending");
+    // Never captured and still confirmed.
+    let (_, t4) = booked(&app, &user, fx.show, &["A4"], "r4", Some(Fault::CrashBeforeCapture)).await;
+    // A healthy booking is left alone.
+    let (_, t5) = booked(&app, &user, fx.show, &["A5"], "r5", None).await;
+
+    let done = boxoffice::payments::reconcile_once(
+        &app.state.db,
+        &app.state.payments,
+        Duration::ZERO,
+    )
+    .await
+    .expect("reconcile");
+    assert_eq!(
+        done,
+        boxoffice::payments::Reconciled { captured: 1, voided: 1, refunded: 2, unresolved: 0 }
+    );
+    for (txn, ours, provider) in [
+        (&t1, "refunded", ("refunded", 1)),
+        (&t2, "voided", ("voided", 0)),
+        (&t3, "refunded", ("refunded", 1)),
+        (&t4, "captured", ("captured", 1)),
+        (&t5, "captured", ("captured", 1)),
+    ] {
+        assert_eq!(payment_status(&app, txn).await, ours, "{txn}");
+        assert_eq!(
+            ledger(&app, txn).await,
+            Some((provider.0.to_owned(), provider.1)),
+            "{txn}"
+        );
+    }
+    let again = boxoffice::payments::reconcile_once(
+        &app.state.db,
+        &app.state.payments,
+        Duration::ZERO,
+    )
+    .await
+    .expect("reconcile");
+    assert_eq!(again, boxoffice::payments::Reconciled::default());
+    assert_eq!(audit(&app, fx.show).await, 2);
 }

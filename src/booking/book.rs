@@ -23,7 +23,7 @@ use crate::inventory::{
 };
 use crate::money::Currency;
 use crate::outbox::topics;
-use crate::payments::PaymentError;
+use crate::payments::{record_capture, settle_refund, CaptureRecord, PaymentError};
 use crate::store::Backend;
 use crate::{enqueue_outbox, with_db};
 
@@ -263,11 +263,24 @@ async fn book_claimed(
     };
 
     state.outbox_wakeup.notify_one();
-    if let Err(e) = state.payments.capture(&txn).await {
-        // The booking is committed; a failed capture is reconciled from the payments table.
+    // The booking is committed: a capture lost from here on is finished by reconciliation.
+    if state.faults.fire(Fault::CrashBeforeCapture) {
+        tracing::warn!(transaction_id = %txn, "fault: capture skipped");
+    } else if let Err(e) = state.payments.capture(&txn).await {
         tracing::error!(error = %e, transaction_id = %txn, "capture failed after commit");
-    } else if let Err(e) = mark_captured(state, &txn).await {
-        tracing::error!(error = %e, transaction_id = %txn, "could not record a capture");
+    } else if state.faults.fire(Fault::CaptureNotRecorded) {
+        tracing::warn!(transaction_id = %txn, "fault: capture not recorded");
+    } else {
+        match record_capture(&state.db, &txn).await {
+            Ok(CaptureRecord::RefundPending) => {
+                // Cancelled by its buyer between our commit and this capture.
+                settle_refund(&state.db, &state.payments, &txn).await;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(error = %e, transaction_id = %txn, "could not record a capture")
+            }
+        }
     }
     if let Err(e) = state
         .holds
@@ -304,17 +317,6 @@ async fn void(state: &AppState, txn: &str) {
     }
 }
 
-async fn mark_captured(state: &AppState, txn: &str) -> Result<(), sqlx::Error> {
-    with_db!(&state.db, pool => {
-        sqlx::query("UPDATE payments SET status = 'captured', updated_at = $2 WHERE transaction_id = $1 AND status = 'authorized'")
-            .bind(txn)
-            .bind(Utc::now())
-            .execute(pool)
-            .await?;
-        Ok(())
-    })
-}
-
 /// The booking transaction. `Ok(Err(seats))` when some seats were no longer available (nothing
 /// is written then).
 #[allow(clippy::too_many_arguments)]
@@ -335,8 +337,40 @@ async fn commit_booking(
         Backend::Postgres => "SELECT pg_terminate_backend(pg_backend_pid())",
         Backend::Sqlite => "SELECT 1",
     };
+    // Serialises one buyer's bookings (PostgreSQL; SQLite has a single writer already) so the
+    // per-person cap below is checked against every booking committed before this one.
+    let lock_buyer = match state.db.backend() {
+        Backend::Postgres => "SELECT user_id FROM users WHERE user_id = $1 FOR NO KEY UPDATE",
+        Backend::Sqlite => "SELECT user_id FROM users WHERE user_id = $1",
+    };
     with_db!(&state.db, pool => {
         let mut tx = pool.begin().await?;
+        // The hold checked the cap against the seats bought when it was made; a booking of the
+        // same buyer that committed since (or at the same time) is only visible from here.
+        sqlx::query(lock_buyer).bind(user.user_id).execute(&mut *tx).await?;
+        let bought: i64 = sqlx::query_scalar(
+            "SELECT CAST(COALESCE(SUM(seat_count), 0) AS BIGINT) FROM bookings
+              WHERE user_id = $1 AND show_id = $2 AND status = 'confirmed'",
+        )
+        .bind(user.user_id)
+        .bind(show.show_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let cap = i64::from(show.max_seats_per_user);
+        if bought + seats.len() as i64 > cap {
+            tx.rollback().await?;
+            return Err(ApiError::new(
+                ErrorCode::SeatLimitExceeded,
+                format!("At most {cap} seats per person for this show (you bought {bought})"),
+            )
+            .with_details(json!({
+                "show_id": show.show_id,
+                "max_seats_per_user": cap,
+                "held": 0,
+                "bought": bought,
+                "requested": seats.len(),
+            })));
+        }
         let booking_id: i64 = sqlx::query_scalar(
             "INSERT INTO bookings (user_id, show_id, status, total_minor, seat_count, currency, idempotency_key, created_at)
              VALUES ($1, $2, 'confirmed', $3, $7, $4, $5, $6) RETURNING booking_id",

@@ -241,7 +241,11 @@ pub async fn cancel_booking(
     }
     state.outbox_wakeup.notify_one();
     if let Some(txn) = &row.transaction_id {
-        crate::payments::settle_refund(&state.db, &state.payments, txn).await;
+        if state.faults.fire(crate::faults::Fault::CrashBeforeRefund) {
+            tracing::warn!(transaction_id = %txn, "fault: refund skipped");
+        } else {
+            crate::payments::settle_refund(&state.db, &state.payments, txn).await;
+        }
     }
     let row = own_booking_row(&state, &user, booking_id).await?;
     Ok(Json(to_booking(&state.db, row).await?))

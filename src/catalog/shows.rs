@@ -387,7 +387,11 @@ async fn cancel_show(
     state.shows.invalidate(show_id);
     state.outbox_wakeup.notify_one();
     for txn in &refunds {
-        crate::payments::settle_refund(&state.db, &state.payments, txn).await;
+        if state.faults.fire(crate::faults::Fault::CrashBeforeRefund) {
+            tracing::warn!(transaction_id = %txn, "fault: refund skipped");
+        } else {
+            crate::payments::settle_refund(&state.db, &state.payments, txn).await;
+        }
     }
     tracing::info!(
         show_id,

@@ -2,6 +2,10 @@
 //! every card token but `tok_declined`. Authorization is idempotent on the caller's key, so a
 //! retried booking never authorizes (or captures) twice.
 
+mod reconcile;
+
+pub use reconcile::{reconcile_once, record_capture, run_reconciler, CaptureRecord, Reconciled};
+
 use chrono::Utc;
 use sha2::{Digest, Sha256};
 
@@ -63,6 +67,14 @@ impl PaymentProvider {
         }
     }
 
+    /// The provider's own record of a transaction (`authorized`, `captured`, `voided`,
+    /// `refunded`), or `None` if it does not know it: the truth reconciliation compares with.
+    pub async fn lookup(&self, transaction_id: &str) -> Result<Option<String>, PaymentError> {
+        match self {
+            Self::Sandbox(s) => s.lookup(transaction_id).await,
+        }
+    }
+
     /// Refunds a captured payment.
     pub async fn refund(&self, transaction_id: &str) -> Result<(), PaymentError> {
         match self {
@@ -118,6 +130,16 @@ impl Sandbox {
             .await?;
         });
         Ok(txn)
+    }
+
+    async fn lookup(&self, txn: &str) -> Result<Option<String>, PaymentError> {
+        let state = with_db!(&self.db, pool => {
+            sqlx::query_scalar("SELECT state FROM sandbox_ledger WHERE transaction_id = $1")
+                .bind(txn)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(state)
     }
 
     async fn transition(&self, txn: &str, from: &str, to: &str) -> Result<(), PaymentError> {

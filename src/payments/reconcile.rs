@@ -1,0 +1,183 @@
+//! Payment reconciliation: after a crash, a lost connection or a provider outage our `payments`
+//! rows can lag behind the provider (a committed booking whose capture never happened, a capture
+//! that happened but was not recorded, a refund that failed). A worker on every node compares
+//! each unsettled row with the provider's own record and finishes the job, so no confirmed
+//! booking stays uncaptured and no cancelled booking keeps the buyer's money.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::watch;
+
+use super::{settle_refund, PaymentError, PaymentProvider};
+use crate::app::AppState;
+use crate::store::{Backend, Db};
+use crate::with_db;
+
+/// What recording a capture found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaptureRecord {
+    /// The booking is confirmed and its payment is now `captured`.
+    Captured,
+    /// The booking was cancelled meanwhile: the payment is now `refund_pending`.
+    RefundPending,
+    /// The payment was not `authorized` any more (recorded already).
+    Unchanged,
+}
+
+/// Records a capture done at the provider. The booking row is locked first, so a cancellation
+/// committing at the same moment either sees `captured` (and marks it `refund_pending`) or has
+/// already cancelled the booking (and the capture is recorded as `refund_pending` here).
+pub async fn record_capture(db: &Db, txn: &str) -> Result<CaptureRecord, sqlx::Error> {
+    let lock = match db.backend() {
+        Backend::Postgres => {
+            "SELECT b.status FROM payments p JOIN bookings b ON b.booking_id = p.booking_id
+              WHERE p.transaction_id = $1 FOR UPDATE OF b"
+        }
+        Backend::Sqlite => {
+            "SELECT b.status FROM payments p JOIN bookings b ON b.booking_id = p.booking_id
+              WHERE p.transaction_id = $1"
+        }
+    };
+    with_db!(db, pool => {
+        let mut tx = pool.begin().await?;
+        let booking: Option<String> = sqlx::query_scalar(lock).bind(txn).fetch_optional(&mut *tx).await?;
+        let to = match booking.as_deref() {
+            Some("confirmed") => "captured",
+            Some(_) => "refund_pending",
+            None => return Ok(CaptureRecord::Unchanged),
+        };
+        let changed = sqlx::query(
+            "UPDATE payments SET status = $2, updated_at = $3
+              WHERE transaction_id = $1 AND status = 'authorized'",
+        )
+        .bind(txn)
+        .bind(to)
+        .bind(Utc::now())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(match (changed, to) {
+            (0, _) => CaptureRecord::Unchanged,
+            (_, "captured") => CaptureRecord::Captured,
+            _ => CaptureRecord::RefundPending,
+        })
+    })
+}
+
+/// What one reconciliation pass did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Reconciled {
+    pub captured: u32,
+    pub voided: u32,
+    pub refunded: u32,
+    /// Rows whose provider record makes no sense for their booking; logged for a person.
+    pub unresolved: u32,
+}
+
+/// Moves `txn`'s payment row from `from` to `to` (no-op if it changed meanwhile).
+async fn set_status(db: &Db, txn: &str, from: &str, to: &str) -> Result<(), sqlx::Error> {
+    with_db!(db, pool => {
+        sqlx::query(
+            "UPDATE payments SET status = $3, updated_at = $4 WHERE transaction_id = $1 AND status = $2",
+        )
+        .bind(txn)
+        .bind(from)
+        .bind(to)
+        .bind(Utc::now())
+        .execute(pool)
+        .await?;
+    });
+    Ok(())
+}
+
+/// One pass over the payments left `authorized` or `refund_pending` for longer than
+/// `settled_within` (the normal flow settles them within milliseconds).
+pub async fn reconcile_once(
+    db: &Db,
+    provider: &PaymentProvider,
+    settled_within: Duration,
+) -> Result<Reconciled, PaymentError> {
+    let before = Utc::now()
+        - chrono::Duration::from_std(settled_within).unwrap_or_else(|_| chrono::Duration::zero());
+    let rows: Vec<(String, String, String)> = with_db!(db, pool => {
+        sqlx::query_as(
+            "SELECT p.transaction_id, p.status, b.status FROM payments p
+               JOIN bookings b ON b.booking_id = p.booking_id
+              WHERE p.status IN ('authorized', 'refund_pending') AND p.updated_at <= $1
+              ORDER BY p.updated_at LIMIT 100",
+        )
+        .bind(before)
+        .fetch_all(pool)
+        .await?
+    });
+    let mut done = Reconciled::default();
+    for (txn, ours, booking) in rows {
+        let truth = provider.lookup(&txn).await?;
+        let keep = ours == "authorized" && booking == "confirmed";
+        match truth.as_deref() {
+            Some("authorized" | "captured") if keep => {
+                provider.capture(&txn).await?;
+                match record_capture(db, &txn).await? {
+                    CaptureRecord::Captured => done.captured += 1,
+                    CaptureRecord::RefundPending => {
+                        settle_refund(db, provider, &txn).await;
+                        done.refunded += 1;
+                    }
+                    CaptureRecord::Unchanged => {}
+                }
+            }
+            Some("authorized") => {
+                provider.void(&txn).await?;
+                set_status(db, &txn, &ours, "voided").await?;
+                done.voided += 1;
+            }
+            Some("captured") => {
+                set_status(db, &txn, &ours, "refund_pending").await?;
+                settle_refund(db, provider, &txn).await;
+                done.refunded += 1;
+            }
+            Some("refunded") if !keep => {
+                set_status(db, &txn, &ours, "refunded").await?;
+                done.refunded += 1;
+            }
+            Some("voided") if !keep => {
+                set_status(db, &txn, &ours, "voided").await?;
+                done.voided += 1;
+            }
+            other => {
+                tracing::error!(
+                    transaction_id = %txn, ours = %ours, booking = %booking, provider = ?other,
+                    "payment cannot be reconciled automatically; needs a person"
+                );
+                // To the back of the queue, so it cannot starve the others.
+                set_status(db, &txn, &ours, &ours).await?;
+                done.unresolved += 1;
+            }
+        }
+    }
+    Ok(done)
+}
+
+/// Runs [`reconcile_once`] every `every` until shutdown.
+pub async fn run_reconciler(
+    state: AppState,
+    every: Duration,
+    settled_within: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        match reconcile_once(&state.db, &state.payments, settled_within).await {
+            Ok(done) if done != Reconciled::default() => {
+                tracing::warn!(?done, "payments reconciled");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "payment reconciliation failed; will retry"),
+        }
+    }
+}
