@@ -242,21 +242,27 @@ async fn sign_up(b: &Browser, base: &str, name: &str) {
     b.wait_text("Sign out").await;
 }
 
-/// The first `n` available seats of the Classic section, in map order.
+/// The first `n` available seats of the Classic section, in map order, once the map has drawn
+/// them (the page's heading comes before its seats).
 async fn free_seats(b: &Browser, n: usize) -> Vec<String> {
-    let v = b
-        .js(
-            "return [...document.querySelectorAll('g.seat.available')].map(g => g.dataset.seat)",
-            json!([]),
-        )
-        .await;
-    v.as_array()
-        .expect("seats")
-        .iter()
-        .filter_map(Value::as_str)
-        .take(n)
-        .map(str::to_owned)
-        .collect()
+    let seats = eventually(Duration::from_secs(8), || async {
+        let v = b
+            .js(
+                "return [...document.querySelectorAll('g.seat.available')].map(g => g.dataset.seat)",
+                json!([]),
+            )
+            .await;
+        let seats: Vec<String> = v
+            .as_array()?
+            .iter()
+            .filter_map(Value::as_str)
+            .take(n)
+            .map(str::to_owned)
+            .collect();
+        (seats.len() == n).then_some(seats)
+    })
+    .await;
+    seats.unwrap_or_else(|| panic!("the seat map never showed {n} available seats"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
