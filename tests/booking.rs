@@ -856,7 +856,10 @@ async fn booking_rechecks_the_cap_a_stale_hold_missed(backend: Backend) {
     });
     assert_eq!(open, 0, "the refused booking's authorization is voided");
     let seats = app
-        .get(&format!("/api/v1/shows/{}/seats", fx.show), Some(&user.token))
+        .get(
+            &format!("/api/v1/shows/{}/seats", fx.show),
+            Some(&user.token),
+        )
         .await
         .expect(200);
     let status = |label: &str| {
@@ -1156,9 +1159,14 @@ async fn booked(
     if let Some(fault) = fault {
         app.state.faults.arm(fault, 1);
     }
-    let body = book(app, user, key, json!({ "show_id": show, "seat_ids": seats }))
-        .await
-        .expect(201);
+    let body = book(
+        app,
+        user,
+        key,
+        json!({ "show_id": show, "seat_ids": seats }),
+    )
+    .await
+    .expect(201);
     (
         body["booking_id"].as_i64().expect("booking_id"),
         body["transaction_id"].as_str().expect("txn").to_owned(),
@@ -1226,31 +1234,57 @@ async fn reconciliation_settles_every_payment_a_crash_left_behind(backend: Backe
         }
     };
     // Captured at the provider but not recorded; then the buyer cancels.
-    let (b1, t1) = booked(&app, &user, fx.show, &["A1"], "r1", Some(Fault::CaptureNotRecorded)).await;
+    let (b1, t1) = booked(
+        &app,
+        &user,
+        fx.show,
+        &["A1"],
+        "r1",
+        Some(Fault::CaptureNotRecorded),
+    )
+    .await;
     assert_eq!(ledger(&app, &t1).await, Some(("captured".into(), 1)));
     cancel(b1).await;
     // Never captured; then the buyer cancels.
-    let (b2, t2) = booked(&app, &user, fx.show, &["A2"], "r2", Some(Fault::CrashBeforeCapture)).await;
+    let (b2, t2) = booked(
+        &app,
+        &user,
+        fx.show,
+        &["A2"],
+        "r2",
+        Some(Fault::CrashBeforeCapture),
+    )
+    .await;
     cancel(b2).await;
     // Cancelled, but the node died before refunding.
     let (b3, t3) = booked(&app, &user, fx.show, &["A3"], "r3", None).await;
     app.state.faults.arm(Fault::CrashBeforeRefund, 1);
     assert_eq!(cancel(b3).await["payment_status"], "refund_pending");
     // Never captured and still confirmed.
-    let (_, t4) = booked(&app, &user, fx.show, &["A4"], "r4", Some(Fault::CrashBeforeCapture)).await;
+    let (_, t4) = booked(
+        &app,
+        &user,
+        fx.show,
+        &["A4"],
+        "r4",
+        Some(Fault::CrashBeforeCapture),
+    )
+    .await;
     // A healthy booking is left alone.
     let (_, t5) = booked(&app, &user, fx.show, &["A5"], "r5", None).await;
 
-    let done = boxoffice::payments::reconcile_once(
-        &app.state.db,
-        &app.state.payments,
-        Duration::ZERO,
-    )
-    .await
-    .expect("reconcile");
+    let done =
+        boxoffice::payments::reconcile_once(&app.state.db, &app.state.payments, Duration::ZERO)
+            .await
+            .expect("reconcile");
     assert_eq!(
         done,
-        boxoffice::payments::Reconciled { captured: 1, voided: 1, refunded: 2, unresolved: 0 }
+        boxoffice::payments::Reconciled {
+            captured: 1,
+            voided: 1,
+            refunded: 2,
+            unresolved: 0
+        }
     );
     for (txn, ours, provider) in [
         (&t1, "refunded", ("refunded", 1)),
@@ -1266,13 +1300,10 @@ async fn reconciliation_settles_every_payment_a_crash_left_behind(backend: Backe
             "{txn}"
         );
     }
-    let again = boxoffice::payments::reconcile_once(
-        &app.state.db,
-        &app.state.payments,
-        Duration::ZERO,
-    )
-    .await
-    .expect("reconcile");
+    let again =
+        boxoffice::payments::reconcile_once(&app.state.db, &app.state.payments, Duration::ZERO)
+            .await
+            .expect("reconcile");
     assert_eq!(again, boxoffice::payments::Reconciled::default());
     assert_eq!(audit(&app, fx.show).await, 2);
 }
