@@ -325,6 +325,14 @@ async fn cancellation_sends_an_email_and_voids_codes(backend: Backend) {
     let codes = eventually(Duration::from_secs(2), || codes_of(&app, &user, booking_id))
         .await
         .expect("codes");
+    // The confirmation first (a booking cancelled before its confirmation went out gets only
+    // the cancellation: the email consumer may be behind the tickets consumer).
+    eventually(Duration::from_secs(2), || {
+        let n = emails(&app, &sink);
+        async move { (n.len() == 1).then_some(()) }
+    })
+    .await
+    .expect("the confirmation email");
     app.post(
         &format!("/api/v1/bookings/{booking_id}/cancel"),
         Some(&user.token),
