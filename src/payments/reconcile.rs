@@ -39,7 +39,8 @@ pub async fn record_capture(db: &Db, txn: &str) -> Result<CaptureRecord, sqlx::E
               WHERE p.transaction_id = $1"
         }
     };
-    with_db!(db, pool => {
+    // Reconciliation redoes a record lost in a database crash.
+    with_db!(&db.relaxed(), pool => {
         let mut tx = pool.begin().await?;
         let booking: Option<String> = sqlx::query_scalar(lock).bind(txn).fetch_optional(&mut *tx).await?;
         let to = match booking.as_deref() {
