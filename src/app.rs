@@ -111,7 +111,7 @@ impl AppState {
         let access_seconds = i64::try_from(config.access_token_seconds)
             .context("access token lifetime is too large")?;
         Ok(Self {
-            payments: PaymentProvider::Sandbox(Sandbox::new(db.relaxed())),
+            payments: PaymentProvider::Sandbox(Sandbox::new(db.clone())),
             db,
             holds,
             faults: Arc::new(Faults::default()),

@@ -101,12 +101,6 @@ pub struct StorageConfig {
     /// Largest number of connections in the database pool.
     #[arg(long, env = "BOXOFFICE_DB_MAX_CONNECTIONS", default_value_t = 20)]
     pub db_max_connections: u32,
-
-    /// On PostgreSQL, let the writes that something later redoes or covers (idempotency claims,
-    /// the sandbox provider's ledger, capture records, outbox marks) commit without waiting for
-    /// the WAL flush. Bookings, cancellations and every other write always wait for it.
-    #[arg(long, env = "BOXOFFICE_DB_RELAXED_COMMITS", default_value_t = true, action = clap::ArgAction::Set)]
-    pub db_relaxed_commits: bool,
 }
 
 impl StorageConfig {
@@ -117,7 +111,6 @@ impl StorageConfig {
             database_url: None,
             database_read_url: None,
             db_max_connections: 8,
-            db_relaxed_commits: true,
         }
     }
 }

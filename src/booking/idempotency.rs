@@ -39,9 +39,7 @@ pub async fn claim(
     request_hash: &str,
 ) -> Result<Claim, sqlx::Error> {
     let now = Utc::now();
-    // A claim lost in a database crash is harmless (the request never completed, its retry
-    // claims again), and the booking's durable commit flushes it.
-    with_db!(&db.relaxed(), pool => {
+    with_db!(db, pool => {
         let inserted = sqlx::query(
             "INSERT INTO idempotency_records (user_id, idempotency_key, request_hash, status, created_at, updated_at)
              VALUES ($1, $2, $3, 'in_progress', $4, $4)

@@ -148,10 +148,10 @@ pub async fn relay_once(state: &AppState) -> anyhow::Result<usize> {
         }
     };
     match &state.db {
-        Db::Postgres { relaxed, .. } => {
+        Db::Postgres { write, .. } => {
             // The claim holds the rows' locks until the batch is marked: another node's relay
-            // skips them. A mark lost in a database crash only republishes (de-duplicated).
-            let mut tx = relaxed.begin().await?;
+            // skips them.
+            let mut tx = write.begin().await?;
             let rows: Vec<OutboxEvent> = sqlx::query_as(claim_sql)
                 .bind(BATCH)
                 .fetch_all(&mut *tx)

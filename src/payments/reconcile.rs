@@ -39,8 +39,7 @@ pub async fn record_capture(db: &Db, txn: &str) -> Result<CaptureRecord, sqlx::E
               WHERE p.transaction_id = $1"
         }
     };
-    // Reconciliation redoes a record lost in a database crash.
-    with_db!(&db.relaxed(), pool => {
+    with_db!(db, pool => {
         let mut tx = pool.begin().await?;
         let booking: Option<String> = sqlx::query_scalar(lock).bind(txn).fetch_optional(&mut *tx).await?;
         let to = match booking.as_deref() {

@@ -34,19 +34,11 @@ impl Backend {
 
 /// A handle to the source of truth. `write` serves every transaction; `read` serves catalog
 /// reads (a replica on PostgreSQL when `DATABASE_READ_URL` is set, the same pool otherwise; on
-/// SQLite a pool of readers beside the single writer connection). On PostgreSQL, `relaxed` is a
-/// writer pool whose commits do not wait for the WAL flush (see [`Db::relaxed`]).
+/// SQLite a pool of readers beside the single writer connection).
 #[derive(Clone, Debug)]
 pub enum Db {
-    Postgres {
-        write: PgPool,
-        read: PgPool,
-        relaxed: PgPool,
-    },
-    Sqlite {
-        write: SqlitePool,
-        read: SqlitePool,
-    },
+    Postgres { write: PgPool, read: PgPool },
+    Sqlite { write: SqlitePool, read: SqlitePool },
 }
 
 /// Runs `$body` with `$pool` bound to the writer pool of whichever backend `$db` is.
@@ -79,16 +71,9 @@ impl Db {
             Some(url) => {
                 let options = PgConnectOptions::from_str(url.expose())
                     .with_context(|| format!("invalid DATABASE_URL {}", url.redacted()))?;
-                let write = pg_pool(options.clone(), config.db_max_connections)
+                let write = pg_pool(options, config.db_max_connections)
                     .await
                     .with_context(|| format!("cannot connect to {}", url.redacted()))?;
-                let commit = if config.db_relaxed_commits { "off" } else { "on" };
-                let relaxed = pg_pool(
-                    options.options([("synchronous_commit", commit)]),
-                    config.db_max_connections,
-                )
-                .await
-                .with_context(|| format!("cannot connect to {}", url.redacted()))?;
                 let read = match &config.database_read_url {
                     Some(read_url) => {
                         let options =
@@ -101,11 +86,7 @@ impl Db {
                     }
                     None => write.clone(),
                 };
-                Ok(Self::Postgres {
-                    write,
-                    read,
-                    relaxed,
-                })
+                Ok(Self::Postgres { write, read })
             }
             None => {
                 std::fs::create_dir_all(&config.data_dir).with_context(|| {
@@ -135,25 +116,6 @@ impl Db {
                     .context("cannot open the SQLite database for reading")?;
                 Ok(Self::Sqlite { write, read })
             }
-        }
-    }
-
-    /// The same database, for writes whose loss in a database crash is harmless because
-    /// something later redoes or covers them: an idempotency claim, the sandbox provider's
-    /// ledger, the record of a capture (payment reconciliation redoes it), an outbox row marked
-    /// published (republished, and consumers are idempotent). On PostgreSQL their commits do not
-    /// wait for the WAL flush (`synchronous_commit = off`): the flush of any later durable commit
-    /// covers them, since the WAL is one sequence, and a crash loses at most the last fraction of
-    /// a second of them. The booking, cancellation and every other write stay fully durable.
-    /// SQLite is unchanged.
-    pub fn relaxed(&self) -> Db {
-        match self {
-            Self::Postgres { read, relaxed, .. } => Self::Postgres {
-                write: relaxed.clone(),
-                read: read.clone(),
-                relaxed: relaxed.clone(),
-            },
-            Self::Sqlite { .. } => self.clone(),
         }
     }
 
@@ -188,13 +150,8 @@ impl Db {
     /// Closes every pool, waiting for checked-out connections to come back.
     pub async fn close(&self) {
         match self {
-            Self::Postgres {
-                write,
-                read,
-                relaxed,
-            } => {
+            Self::Postgres { write, read } => {
                 write.close().await;
-                relaxed.close().await;
                 read.close().await;
             }
             Self::Sqlite { write, read } => {
