@@ -1260,6 +1260,26 @@ async fn reconciliation_settles_every_payment_a_crash_left_behind(backend: Backe
     let (b3, t3) = booked(&app, &user, fx.show, &["A3"], "r3", None).await;
     app.state.faults.arm(Fault::CrashBeforeRefund, 1);
     assert_eq!(cancel(b3).await["payment_status"], "refund_pending");
+    // Captured at the provider by a capture that raced the buyer's cancellation: recording it
+    // finds the booking cancelled and leaves it to be refunded, never `captured`.
+    let (b6, t6) = booked(
+        &app,
+        &user,
+        fx.show,
+        &["C7"],
+        "r6",
+        Some(Fault::CrashBeforeCapture),
+    )
+    .await;
+    cancel(b6).await;
+    app.state.payments.capture(&t6).await.expect("capture");
+    assert_eq!(
+        boxoffice::payments::record_capture(&app.state.db, &t6)
+            .await
+            .expect("record"),
+        boxoffice::payments::CaptureRecord::RefundPending
+    );
+    assert_eq!(payment_status(&app, &t6).await, "refund_pending");
     // Never captured and still confirmed.
     let (_, t4) = booked(
         &app,
@@ -1282,7 +1302,7 @@ async fn reconciliation_settles_every_payment_a_crash_left_behind(backend: Backe
         boxoffice::payments::Reconciled {
             captured: 1,
             voided: 1,
-            refunded: 2,
+            refunded: 3,
             unresolved: 0
         }
     );
@@ -1292,6 +1312,7 @@ async fn reconciliation_settles_every_payment_a_crash_left_behind(backend: Backe
         (&t3, "refunded", ("refunded", 1)),
         (&t4, "captured", ("captured", 1)),
         (&t5, "captured", ("captured", 1)),
+        (&t6, "refunded", ("refunded", 1)),
     ] {
         assert_eq!(payment_status(&app, txn).await, ours, "{txn}");
         assert_eq!(
