@@ -430,5 +430,32 @@ async fn the_stadium_map_opens_by_section_and_a_venue_owner_previews_a_layout() 
         .await;
     assert_eq!(rects.as_i64(), Some(50), "10 + 12 + 14 + 14 seats");
     b.screenshot("venue-preview").await;
+
+    // On a slow network, leaving a page before it has loaded: its late answer must not paint
+    // over (or replace with an error) the page the visitor went to.
+    let slow = b
+        .cmd(
+            reqwest::Method::POST,
+            "/chromium/network_conditions",
+            json!({ "network_conditions": {
+                "offline": false, "latency": 600,
+                "download_throughput": 100_000_000, "upload_throughput": 100_000_000,
+            } }),
+        )
+        .await;
+    assert!(
+        slow.is_null(),
+        "chromedriver took the network conditions: {slow}"
+    );
+    b.go(&format!("{}/#/", app.base)).await;
+    b.go(&format!("{}/#/venues", app.base)).await;
+    b.find("#preview").await;
+    tokio::time::sleep(Duration::from_millis(2_000)).await; // the home page's reads land
+    let page = b.js("return document.body.innerText", json!([])).await;
+    let page = page.as_str().unwrap_or_default();
+    assert!(
+        page.contains("Onboard a venue") && !page.contains("Sorry") && !page.contains("What's on"),
+        "the venues page stays: {page}"
+    );
     b.close().await;
 }
