@@ -347,6 +347,9 @@ async fn commit_booking(
         let mut tx = pool.begin().await?;
         // The hold checked the cap against the seats bought when it was made; a booking of the
         // same buyer that committed since (or at the same time) is only visible from here.
+        // Two statements on purpose: under READ COMMITTED the count below takes its snapshot
+        // after the lock is granted, so it sees a booking that held the lock before us; a
+        // subquery in the locking statement would use that statement's older snapshot.
         sqlx::query(lock_buyer).bind(user.user_id).execute(&mut *tx).await?;
         let bought: i64 = sqlx::query_scalar(
             "SELECT CAST(COALESCE(SUM(seat_count), 0) AS BIGINT) FROM bookings
