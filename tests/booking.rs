@@ -102,6 +102,17 @@ async fn ledger(app: &TestApp, txn: &str) -> Option<(String, i32)> {
     })
 }
 
+/// The organiser sets the show's per-person cap.
+async fn set_cap(app: &TestApp, fx: &common::Fixture, cap: u32) {
+    app.patch(
+        &format!("/api/v1/shows/{}", fx.show),
+        Some(&fx.organiser.token),
+        json!({ "max_seats_per_user": cap }),
+    )
+    .await
+    .expect(200);
+}
+
 async fn count(app: &TestApp, sql: &str, show: i64) -> i64 {
     with_db!(&app.state.db, pool => {
         sqlx::query_scalar(sql).bind(show).fetch_one(pool).await.expect("count")
@@ -294,13 +305,7 @@ async fn release_frees_only_your_own_seats(backend: Backend) {
 async fn cap_counts_held_and_bought_seats(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let fx = app.live_show().await;
-    app.patch(
-        &format!("/api/v1/shows/{}", fx.show),
-        Some(&fx.organiser.token),
-        json!({ "max_seats_per_user": 3 }),
-    )
-    .await
-    .expect(200);
+    set_cap(&app, &fx, 3).await;
     let user = app.visitor().await;
     reserve(&app, &user, fx.show, &["C1", "C2"])
         .await
@@ -765,13 +770,7 @@ async fn holds_expire_exactly(backend: Backend) {
 async fn race_one_user_cannot_exceed_the_cap(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let fx = app.live_show().await;
-    app.patch(
-        &format!("/api/v1/shows/{}", fx.show),
-        Some(&fx.organiser.token),
-        json!({ "max_seats_per_user": 4 }),
-    )
-    .await
-    .expect(200);
+    set_cap(&app, &fx, 4).await;
     let user = app.visitor().await;
     let results = join_all((1..=20).map(|n| {
         let app = &app;
@@ -804,13 +803,7 @@ async fn race_one_user_cannot_exceed_the_cap(backend: Backend) {
 async fn booking_rechecks_the_cap_a_stale_hold_missed(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let fx = app.live_show().await;
-    app.patch(
-        &format!("/api/v1/shows/{}", fx.show),
-        Some(&fx.organiser.token),
-        json!({ "max_seats_per_user": 3 }),
-    )
-    .await
-    .expect(200);
+    set_cap(&app, &fx, 3).await;
     let user = app.visitor().await;
     reserve(&app, &user, fx.show, &["C1", "C2"])
         .await
@@ -878,13 +871,7 @@ async fn booking_rechecks_the_cap_a_stale_hold_missed(backend: Backend) {
 async fn race_one_user_reserving_and_booking_cannot_exceed_the_cap(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let fx = app.live_show().await;
-    app.patch(
-        &format!("/api/v1/shows/{}", fx.show),
-        Some(&fx.organiser.token),
-        json!({ "max_seats_per_user": 4 }),
-    )
-    .await
-    .expect(200);
+    set_cap(&app, &fx, 4).await;
     let user = app.visitor().await;
     let results = join_all((1..=20).map(|n| {
         let app = &app;
