@@ -342,3 +342,66 @@ async fn a_restarted_node_catches_up_from_its_position(backend: Backend) {
         "the position is kept beside the index"
     );
 }
+
+/// PostgreSQL commits transactions out of id order: here an outbox row whose transaction commits
+/// only after a later row has been indexed (and the indexer's position has passed it). The
+/// indexer re-reads a window behind its position, so the late row is still applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_rows_committed_out_of_id_order_are_indexed() {
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let c = catalog(&app).await;
+    let boxoffice::store::Db::Postgres { write, .. } = &app.state.db else {
+        panic!("a PostgreSQL app");
+    };
+    // A slow transaction renames Arijit's event and takes its outbox id, but does not commit.
+    let mut slow = write.begin().await.expect("begin");
+    sqlx::query(
+        "UPDATE events SET title = 'Zanzibar Nights'
+          WHERE event_id = (SELECT event_id FROM shows WHERE show_id = $1)",
+    )
+    .bind(c.arijit)
+    .execute(&mut *slow)
+    .await
+    .expect("rename");
+    let slow_id: i64 = sqlx::query_scalar(
+        "INSERT INTO outbox (topic, aggregate_id, payload, created_at)
+         VALUES ('show.updated', $1, '{}'::jsonb, now()) RETURNING outbox_id",
+    )
+    .bind(c.arijit)
+    .fetch_one(&mut *slow)
+    .await
+    .expect("outbox row");
+    // Meanwhile a later change commits and is indexed: the position passes the slow row's id.
+    app.patch(
+        &format!("/api/v1/events/{}", c.pushpa_event),
+        Some(&c.organiser.token),
+        json!({ "title": "Pushpa Xylophone" }),
+    )
+    .await
+    .expect(200);
+    let position_file = app.data_dir.path().join("search-index/outbox-position");
+    let passed = eventually(Duration::from_secs(2), || async {
+        let position: i64 = std::fs::read_to_string(&position_file)
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        (position > slow_id).then_some(())
+    })
+    .await;
+    assert!(
+        passed.is_some(),
+        "the indexer's position passes the uncommitted row"
+    );
+    assert_eq!(ids(&search(&app, "q=xylophone").await), [c.pushpa]);
+    assert!(search(&app, "q=zanzibar").await.is_empty());
+    slow.commit().await.expect("commit");
+    let late = eventually(Duration::from_secs(2), || async {
+        (ids(&search(&app, "q=zanzibar").await) == [c.arijit]).then_some(())
+    })
+    .await;
+    assert!(
+        late.is_some(),
+        "the row committed out of order is indexed within 2 s"
+    );
+}
