@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -56,6 +57,8 @@ pub struct AppState {
     pub outbox_wakeup: Arc<tokio::sync::Notify>,
     /// Failed in-process deliveries per outbox row, for dead-lettering.
     pub relay_attempts: Arc<std::sync::Mutex<std::collections::HashMap<i64, u32>>>,
+    /// What this node's outbox relay has published.
+    pub relay_stats: Arc<crate::events::RelayStats>,
     /// Whether webhooks may target loopback and private addresses (tests, private networks).
     pub webhooks_allow_private: bool,
     /// This node's search index (opened by `serve`; absent in one-shot commands).
@@ -124,6 +127,7 @@ impl AppState {
             webhook_wakeup: Arc::new(tokio::sync::Notify::new()),
             search: None,
             relay_attempts: Arc::default(),
+            relay_stats: Arc::default(),
             webhooks_allow_private: config.webhooks_allow_private,
             tokens: Arc::new(TokenKeys::new(secret.as_bytes(), access_seconds)),
             passwords: Arc::new(Passwords::new(
@@ -207,6 +211,8 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     if lag > 10.0 {
         tracing::warn!(lag_seconds = lag, backlog, "outbox relay is behind");
     }
+    let published = state.relay_stats.published.load(Ordering::Relaxed);
+    let duplicates = state.relay_stats.duplicates.load(Ordering::Relaxed);
     let ready = db == "ok" && holds == "ok" && nats.is_none_or(|n| n == "ok");
     let status = if ready {
         StatusCode::OK
@@ -224,7 +230,12 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
                     "status": nats.unwrap_or("ok"),
                     "backend": if state.nats.is_some() { "nats" } else { "in-process" },
                 },
-                "outbox": { "lag_seconds": lag, "unpublished": backlog },
+                "outbox": {
+                    "lag_seconds": lag,
+                    "unpublished": backlog,
+                    "published_by_this_node": published,
+                    "republished_duplicates": duplicates,
+                },
             },
         })),
     )

@@ -9,6 +9,7 @@
 
 mod nats;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -31,6 +32,16 @@ pub struct OutboxEvent {
     pub aggregate_id: i64,
     pub payload: sqlx::types::Json<serde_json::Value>,
     pub created_at: DateTime<Utc>,
+}
+
+/// What this node's relay has published, for operators (and the multi-node tests).
+#[derive(Debug, Default)]
+pub struct RelayStats {
+    /// Outbox rows this node handed to the bus (or to the in-process consumers).
+    pub published: AtomicU64,
+    /// Of those, rows JetStream already had: republished after a crash between publishing and
+    /// marking, or by two relays at once (which `FOR UPDATE SKIP LOCKED` rules out).
+    pub duplicates: AtomicU64,
 }
 
 /// Rows per relay batch.
@@ -192,7 +203,11 @@ async fn publish_batch(state: &AppState, rows: &[OutboxEvent]) -> Vec<i64> {
     let mut done = Vec::with_capacity(rows.len());
     for event in rows {
         let result = match &state.nats {
-            Some(bus) => bus.publish(event).await,
+            Some(bus) => bus.publish(event).await.map(|duplicate| {
+                if duplicate {
+                    state.relay_stats.duplicates.fetch_add(1, Ordering::Relaxed);
+                }
+            }),
             None => {
                 let mut result = Ok(());
                 for consumer in Consumer::ALL {
@@ -206,6 +221,7 @@ async fn publish_batch(state: &AppState, rows: &[OutboxEvent]) -> Vec<i64> {
         };
         match result {
             Ok(()) => {
+                state.relay_stats.published.fetch_add(1, Ordering::Relaxed);
                 state
                     .relay_attempts
                     .lock()

@@ -63,8 +63,9 @@ impl NatsBus {
         Ok(stream)
     }
 
-    /// Publishes and waits for JetStream's ack; the outbox id is the message id.
-    pub async fn publish(&self, event: &OutboxEvent) -> anyhow::Result<()> {
+    /// Publishes and waits for JetStream's ack; the outbox id is the message id. `Ok(true)` when
+    /// JetStream had the message already (a republish it de-duplicated).
+    pub async fn publish(&self, event: &OutboxEvent) -> anyhow::Result<bool> {
         if self.ready.get().is_none() {
             self.ensure_stream().await?;
         }
@@ -89,7 +90,7 @@ impl NatsBus {
             duplicate = ack.duplicate,
             "published"
         );
-        Ok(())
+        Ok(ack.duplicate)
     }
 
     /// The stream, for tests and tools.

@@ -219,6 +219,23 @@ impl TestApp {
         }
     }
 
+    /// Starts another node of the same deployment: the same database, Redis prefix, NATS stream
+    /// and mail settings, its own port and data dir (so its own search index).
+    pub async fn another_node(&self) -> TestApp {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let mut config = self.config.clone();
+        config.storage.data_dir = data_dir.path().to_path_buf();
+        config.bind = SocketAddr::from(([127, 0, 0, 1], 0));
+        Self::start(
+            self.backend,
+            data_dir,
+            self.database_url.clone(),
+            self.redis_prefix.clone(),
+            config,
+        )
+        .await
+    }
+
     /// Stops the server gracefully and waits for it.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
