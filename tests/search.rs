@@ -405,3 +405,30 @@ async fn postgres_rows_committed_out_of_id_order_are_indexed() {
         "the row committed out of order is indexed within 2 s"
     );
 }
+
+/// Each node of a deployment keeps its own index, fed from the same outbox: a node started
+/// after the catalog exists builds its index, and a change made through one node is found on
+/// every node within 2 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_node_of_a_deployment_keeps_its_own_index_fresh() {
+    let a = TestApp::spawn(Backend::Postgres).await;
+    let c = catalog(&a).await;
+    let b = a.another_node().await;
+    assert_ne!(a.data_dir.path(), b.data_dir.path(), "two indexes");
+    assert_eq!(ids(&search(&b, "q=arjit").await), [c.arijit]);
+    a.patch(
+        &format!("/api/v1/events/{}", c.pushpa_event),
+        Some(&c.organiser.token),
+        json!({ "title": "Pushpa Quasar" }),
+    )
+    .await
+    .expect(200);
+    for node in [&a, &b] {
+        let found = eventually(Duration::from_secs(2), || async {
+            (ids(&search(node, "q=quasar").await) == [c.pushpa]).then_some(())
+        })
+        .await;
+        assert!(found.is_some(), "node {} sees the change", node.base);
+    }
+    b.stop().await;
+}
