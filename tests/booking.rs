@@ -38,6 +38,7 @@ both_backends!(
     dropped_connection_books_nothing_and_retry_books_once,
     reconciliation_worker_captures_a_booking_whose_capture_was_lost,
     reconciliation_settles_every_payment_a_crash_left_behind,
+    race_reconcilers_and_cancellations_never_keep_a_cancelled_buyers_money,
 );
 
 async fn reserve(app: &TestApp, user: &User, show: i64, seats: &[&str]) -> common::Resp {
@@ -1289,8 +1290,10 @@ async fn reconciliation_settles_every_payment_a_crash_left_behind(backend: Backe
         boxoffice::payments::Reconciled {
             captured: 1,
             voided: 1,
-            refunded: 3,
-            unresolved: 0
+            // t1 was refunded by its cancellation already: the provider had captured it.
+            refunded: 2,
+            unresolved: 0,
+            failed: 0,
         }
     );
     for (txn, ours, provider) in [
@@ -1314,4 +1317,66 @@ async fn reconciliation_settles_every_payment_a_crash_left_behind(backend: Backe
             .expect("reconcile");
     assert_eq!(again, boxoffice::payments::Reconciled::default());
     assert_eq!(audit(&app, fx.show).await, 2);
+}
+
+/// Three reconcilers (as on three nodes) race the buyers cancelling ten bookings whose captures
+/// were lost: a reconciler that saw a booking confirmed captures while another, or the
+/// cancellation, voids or refunds. Whatever the interleaving, every cancelled booking ends voided
+/// or refunded, with the provider's ledger agreeing, and nothing stays captured.
+async fn race_reconcilers_and_cancellations_never_keep_a_cancelled_buyers_money(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.reconcile_every_ms = 3_600_000).await;
+    let fx = app.live_show().await;
+    let users = app.quick_users(10).await;
+    let mut bookings = Vec::new();
+    for (i, user) in users.iter().enumerate() {
+        let seat = format!("C{}", i + 1);
+        let key = format!("lost-{i}");
+        bookings.push(
+            booked(
+                &app,
+                user,
+                fx.show,
+                &[&seat],
+                &key,
+                Some(Fault::CrashBeforeCapture),
+            )
+            .await,
+        );
+    }
+    let reconcilers = (0..3).map(|_| async {
+        for _ in 0..3 {
+            boxoffice::payments::reconcile_once(&app.state.db, &app.state.payments, Duration::ZERO)
+                .await
+                .expect("reconcile");
+        }
+    });
+    let cancels = users.iter().zip(&bookings).map(|(user, (id, _))| {
+        let app = &app;
+        async move {
+            app.post(
+                &format!("/api/v1/bookings/{id}/cancel"),
+                Some(&user.token),
+                json!({}),
+            )
+            .await
+            .expect(200);
+        }
+    });
+    futures::future::join(join_all(reconcilers), join_all(cancels)).await;
+    // Whatever the race left unsettled, the next pass settles.
+    let last =
+        boxoffice::payments::reconcile_once(&app.state.db, &app.state.payments, Duration::ZERO)
+            .await
+            .expect("reconcile");
+    assert_eq!((last.unresolved, last.failed), (0, 0), "{last:?}");
+    for (_, txn) in &bookings {
+        let ours = payment_status(&app, txn).await;
+        let (provider, _) = ledger(&app, txn).await.expect("ledger");
+        assert!(
+            (ours == "voided" && provider == "voided")
+                || (ours == "refunded" && provider == "refunded"),
+            "{txn}: ours {ours}, provider {provider}"
+        );
+    }
+    assert_eq!(audit(&app, fx.show).await, 0);
 }

@@ -266,20 +266,27 @@ async fn book_claimed(
     // The booking is committed: a capture lost from here on is finished by reconciliation.
     if state.faults.fire(Fault::CrashBeforeCapture) {
         tracing::warn!(transaction_id = %txn, "fault: capture skipped");
-    } else if let Err(e) = state.payments.capture(&txn).await {
-        tracing::error!(error = %e, transaction_id = %txn, "capture failed after commit");
-    } else if state.faults.fire(Fault::CaptureNotRecorded) {
-        tracing::warn!(transaction_id = %txn, "fault: capture not recorded");
     } else {
-        match record_capture(&state.db, &txn).await {
-            Ok(CaptureRecord::RefundPending) => {
-                // Cancelled by its buyer between our commit and this capture.
-                settle_refund(&state.db, &state.payments, &txn).await;
-            }
-            Ok(_) => {}
+        match state.payments.capture(&txn).await {
             Err(e) => {
-                tracing::error!(error = %e, transaction_id = %txn, "could not record a capture")
+                tracing::error!(error = %e, transaction_id = %txn, "capture failed after commit")
             }
+            Ok(provider) if provider != "captured" => {
+                tracing::warn!(transaction_id = %txn, %provider, "capture refused; reconciliation settles it")
+            }
+            Ok(_) if state.faults.fire(Fault::CaptureNotRecorded) => {
+                tracing::warn!(transaction_id = %txn, "fault: capture not recorded")
+            }
+            Ok(_) => match record_capture(&state.db, &txn).await {
+                Ok(CaptureRecord::RefundPending) => {
+                    // Cancelled by its buyer between our commit and this capture.
+                    settle_refund(&state.db, &state.payments, &txn).await;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, transaction_id = %txn, "could not record a capture")
+                }
+            },
         }
     }
     if let Err(e) = state
@@ -312,8 +319,14 @@ async fn void(state: &AppState, txn: &str) {
             return;
         }
     }
-    if let Err(e) = state.payments.void(txn).await {
-        tracing::error!(error = %e, transaction_id = %txn, "could not void an authorization");
+    match state.payments.void(txn).await {
+        Ok(provider) if provider == "voided" => {}
+        Ok(provider) => {
+            tracing::error!(transaction_id = %txn, %provider, "authorization not voided; reconciliation cannot see it (no payment row)")
+        }
+        Err(e) => {
+            tracing::error!(error = %e, transaction_id = %txn, "could not void an authorization")
+        }
     }
 }
 
@@ -369,7 +382,6 @@ async fn commit_booking(
             .with_details(json!({
                 "show_id": show.show_id,
                 "max_seats_per_user": cap,
-                "held": 0,
                 "bought": bought,
                 "requested": seats.len(),
             })));

@@ -53,15 +53,17 @@ impl PaymentProvider {
         }
     }
 
-    /// Captures an authorization (a no-op if already captured).
-    pub async fn capture(&self, transaction_id: &str) -> Result<(), PaymentError> {
+    /// Captures an authorization. Returns the provider's state afterwards: `captured` (also
+    /// when it already was), or what stopped it (`voided` by a void that came first, ...).
+    pub async fn capture(&self, transaction_id: &str) -> Result<String, PaymentError> {
         match self {
             Self::Sandbox(s) => s.transition(transaction_id, "authorized", "captured").await,
         }
     }
 
-    /// Voids an authorization that will not be captured.
-    pub async fn void(&self, transaction_id: &str) -> Result<(), PaymentError> {
+    /// Voids an authorization that will not be captured. Returns the provider's state
+    /// afterwards: `voided`, or `captured` when a capture came first.
+    pub async fn void(&self, transaction_id: &str) -> Result<String, PaymentError> {
         match self {
             Self::Sandbox(s) => s.transition(transaction_id, "authorized", "voided").await,
         }
@@ -75,8 +77,11 @@ impl PaymentProvider {
         }
     }
 
-    /// Refunds a captured payment.
-    pub async fn refund(&self, transaction_id: &str) -> Result<(), PaymentError> {
+    /// Refunds a captured payment, at most once per transaction however many callers ask (the
+    /// sandbox's transition is conditional; a real provider gets an idempotency key derived
+    /// from the transaction). Returns the provider's state afterwards: `refunded`, or the state
+    /// that had nothing to refund (`authorized`, `voided`).
+    pub async fn refund(&self, transaction_id: &str) -> Result<String, PaymentError> {
         match self {
             Self::Sandbox(s) => s.transition(transaction_id, "captured", "refunded").await,
         }
@@ -142,36 +147,54 @@ impl Sandbox {
         Ok(state)
     }
 
-    async fn transition(&self, txn: &str, from: &str, to: &str) -> Result<(), PaymentError> {
+    /// Moves `txn` from `from` to `to` if it is in `from`; returns its state afterwards.
+    async fn transition(&self, txn: &str, from: &str, to: &str) -> Result<String, PaymentError> {
         let captures = i32::from(to == "captured");
-        with_db!(&self.db, pool => {
-            sqlx::query(
+        let state = with_db!(&self.db, pool => {
+            let moved: Option<String> = sqlx::query_scalar(
                 "UPDATE sandbox_ledger SET state = $3, captures = captures + $4, updated_at = $5
-                 WHERE transaction_id = $1 AND state = $2",
+                 WHERE transaction_id = $1 AND state = $2 RETURNING state",
             )
             .bind(txn)
             .bind(from)
             .bind(to)
             .bind(captures)
             .bind(Utc::now())
-            .execute(pool)
+            .fetch_optional(pool)
             .await?;
+            match moved {
+                Some(state) => state,
+                None => {
+                    sqlx::query_scalar("SELECT state FROM sandbox_ledger WHERE transaction_id = $1")
+                        .bind(txn)
+                        .fetch_one(pool)
+                        .await?
+                }
+            }
         });
-        Ok(())
+        Ok(state)
     }
 }
 
 /// Refunds a payment marked `refund_pending` by a cancellation's transaction, then records it as
-/// `refunded`. A failure leaves it `refund_pending`, where a reconciliation finds it.
-pub async fn settle_refund(db: &Db, provider: &PaymentProvider, transaction_id: &str) {
-    if let Err(e) = provider.refund(transaction_id).await {
-        tracing::error!(error = %e, %transaction_id, "refund failed; the payment stays refund_pending");
-        return;
+/// `refunded`; true once it is. A failure leaves it `refund_pending`, where reconciliation finds
+/// it; a payment that was never captured is left to reconciliation too (it voids it).
+pub async fn settle_refund(db: &Db, provider: &PaymentProvider, transaction_id: &str) -> bool {
+    match provider.refund(transaction_id).await {
+        Ok(state) if state == "refunded" => {}
+        Ok(state) => {
+            tracing::warn!(%transaction_id, provider_state = %state, "nothing to refund; reconciliation settles it");
+            return false;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, %transaction_id, "refund failed; the payment stays refund_pending");
+            return false;
+        }
     }
     let recorded: Result<(), sqlx::Error> = with_db!(db, pool => {
         sqlx::query(
             "UPDATE payments SET status = 'refunded', updated_at = $2
-             WHERE transaction_id = $1 AND status = 'refund_pending'",
+             WHERE transaction_id = $1 AND status IN ('refund_pending', 'authorized')",
         )
         .bind(transaction_id)
         .bind(Utc::now())
@@ -179,7 +202,11 @@ pub async fn settle_refund(db: &Db, provider: &PaymentProvider, transaction_id: 
         .await
         .map(|_| ())
     });
-    if let Err(e) = recorded {
-        tracing::error!(error = %e, %transaction_id, "refund done but not recorded; the payment stays refund_pending");
+    match recorded {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::error!(error = %e, %transaction_id, "refund done but not recorded; the payment stays refund_pending");
+            false
+        }
     }
 }

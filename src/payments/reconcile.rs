@@ -32,7 +32,7 @@ pub async fn record_capture(db: &Db, txn: &str) -> Result<CaptureRecord, sqlx::E
     let lock = match db.backend() {
         Backend::Postgres => {
             "SELECT b.status FROM payments p JOIN bookings b ON b.booking_id = p.booking_id
-              WHERE p.transaction_id = $1 FOR UPDATE OF b"
+              WHERE p.transaction_id = $1 FOR NO KEY UPDATE OF b"
         }
         Backend::Sqlite => {
             "SELECT b.status FROM payments p JOIN bookings b ON b.booking_id = p.booking_id
@@ -74,6 +74,19 @@ pub struct Reconciled {
     pub refunded: u32,
     /// Rows whose provider record makes no sense for their booking; logged for a person.
     pub unresolved: u32,
+    /// Rows whose provider or database call failed this time; retried on a later pass.
+    pub failed: u32,
+}
+
+/// What settling one payment did.
+enum Settled {
+    Captured,
+    Voided,
+    Refunded,
+    Unresolved,
+    /// Someone else (the booking flow, another node) settled it meanwhile, or a refund failed
+    /// and stays `refund_pending` for the next pass.
+    Nothing,
 }
 
 /// Moves `txn`'s payment row from `from` to `to` (no-op if it changed meanwhile).
@@ -92,8 +105,78 @@ async fn set_status(db: &Db, txn: &str, from: &str, to: &str) -> Result<(), sqlx
     Ok(())
 }
 
+/// Marks the payment for a refund and refunds it.
+async fn refund(
+    db: &Db,
+    provider: &PaymentProvider,
+    txn: &str,
+    ours: &str,
+) -> Result<Settled, PaymentError> {
+    set_status(db, txn, ours, "refund_pending").await?;
+    Ok(if settle_refund(db, provider, txn).await {
+        Settled::Refunded
+    } else {
+        Settled::Nothing
+    })
+}
+
+/// Settles one payment. Every decision rests on the provider's state as its own call returns
+/// it, so a node racing another node or the booking flow (one voiding while the other
+/// captures) ends with the provider's truth recorded: a capture that won is refunded for a
+/// cancelled booking, a void that won is recorded as voided.
+async fn settle(
+    db: &Db,
+    provider: &PaymentProvider,
+    txn: &str,
+    ours: &str,
+    booking: &str,
+) -> Result<Settled, PaymentError> {
+    let keep = ours == "authorized" && booking == "confirmed";
+    let truth = provider.lookup(txn).await?;
+    Ok(match truth.as_deref() {
+        Some("authorized" | "captured") if keep => {
+            let now = provider.capture(txn).await?;
+            if now != "captured" {
+                // A void won: only a cancelled booking's payment is voided.
+                set_status(db, txn, ours, &now).await?;
+                return Ok(Settled::Voided);
+            }
+            match record_capture(db, txn).await? {
+                CaptureRecord::Captured => Settled::Captured,
+                CaptureRecord::RefundPending => {
+                    if settle_refund(db, provider, txn).await {
+                        Settled::Refunded
+                    } else {
+                        Settled::Nothing
+                    }
+                }
+                CaptureRecord::Unchanged => Settled::Nothing,
+            }
+        }
+        Some("authorized") => match provider.void(txn).await?.as_str() {
+            "voided" => {
+                set_status(db, txn, ours, "voided").await?;
+                Settled::Voided
+            }
+            "captured" => refund(db, provider, txn, ours).await?,
+            _ => Settled::Unresolved,
+        },
+        Some("captured") => refund(db, provider, txn, ours).await?,
+        Some("refunded") if !keep => {
+            set_status(db, txn, ours, "refunded").await?;
+            Settled::Refunded
+        }
+        Some("voided") if !keep => {
+            set_status(db, txn, ours, "voided").await?;
+            Settled::Voided
+        }
+        _ => Settled::Unresolved,
+    })
+}
+
 /// One pass over the payments left `authorized` or `refund_pending` for longer than
-/// `settled_within` (the normal flow settles them within milliseconds).
+/// `settled_within` (the normal flow settles them within milliseconds). One payment failing
+/// does not hold up the others: it goes to the back of the queue for the next pass.
 pub async fn reconcile_once(
     db: &Db,
     provider: &PaymentProvider,
@@ -114,46 +197,24 @@ pub async fn reconcile_once(
     });
     let mut done = Reconciled::default();
     for (txn, ours, booking) in rows {
-        let truth = provider.lookup(&txn).await?;
-        let keep = ours == "authorized" && booking == "confirmed";
-        match truth.as_deref() {
-            Some("authorized" | "captured") if keep => {
-                provider.capture(&txn).await?;
-                match record_capture(db, &txn).await? {
-                    CaptureRecord::Captured => done.captured += 1,
-                    CaptureRecord::RefundPending => {
-                        settle_refund(db, provider, &txn).await;
-                        done.refunded += 1;
-                    }
-                    CaptureRecord::Unchanged => {}
-                }
-            }
-            Some("authorized") => {
-                provider.void(&txn).await?;
-                set_status(db, &txn, &ours, "voided").await?;
-                done.voided += 1;
-            }
-            Some("captured") => {
-                set_status(db, &txn, &ours, "refund_pending").await?;
-                settle_refund(db, provider, &txn).await;
-                done.refunded += 1;
-            }
-            Some("refunded") if !keep => {
-                set_status(db, &txn, &ours, "refunded").await?;
-                done.refunded += 1;
-            }
-            Some("voided") if !keep => {
-                set_status(db, &txn, &ours, "voided").await?;
-                done.voided += 1;
-            }
-            other => {
+        match settle(db, provider, &txn, &ours, &booking).await {
+            Ok(Settled::Captured) => done.captured += 1,
+            Ok(Settled::Voided) => done.voided += 1,
+            Ok(Settled::Refunded) => done.refunded += 1,
+            Ok(Settled::Nothing) => {}
+            Ok(Settled::Unresolved) => {
                 tracing::error!(
-                    transaction_id = %txn, ours = %ours, booking = %booking, provider = ?other,
+                    transaction_id = %txn, ours = %ours, booking = %booking,
                     "payment cannot be reconciled automatically; needs a person"
                 );
-                // To the back of the queue, so it cannot starve the others.
-                set_status(db, &txn, &ours, &ours).await?;
                 done.unresolved += 1;
+                // To the back of the queue, so it cannot starve the others.
+                let _ = set_status(db, &txn, &ours, &ours).await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, transaction_id = %txn, "payment reconciliation failed; will retry");
+                done.failed += 1;
+                let _ = set_status(db, &txn, &ours, &ours).await;
             }
         }
     }

@@ -41,6 +41,8 @@ class ApiError extends Error { constructor(body, status) { super(body?.message |
 // paint over the page they are now looking at.
 let routeGen = 0;
 const STALE = new Error("navigated away");
+// For reads whose failure shows as "nothing": a page that was left still stops there.
+const emptyUnlessStale = (e) => { if (e === STALE) throw e; return []; };
 
 async function api(path, { method = "GET", body, headers = {}, auth = true } = {}) {
   const gen = routeGen;
@@ -118,7 +120,7 @@ async function home() {
       ${["all", "movie", "concert"].map((c) => `<button data-cat="${c}" aria-pressed="${filters.cat === c}">${c === "all" ? "All" : c === "movie" ? "Movies" : "Concerts"}</button>`).join("")}
     </div>
     <ul class="cards" id="list" aria-label="Shows"></ul>`;
-  const venues = await api("/api/v1/venues", { auth: false }).catch(() => []);
+  const venues = await api("/api/v1/venues", { auth: false }).catch(emptyUnlessStale);
   const cities = [...new Set(venues.map((v) => v.city))].sort();
   $("#city").innerHTML += cities.map((c) => `<option ${c === filters.city ? "selected" : ""}>${esc(c)}</option>`).join("");
   $("#city").addEventListener("change", (e) => { filters.city = e.target.value; list(); });
@@ -133,7 +135,7 @@ async function home() {
     const params = new URLSearchParams({ q: text, limit: "6" });
     if (filters.city) params.set("city", filters.city);
     if (filters.cat !== "all") params.set("cat", filters.cat);
-    const hits = await api(`/api/v1/search?${params}`, { auth: false }).catch(() => []);
+    const hits = await api(`/api/v1/search?${params}`, { auth: false }).catch(emptyUnlessStale);
     box.innerHTML = hits.length ? hits.map((h) => `<li role="option"><a href="#/show/${h.show_id}">${esc(h.title)} <span class="muted">· ${esc(h.venue_name)}, ${esc(h.city)} · ${when(h.start_time)}</span></a></li>`).join("") : `<li class="muted" style="padding:8px">No shows match “${esc(text)}”</li>`;
     box.hidden = false;
   }
