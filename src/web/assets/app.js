@@ -288,16 +288,18 @@ async function bookingPage(id) {
     <h2>Tickets</h2><div class="qr" id="qr"></div>
     ${b.status === "confirmed" ? `<p><button class="secondary" id="cancel">Cancel booking and refund</button></p>` : ""}
     <p><a href="#/bookings">All my bookings</a></p>`;
-  const qr = $("#qr");
-  for (const t of b.tickets) {
-    const src = t.status === "valid" ? await qrImage(t.ticket_id) : "";
-    qr.insertAdjacentHTML("beforeend", `<figure>${src ? `<img alt="QR code for seat ${esc(t.seat_id)}" src="${src}">` : `<p>void</p>`}<figcaption>Seat <strong>${esc(t.seat_id)}</strong> · ${esc(t.section)}</figcaption></figure>`);
-  }
+  // Wired before the QR images load: once the visitor has moved on, this page must not touch
+  // the next one (another booking's cancel button, say).
   $("#cancel")?.addEventListener("click", async () => {
     if (!confirm("Cancel this booking? You will be refunded.")) return;
     try { await api(`/api/v1/bookings/${id}/cancel`, { method: "POST", body: {} }); toast("Booking cancelled and refunded.", true); route(); }
     catch (e) { toast(human(e)); }
   });
+  const qr = $("#qr");
+  for (const t of b.tickets) {
+    const src = t.status === "valid" ? await qrImage(t.ticket_id) : "";
+    qr.insertAdjacentHTML("beforeend", `<figure>${src ? `<img alt="QR code for seat ${esc(t.seat_id)}" src="${src}">` : `<p>void</p>`}<figcaption>Seat <strong>${esc(t.seat_id)}</strong> · ${esc(t.section)}</figcaption></figure>`);
+  }
 }
 async function myBookings() {
   if (!session.access) { location.hash = "#/login"; return; }
