@@ -143,13 +143,7 @@ async fn settle(
             }
             match record_capture(db, txn).await? {
                 CaptureRecord::Captured => Settled::Captured,
-                CaptureRecord::RefundPending => {
-                    if settle_refund(db, provider, txn).await {
-                        Settled::Refunded
-                    } else {
-                        Settled::Nothing
-                    }
-                }
+                CaptureRecord::RefundPending => refund(db, provider, txn, "refund_pending").await?,
                 CaptureRecord::Unchanged => Settled::Nothing,
             }
         }
