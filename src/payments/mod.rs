@@ -162,17 +162,16 @@ impl Sandbox {
             .bind(Utc::now())
             .fetch_optional(pool)
             .await?;
-            match moved {
-                Some(state) => state,
-                None => {
-                    sqlx::query_scalar("SELECT state FROM sandbox_ledger WHERE transaction_id = $1")
-                        .bind(txn)
-                        .fetch_one(pool)
-                        .await?
-                }
-            }
+            moved
         });
-        Ok(state)
+        match state {
+            Some(state) => Ok(state),
+            // Not in `from`: report the state it is in.
+            None => self
+                .lookup(txn)
+                .await?
+                .ok_or(PaymentError::Provider(sqlx::Error::RowNotFound)),
+        }
     }
 }
 
