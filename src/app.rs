@@ -17,6 +17,7 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::password::Passwords;
@@ -144,8 +145,26 @@ impl AppState {
     }
 }
 
+/// Bounds of one request: its body's size and arrival time, and the time to answer it.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestLimits {
+    pub max_body_bytes: usize,
+    pub body_timeout: Duration,
+    pub request_timeout: Duration,
+}
+
+impl RequestLimits {
+    pub fn from_config(config: &ServeConfig) -> Self {
+        Self {
+            max_body_bytes: config.max_body_bytes,
+            body_timeout: Duration::from_millis(config.body_timeout_ms.max(1)),
+            request_timeout: Duration::from_millis(config.request_timeout_ms.max(1)),
+        }
+    }
+}
+
 /// Every route of the service, with the gateway layers.
-pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+pub fn router(state: AppState, limits: RequestLimits) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .route("/healthz", get(healthz))
@@ -160,9 +179,15 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .merge(crate::search::router())
         .merge(crate::web::router())
         .fallback(crate::http::not_found)
-        .layer(middleware::map_response(crate::http::method_not_allowed))
-        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(CatchPanicLayer::custom(crate::http::panic_response))
+        .layer(middleware::from_fn_with_state(
+            limits.request_timeout,
+            crate::http::request_deadline,
+        ))
+        .layer(RequestBodyTimeoutLayer::new(limits.body_timeout))
+        .layer(middleware::from_fn(crate::http::request_limits))
+        .layer(middleware::map_response(crate::http::error_shape))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
@@ -247,7 +272,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     state: AppState,
-    grace: Duration,
+    limits: crate::http::serve::ServeLimits,
     reconcile_every: Duration,
     reconcile_after: Duration,
 }
@@ -270,12 +295,21 @@ impl Application {
         let listener = TcpListener::bind(config.bind)
             .await
             .with_context(|| format!("cannot listen on {}", config.bind))?;
+        // Connections may use the open-files limit less a reserve for the database and Redis
+        // pools, NATS, the search index and mail.
+        let open_files = crate::http::serve::raise_open_files_limit();
+        let fd_room = usize::try_from(open_files.saturating_sub(256)).unwrap_or(usize::MAX);
+        let limits = crate::http::serve::ServeLimits {
+            header_timeout: Duration::from_millis(config.header_timeout_ms.max(1)),
+            max_connections: config.max_connections.min(fd_room).max(1),
+            grace: Duration::from_secs(config.shutdown_grace_seconds),
+        };
         Ok(Self {
             search_dir,
-            router: router(state.clone(), config.max_body_bytes),
+            router: router(state.clone(), RequestLimits::from_config(&config)),
             listener,
             state,
-            grace: Duration::from_secs(config.shutdown_grace_seconds),
+            limits,
             reconcile_every: Duration::from_millis(config.reconcile_every_ms.max(10)),
             reconcile_after: Duration::from_millis(config.reconcile_after_ms),
         })
@@ -311,18 +345,14 @@ impl Application {
             self.reconcile_after,
             rx.clone(),
         )));
-        let grace = self.grace;
-        let server = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = tx.send(true);
-        });
-        let mut rx_grace = rx.clone();
-        tokio::select! {
-            result = server => result.context("server failed")?,
-            _ = async move {
-                let _ = rx_grace.wait_for(|stopping| *stopping).await;
-                tokio::time::sleep(grace).await;
-            } => tracing::warn!("grace period over; closing with requests still in flight"),
+        let finished =
+            crate::http::serve::serve(self.listener, self.router, self.limits, async move {
+                shutdown.await;
+                let _ = tx.send(true);
+            })
+            .await;
+        if !finished {
+            tracing::warn!("grace period over; closing with requests still in flight");
         }
         drop(rx);
         for worker in workers {

@@ -203,6 +203,24 @@ pub struct ServeConfig {
     #[arg(long, env = "BOXOFFICE_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
 
+    /// Time a connection gets to send a whole request head, and to stay idle between requests,
+    /// in milliseconds; slower or silent connections are closed.
+    #[arg(long, env = "BOXOFFICE_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
+    pub header_timeout_ms: u64,
+
+    /// Time a request body gets to arrive, in milliseconds (slower: 408).
+    #[arg(long, env = "BOXOFFICE_BODY_TIMEOUT_MS", default_value_t = 15_000)]
+    pub body_timeout_ms: u64,
+
+    /// Time a request gets to be answered, in milliseconds (longer: 503 with `Retry-After`).
+    #[arg(long, env = "BOXOFFICE_REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
+    pub request_timeout_ms: u64,
+
+    /// Most open client connections; one more is answered 503 at once. Never more than the
+    /// open-files limit (raised to its hard limit at start) allows.
+    #[arg(long, env = "BOXOFFICE_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+
     /// Seconds to let in-flight requests finish after SIGTERM/Ctrl-C.
     #[arg(long, env = "BOXOFFICE_SHUTDOWN_GRACE_SECONDS", default_value_t = 20)]
     pub shutdown_grace_seconds: u64,
@@ -248,6 +266,10 @@ impl ServeConfig {
             catalog_requires_auth: false,
             catalog_max_age: 30,
             max_body_bytes: 1024 * 1024,
+            header_timeout_ms: 10_000,
+            body_timeout_ms: 15_000,
+            request_timeout_ms: 30_000,
+            max_connections: 10_000,
             shutdown_grace_seconds: 5,
             reconcile_every_ms: 30_000,
             reconcile_after_ms: 60_000,

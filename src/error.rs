@@ -31,6 +31,9 @@ pub enum ErrorCode {
     AlreadyCheckedIn,
     PayloadTooLarge,
     UnsupportedMediaType,
+    RequestTimeout,
+    UriTooLong,
+    HeadersTooLarge,
     RateLimited,
     Internal,
     Unavailable,
@@ -59,6 +62,9 @@ impl ErrorCode {
             Self::AlreadyCheckedIn => "ALREADY_CHECKED_IN",
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            Self::RequestTimeout => "REQUEST_TIMEOUT",
+            Self::UriTooLong => "URI_TOO_LONG",
+            Self::HeadersTooLarge => "HEADERS_TOO_LARGE",
             Self::RateLimited => "RATE_LIMITED",
             Self::Internal => "INTERNAL_ERROR",
             Self::Unavailable => "SERVICE_UNAVAILABLE",
@@ -86,6 +92,9 @@ impl ErrorCode {
             Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::UriTooLong => StatusCode::URI_TOO_LONG,
+            Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -99,6 +108,9 @@ pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
     pub details: Value,
+    /// Seconds a client should wait before retrying (`Retry-After`); 503 and 429 always carry
+    /// one (1 s unless set).
+    pub retry_after: Option<u64>,
     /// The internal cause of a 500, logged and never sent.
     source: Option<anyhow::Error>,
 }
@@ -111,8 +123,24 @@ impl ApiError {
             code,
             message: message.into(),
             details: json!({}),
+            retry_after: None,
             source: None,
         }
+    }
+
+    /// Tells the client when to retry (`Retry-After`, in seconds).
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    /// A 503: a dependency (`what`) is down or overloaded; the client may retry shortly.
+    pub fn unavailable(what: &str) -> Self {
+        Self::new(
+            ErrorCode::Unavailable,
+            format!("{what} is unavailable right now, try again shortly"),
+        )
+        .with_details(json!({ "dependency": what }))
     }
 
     pub fn with_details(mut self, details: Value) -> Self {
@@ -156,6 +184,7 @@ impl ApiError {
             code: ErrorCode::Internal,
             message: "Something went wrong".into(),
             details: json!({}),
+            retry_after: None,
             source: Some(cause.into()),
         }
     }
@@ -169,23 +198,46 @@ impl std::fmt::Display for ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
-        match &err {
-            sqlx::Error::PoolTimedOut => Self::new(
-                ErrorCode::Unavailable,
-                "The service is busy, try again shortly",
-            ),
-            _ => Self::internal(err),
+        if database_unavailable(&err) {
+            tracing::warn!(error = %err, "database unavailable");
+            return Self::unavailable("The database");
         }
+        Self::internal(err)
+    }
+}
+
+/// Whether a database error means "the database is down, busy or the connection was lost"
+/// (answered 503 with `Retry-After`) rather than a bug (500).
+pub fn database_unavailable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            // PostgreSQL: class 08 (connection exception), 57P01-57P05 (admin/crash shutdown,
+            // cannot connect now, idle session timeout), 53300 (too many connections), 57014
+            // (statement timeout). SQLite: 5 (busy), 6 (locked).
+            if code.len() == 5 {
+                code.starts_with("08")
+                    || code.starts_with("57P")
+                    || code == "53300"
+                    || code == "57014"
+            } else {
+                // SQLite's (extended) result codes: the primary code is the low byte.
+                code.parse::<u32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6))
+            }
+        }
+        _ => false,
     }
 }
 
 impl From<crate::holds::HoldStoreError> for ApiError {
     fn from(err: crate::holds::HoldStoreError) -> Self {
-        tracing::error!(error = %err, "hold store unavailable");
-        Self::new(
-            ErrorCode::Unavailable,
-            "Seat holds are unavailable, try again shortly",
-        )
+        tracing::warn!(error = %err, "hold store unavailable");
+        Self::unavailable("Seat holds")
     }
 }
 
@@ -206,9 +258,15 @@ impl IntoResponse for ApiError {
             "details": self.details,
         });
         let mut response = (self.code.status(), axum::Json(body)).into_response();
-        response
-            .headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        let retry_after = match self.code {
+            ErrorCode::Unavailable | ErrorCode::RateLimited => Some(self.retry_after.unwrap_or(1)),
+            _ => self.retry_after,
+        };
+        if let Some(seconds) = retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         response
     }
 }

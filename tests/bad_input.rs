@@ -24,6 +24,11 @@ both_backends!(
     show_and_event_updates_refuse_bad_values,
     event_creation_errors_name_the_field,
     list_query_errors_name_the_parameter,
+    nul_characters_are_400_naming_the_field,
+    arrays_where_objects_belong_are_400,
+    every_error_is_in_our_shape,
+    empty_query_parameters_mean_absent,
+    search_answers_carry_etag_and_vary,
 );
 
 /// An id no test ever reaches.
@@ -1731,4 +1736,234 @@ async fn missing_fields_and_bad_path_ids_are_named(backend: Backend) {
     )
     .await
     .expect(201);
+}
+
+async fn nul_characters_are_400_naming_the_field(backend: Backend) {
+    let w = world(backend).await;
+    let show_before = w.show_snapshot().await;
+    for (path, field) in [
+        ("/api/v1/shows?city=%00", "city"),
+        ("/api/v1/shows?cat=movie%00", "cat"),
+        ("/api/v1/shows?from=2026-01-01%00", "from"),
+        ("/api/v1/search?q=pu%00shpa", "q"),
+        ("/api/v1/search?city=%00", "city"),
+        ("/api/v1/venues?city=A%00gra", "city"),
+    ] {
+        let err = expect_field(w.app.get(path, None).await, field, path);
+        assert!(
+            err["message"].as_str().is_some_and(|m| m.contains("NUL")),
+            "{path}: {err}"
+        );
+    }
+    let venue = with(&small_venue_body("Nul\u{0}Hall", "Agra"), |_| {});
+    expect_field(
+        w.app.post("/api/v1/venues", w.builder(), venue).await,
+        "name",
+        "a venue name with NUL",
+    );
+    let venue = with(&small_venue_body("Hall", "Agra"), |v| {
+        v["sections"][0]["rows"][0]["label"] = json!("A\u{0}")
+    });
+    expect_field(
+        w.app.post("/api/v1/venues", w.builder(), venue).await,
+        "sections[0].rows[0].label",
+        "a row label with NUL",
+    );
+    expect_field(
+        w.app
+            .post(
+                "/api/v1/events",
+                w.org(),
+                json!({ "title": "T\u{0}", "category": "movie" }),
+            )
+            .await,
+        "title",
+        "an event title with NUL",
+    );
+    expect_field(
+        w.app
+            .post(
+                "/api/v1/auth/register",
+                None,
+                json!({ "email": "nul@example.com", "password": "long enough\u{0}", "name": "N" }),
+            )
+            .await,
+        "password",
+        "a password with NUL",
+    );
+    let visitor = w.app.visitor().await;
+    expect_field(
+        w.app
+            .post(
+                "/api/v1/book/reserve",
+                Some(&visitor.token),
+                json!({ "show_id": w.show, "seat_ids": ["A1", "A\u{0}2"] }),
+            )
+            .await,
+        "seat_ids[1]",
+        "a seat id with NUL",
+    );
+    w.assert_no_venue_written().await;
+    assert_eq!(w.show_snapshot().await, show_before);
+    w.assert_no_event_written().await;
+}
+
+async fn arrays_where_objects_belong_are_400(backend: Backend) {
+    let w = world(backend).await;
+    let show_before = w.show_snapshot().await;
+    // An array in place of the waiting-room object must not turn the waiting room on.
+    expect_field(
+        w.app
+            .patch(
+                &format!("/api/v1/shows/{}", w.show),
+                w.org(),
+                json!({ "queue": [true, 7] }),
+            )
+            .await,
+        "queue",
+        "queue as an array",
+    );
+    assert_eq!(w.show_snapshot().await, show_before);
+    let venue = with(&small_venue_body("Hall", "Agra"), |v| {
+        v["sections"][0] = json!(["Stalls", 1, []])
+    });
+    expect_field(
+        w.app.post("/api/v1/venues", w.builder(), venue).await,
+        "sections[0]",
+        "a section as an array",
+    );
+    // A payment as an array is refused before anything is charged or booked.
+    let visitor = w.app.visitor().await;
+    w.app
+        .post(
+            "/api/v1/book/reserve",
+            Some(&visitor.token),
+            json!({ "show_id": w.show, "seat_ids": ["A1"] }),
+        )
+        .await
+        .expect(202);
+    let res = w
+        .app
+        .client
+        .post(w.app.url("/api/v1/book"))
+        .bearer_auth(&visitor.token)
+        .header("idempotency-key", "array-payment")
+        .json(
+            &json!({ "show_id": w.show, "seat_ids": ["A1"], "payment": ["card", "tok_declined"] }),
+        )
+        .send()
+        .await
+        .expect("sent");
+    let res = TestApp::read(res).await;
+    expect_field(res, "payment", "payment as an array");
+    let bookings = w
+        .app
+        .get("/api/v1/bookings", Some(&visitor.token))
+        .await
+        .expect(200);
+    assert_eq!(bookings, json!([]), "nothing was booked");
+    w.assert_no_venue_written().await;
+}
+
+async fn every_error_is_in_our_shape(backend: Backend) {
+    let w = world(backend).await;
+    // A route that reads its body as raw bytes (logout) answers 413 in our shape too.
+    let huge = format!(r#"{{"refresh_token":"{}"}}"#, "x".repeat(1024 * 1024 + 10));
+    send_raw(
+        &w.app,
+        Method::POST,
+        "/api/v1/auth/logout",
+        w.org(),
+        Some("application/json"),
+        huge.into_bytes(),
+    )
+    .await
+    .expect_error(413, "PAYLOAD_TOO_LARGE");
+    // A request target over 8 KiB: 414.
+    let long = format!("/api/v1/shows?city={}", "a".repeat(10 * 1024));
+    w.app
+        .get(&long, None)
+        .await
+        .expect_error(414, "URI_TOO_LONG");
+    // A header section over 32 KiB, or more than 100 fields: 431.
+    let res = w
+        .app
+        .client
+        .get(w.app.url("/api/v1/shows"))
+        .header("x-padding", "p".repeat(40 * 1024))
+        .send()
+        .await
+        .expect("sent");
+    TestApp::read(res)
+        .await
+        .expect_error(431, "HEADERS_TOO_LARGE");
+    let mut req = w.app.client.get(w.app.url("/healthz"));
+    for i in 0..120 {
+        req = req.header(format!("x-h{i}"), "1");
+    }
+    TestApp::read(req.send().await.expect("sent"))
+        .await
+        .expect_error(431, "HEADERS_TOO_LARGE");
+    // Under the limits the same requests are served.
+    w.app
+        .get(&format!("/api/v1/shows?city={}", "a".repeat(4000)), None)
+        .await
+        .expect(200);
+}
+
+async fn empty_query_parameters_mean_absent(backend: Backend) {
+    let w = world(backend).await;
+    let all = w.app.get("/api/v1/shows", None).await.expect(200);
+    assert!(!all.as_array().is_some_and(Vec::is_empty), "{all}");
+    // The README's own template, left blank.
+    let blank = w
+        .app
+        .get("/api/v1/shows?cat=&city=&from=&to=&page=&per_page=", None)
+        .await
+        .expect(200);
+    assert_eq!(blank, all);
+    let res = w
+        .app
+        .get(
+            "/api/v1/search?q=&city=&cat=&from=&to=&limit=&offset=",
+            None,
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    w.app
+        .get("/api/v1/venues?city=&mine=", None)
+        .await
+        .expect(200);
+}
+
+async fn search_answers_carry_etag_and_vary(backend: Backend) {
+    let w = world(backend).await;
+    let res = w.app.get("/api/v1/search?q=", None).await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    let etag = res.header("etag").expect("search has an ETag").to_owned();
+    assert!(
+        res.header("vary")
+            .is_some_and(|v| v.contains("Authorization")),
+        "{:?}",
+        res.headers
+    );
+    assert!(res.header("x-total-count").is_some());
+    let again = w
+        .app
+        .client
+        .get(w.app.url("/api/v1/search?q="))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(again.status(), 304);
+    // Seat availability differs per caller (`mine`) and says so, while never being cached.
+    let seats = w
+        .app
+        .get(&format!("/api/v1/shows/{}/seats", w.show), None)
+        .await;
+    assert_eq!(seats.header("cache-control"), Some("no-store"));
+    assert!(seats
+        .header("vary")
+        .is_some_and(|v| v.contains("Authorization")));
 }

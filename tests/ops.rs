@@ -242,3 +242,191 @@ async fn cli_migrate_seed_and_admin_create(backend: Backend) {
     );
     assert!(!out.status.success());
 }
+
+// The server's own bounds do not depend on the backend: these run on the embedded default.
+
+/// Reads until the peer closes or `within` passes; returns what was read and whether it closed.
+async fn read_until_closed(stream: &mut tokio::net::TcpStream, within: Duration) -> (String, bool) {
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + within;
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return (String::from_utf8_lossy(&seen).into_owned(), true),
+            Ok(Ok(n)) => seen.extend_from_slice(&buf[..n]),
+            Err(_) => return (String::from_utf8_lossy(&seen).into_owned(), false),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_slow_and_idle_connections_are_closed() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.header_timeout_ms = 400;
+        c.body_timeout_ms = 400;
+    })
+    .await;
+    // Silent: connects and sends nothing.
+    let mut silent = tokio::net::TcpStream::connect(app.addr)
+        .await
+        .expect("connect");
+    // Partial head: never finishes its headers.
+    let mut partial = tokio::net::TcpStream::connect(app.addr)
+        .await
+        .expect("connect");
+    partial
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .expect("write");
+    // Idle keep-alive: one request answered, then nothing.
+    let mut idle = tokio::net::TcpStream::connect(app.addr)
+        .await
+        .expect("connect");
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .expect("write");
+    // Partial body: promises 100 bytes, sends 10.
+    let mut slow_body = tokio::net::TcpStream::connect(app.addr)
+        .await
+        .expect("connect");
+    slow_body
+        .write_all(
+            b"POST /api/v1/auth/login HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"email\":",
+        )
+        .await
+        .expect("write");
+    let within = Duration::from_secs(5);
+    let (_, closed) = read_until_closed(&mut silent, within).await;
+    assert!(closed, "a silent connection is closed");
+    let (_, closed) = read_until_closed(&mut partial, within).await;
+    assert!(
+        closed,
+        "a connection that never finishes its head is closed"
+    );
+    let (seen, closed) = read_until_closed(&mut idle, within).await;
+    assert!(seen.starts_with("HTTP/1.1 200"), "{seen}");
+    assert!(closed, "an idle keep-alive connection is closed");
+    let (seen, _) = read_until_closed(&mut slow_body, within).await;
+    assert!(seen.starts_with("HTTP/1.1 408"), "{seen}");
+    assert!(
+        seen.contains("\"error_code\":\"REQUEST_TIMEOUT\""),
+        "{seen}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_silent_connections_leaves_health_answering() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let mut flood = Vec::new();
+    for _ in 0..1100 {
+        flood.push(
+            tokio::net::TcpStream::connect(app.addr)
+                .await
+                .expect("connect"),
+        );
+    }
+    for _ in 0..5 {
+        let res = tokio::time::timeout(Duration::from_secs(3), app.get("/healthz", None))
+            .await
+            .expect("health answers under the flood");
+        res.expect(200);
+    }
+    drop(flood);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_the_cap_get_a_quick_503() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.max_connections = 20;
+        c.header_timeout_ms = 1_500;
+    })
+    .await;
+    // More than the cap, whatever the test client's pool already holds.
+    let mut held = Vec::new();
+    for _ in 0..25 {
+        held.push(
+            tokio::net::TcpStream::connect(app.addr)
+                .await
+                .expect("connect"),
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let fresh = reqwest::Client::new();
+    let started = std::time::Instant::now();
+    let res = fresh
+        .get(app.url("/healthz"))
+        .send()
+        .await
+        .expect("answered");
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert_eq!(
+        res.headers().get("retry-after").map(|v| v.as_bytes()),
+        Some(&b"1"[..])
+    );
+    TestApp::read(res)
+        .await
+        .expect_error(503, "SERVICE_UNAVAILABLE");
+    // Once the silent ones time out, the slots are free again.
+    let back = common::eventually(Duration::from_secs(5), || async {
+        let res = reqwest::Client::new()
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .ok()?;
+        (res.status() == 200).then_some(())
+    })
+    .await;
+    assert!(
+        back.is_some(),
+        "health answers once the silent connections are closed"
+    );
+    drop(held);
+}
+
+#[test]
+fn serve_raises_the_soft_open_files_limit() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let script = format!(
+        "ulimit -Sn 1024 && exec {} serve --bind 127.0.0.1:0 --no-demo --data-dir {}",
+        env!("CARGO_BIN_EXE_boxoffice"),
+        dir.path().display()
+    );
+    let mut child = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("boxoffice starts");
+    let mut line = String::new();
+    let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    use std::io::BufRead;
+    while !line.contains("running") {
+        line.clear();
+        if out.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+    }
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id()))
+        .expect("limits of the server");
+    let _ = child.kill();
+    let _ = child.wait();
+    let soft: u64 = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|n| n.parse().ok())
+        .expect("open files line");
+    let hard = rlimit_hard();
+    assert!(line.contains("running"), "server started: {line}");
+    assert_eq!(soft, hard, "soft limit raised from 1024 to the hard limit");
+}
+
+fn rlimit_hard() -> u64 {
+    let limits = std::fs::read_to_string("/proc/self/limits").expect("own limits");
+    limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(4))
+        .and_then(|n| n.parse().ok())
+        .expect("hard limit")
+}

@@ -54,6 +54,7 @@ pub fn no_store_json<T: Serialize>(value: &T) -> Result<Response, ApiError> {
         [
             (header::CONTENT_TYPE, "application/json"),
             (header::CACHE_CONTROL, "no-store"),
+            (header::VARY, "Authorization"),
         ],
         body,
     )

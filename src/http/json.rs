@@ -8,6 +8,7 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
+use super::strict::{Strict, NUL_MESSAGE};
 use crate::error::{ApiError, ErrorCode};
 
 /// A JSON body. Malformed JSON, a wrong type or a missing field is a 400 naming the field
@@ -60,7 +61,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         return Err(ApiError::invalid("Request body must be a JSON object"));
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+    let value: T = serde_path_to_error::deserialize(Strict(&mut de)).map_err(|err| {
         let path = err.path().to_string();
         json_error(&path, &err.into_inner())
     })?;
@@ -100,6 +101,16 @@ fn json_error(path: &str, inner: &serde_json::Error) -> ApiError {
 }
 
 fn bytes_rejection(rejection: BytesRejection) -> ApiError {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&rejection);
+    while let Some(error) = cause {
+        if error.is::<tower_http::timeout::TimeoutError>() {
+            return ApiError::new(
+                ErrorCode::RequestTimeout,
+                "The request body took too long to arrive",
+            );
+        }
+        cause = error.source();
+    }
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::new(ErrorCode::PayloadTooLarge, "Request body is too large")
     } else {
@@ -110,7 +121,8 @@ fn bytes_rejection(rejection: BytesRejection) -> ApiError {
     }
 }
 
-/// Query parameters; a wrong type is a 400 naming the parameter.
+/// Query parameters; a wrong type is a 400 naming the parameter. An empty value means the
+/// parameter is absent (`?cat=&page=`), and text never contains a NUL character.
 pub struct ApiQuery<T>(pub T);
 
 impl<S, T> FromRequestParts<S> for ApiQuery<T>
@@ -122,7 +134,23 @@ where
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
-        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        let mut pairs = Vec::new();
+        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+            if name.contains('\0') || value.contains('\0') {
+                let field = name.replace('\0', "");
+                return Err(ApiError::invalid_field(
+                    field.clone(),
+                    format!("Invalid query parameter `{field}`: {NUL_MESSAGE}"),
+                ));
+            }
+            if !value.is_empty() {
+                pairs.push((name, value));
+            }
+        }
+        let encoded = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&pairs)
+            .finish();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(encoded.as_bytes()));
         serde_path_to_error::deserialize(de)
             .map(ApiQuery)
             .map_err(|err| {

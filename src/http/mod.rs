@@ -4,8 +4,14 @@
 pub mod auth;
 pub mod cache;
 pub mod json;
+pub mod serve;
+pub mod strict;
 
-use axum::http::{Method, Uri};
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{header, Method, StatusCode, Uri};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::error::{ApiError, ErrorCode};
@@ -18,28 +24,113 @@ pub async fn not_found(method: Method, uri: Uri) -> ApiError {
     )
 }
 
-/// Rewrites axum's plain-text 405 into our shape.
-pub async fn method_not_allowed(response: Response) -> Response {
-    if response.status() == axum::http::StatusCode::METHOD_NOT_ALLOWED
-        && response
-            .headers()
-            .get(axum::http::header::CONTENT_TYPE)
-            .is_none()
-    {
-        let allow = response.headers().get(axum::http::header::ALLOW).cloned();
-        let mut rewritten = ApiError::new(
+/// Rewrites an error answer that is not in our shape (axum's plain-text 405 and body-limit 413,
+/// tower-http's timeouts, an empty 503) into our shape, keeping `Allow` and `Retry-After`.
+pub async fn error_shape(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (code, message) = match status {
+        StatusCode::BAD_REQUEST => (ErrorCode::InvalidRequest, "The request is malformed"),
+        StatusCode::NOT_FOUND => (ErrorCode::NotFound, "Not found"),
+        StatusCode::METHOD_NOT_ALLOWED => (
             ErrorCode::MethodNotAllowed,
             "Method not allowed on this route",
+        ),
+        StatusCode::REQUEST_TIMEOUT => (
+            ErrorCode::RequestTimeout,
+            "The request took too long to arrive",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => (ErrorCode::PayloadTooLarge, "Request body is too large"),
+        StatusCode::URI_TOO_LONG => (ErrorCode::UriTooLong, "The request URI is too long"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            (ErrorCode::UnsupportedMediaType, "Unsupported content type")
+        }
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => (
+            ErrorCode::HeadersTooLarge,
+            "The request headers are too large",
+        ),
+        StatusCode::TOO_MANY_REQUESTS => (ErrorCode::RateLimited, "Too many requests"),
+        StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT => (
+            ErrorCode::Unavailable,
+            "The service is busy, try again shortly",
+        ),
+        s if s.is_server_error() => (ErrorCode::Internal, "Something went wrong"),
+        _ => (ErrorCode::InvalidRequest, "The request was refused"),
+    };
+    let keep: Vec<_> = [header::ALLOW, header::RETRY_AFTER]
+        .into_iter()
+        .filter_map(|name| response.headers().get(&name).cloned().map(|v| (name, v)))
+        .collect();
+    let mut rewritten = ApiError::new(code, message).into_response();
+    *rewritten.status_mut() = status;
+    for (name, value) in keep {
+        rewritten.headers_mut().insert(name, value);
+    }
+    rewritten
+}
+
+/// Longest request target accepted (longer: 414 in our shape).
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// Largest total size of the request headers (larger: 431 in our shape).
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+/// Most request header fields (more: 431 in our shape).
+pub const MAX_HEADERS: usize = 100;
+
+/// Refuses request targets and header sections over our limits, in our shape. hyper's own
+/// limits sit above these (see `serve`), so every request hyper parses meets this check.
+pub async fn request_limits(request: Request, next: Next) -> Response {
+    let uri_len = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |pq| pq.as_str().len());
+    if uri_len > MAX_URI_BYTES {
+        return ApiError::new(
+            ErrorCode::UriTooLong,
+            format!("The request URI is longer than {MAX_URI_BYTES} bytes"),
         )
         .into_response();
-        if let Some(allow) = allow {
-            rewritten
-                .headers_mut()
-                .insert(axum::http::header::ALLOW, allow);
-        }
-        return rewritten;
     }
-    response
+    let headers = request.headers();
+    let header_bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if headers.len() > MAX_HEADERS || header_bytes > MAX_HEADER_BYTES {
+        return ApiError::new(
+            ErrorCode::HeadersTooLarge,
+            format!("The request headers exceed {MAX_HEADERS} fields or {MAX_HEADER_BYTES} bytes"),
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+/// Answers 503 when a request is not answered within `limit` (the work a handler spawned, such
+/// as a booking, goes on).
+pub async fn request_deadline(
+    State(limit): State<Duration>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(limit_ms = limit.as_millis() as u64, "request timed out");
+            ApiError::new(
+                ErrorCode::Unavailable,
+                "The request could not be answered in time, try again shortly",
+            )
+            .with_details(serde_json::json!({ "reason": "timeout" }))
+            .into_response()
+        }
+    }
 }
 
 /// A panic inside a handler becomes a 500 in our shape, never a dropped connection.

@@ -2,9 +2,9 @@
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
 use chrono::{Datelike, Utc};
 use serde::Deserialize;
 use serde_json::json;
@@ -14,7 +14,11 @@ use crate::app::AppState;
 use crate::catalog::time::{parse_time_filter, TimeFilter};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::auth::CatalogReader;
+use crate::http::cache::catalog_json;
 use crate::http::json::ApiQuery;
+
+/// `max-age` of search answers, in seconds.
+const SEARCH_MAX_AGE: u32 = 5;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/v1/search", get(search))
@@ -35,8 +39,8 @@ struct SearchParams {
 
 async fn search(
     State(state): State<AppState>,
-    CatalogReader(_reader): CatalogReader,
-    _headers: HeaderMap,
+    CatalogReader(reader): CatalogReader,
+    headers: HeaderMap,
     ApiQuery(p): ApiQuery<SearchParams>,
 ) -> ApiResult<Response> {
     let index = state.search.clone().ok_or_else(|| {
@@ -104,12 +108,11 @@ async fn search(
         .await
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
-    let mut response = Json(hits).into_response();
-    let headers = response.headers_mut();
-    headers.insert("x-total-count", HeaderValue::from(total as u64));
-    headers.insert(
-        axum::http::header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=5"),
-    );
+    // Results change as shows go live, so they are cached briefly; the ETag covers the hits,
+    // and the total travels in a header of its own.
+    let mut response = catalog_json(&headers, &hits, SEARCH_MAX_AGE, reader.is_some())?;
+    response
+        .headers_mut()
+        .insert("x-total-count", HeaderValue::from(total as u64));
     Ok(response)
 }
