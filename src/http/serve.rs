@@ -101,9 +101,11 @@ pub async fn serve(
     }
 }
 
-/// Answers a connection over the cap with a 503 and closes it. The request is drained for a
-/// moment after the answer so the close does not reset the connection before the client read
-/// it; at most [`REFUSING`] connections are being refused at once, the rest are just closed.
+/// Answers a connection over the cap with a 503 and closes it: the request head is read first
+/// (a client may not expect an answer before it has sent its request), then the answer, then a
+/// short drain so the close does not reset the connection before the client read the answer.
+/// At most [`REFUSING`] connections are being refused at once, the rest are just closed; each
+/// gets a second in all.
 fn refuse(stream: TcpStream, refusing: &Arc<Semaphore>) {
     tracing::warn!("connection refused: too many open connections");
     let Ok(permit) = refusing.clone().try_acquire_owned() else {
@@ -112,10 +114,18 @@ fn refuse(stream: TcpStream, refusing: &Arc<Semaphore>) {
     tokio::spawn(async move {
         let mut stream = stream;
         let answer = async {
+            let mut head = Vec::with_capacity(1024);
+            let mut chunk = [0u8; 2048];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
+                let n = stream.read(&mut chunk).await?;
+                if n == 0 {
+                    return Ok(());
+                }
+                head.extend_from_slice(&chunk[..n]);
+            }
             stream.write_all(OVER_CAPACITY).await?;
             stream.shutdown().await?;
-            let mut sink = [0u8; 4096];
-            while stream.read(&mut sink).await? > 0 {}
+            while stream.read(&mut chunk).await? > 0 {}
             Ok::<_, std::io::Error>(())
         };
         let _ = tokio::time::timeout(Duration::from_secs(1), answer).await;
