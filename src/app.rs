@@ -76,9 +76,13 @@ impl AppState {
     pub async fn new(db: Db, config: &ServeConfig) -> anyhow::Result<Self> {
         let holds = match &config.redis_url {
             Some(url) => HoldStore::Redis(
-                RedisHolds::connect(url.expose(), &config.redis_prefix)
-                    .await
-                    .with_context(|| format!("cannot connect to Redis at {}", url.redacted()))?,
+                RedisHolds::connect(
+                    url.expose(),
+                    &config.redis_prefix,
+                    Duration::from_millis(config.redis_timeout_ms.max(10)),
+                )
+                .await
+                .with_context(|| format!("cannot connect to Redis at {}", url.redacted()))?,
             ),
             None => HoldStore::Memory(MemoryHolds::new()),
         };
@@ -223,16 +227,25 @@ async fn probe<E: std::fmt::Display>(
 }
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    let db = probe("database", state.db.ping()).await;
-    let holds = probe("hold store", state.holds.ping()).await;
+    let (db, holds) = tokio::join!(
+        probe("database", state.db.ping()),
+        probe("hold store", state.holds.ping())
+    );
     let nats = state
         .nats
         .as_ref()
         .map(|bus| if bus.connected() { "ok" } else { "unreachable" });
-    let lag = crate::events::outbox_lag_seconds(&state.db)
+    let bounded = Duration::from_secs(2);
+    let lag = tokio::time::timeout(bounded, crate::events::outbox_lag_seconds(&state.db))
         .await
+        .ok()
+        .and_then(Result::ok)
         .unwrap_or(-1.0);
-    let backlog = crate::events::outbox_backlog(&state.db).await.unwrap_or(-1);
+    let backlog = tokio::time::timeout(bounded, crate::events::outbox_backlog(&state.db))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or(-1);
     if lag > 10.0 {
         tracing::warn!(lag_seconds = lag, backlog, "outbox relay is behind");
     }
@@ -244,8 +257,13 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
+    let retry_after = [(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from_static(if ready { "0" } else { "1" }),
+    )];
     (
         status,
+        retry_after,
         Json(json!({
             "status": if ready { "ready" } else { "unavailable" },
             "checks": {

@@ -134,6 +134,11 @@ pub struct ServeConfig {
     #[arg(long, env = "BOXOFFICE_REDIS_PREFIX", default_value = "bo")]
     pub redis_prefix: String,
 
+    /// The longest one Redis call may take, in milliseconds; a request that needs Redis while
+    /// it is down gets a 503 with `Retry-After` within about this long.
+    #[arg(long, env = "BOXOFFICE_REDIS_TIMEOUT_MS", default_value_t = 1_000)]
+    pub redis_timeout_ms: u64,
+
     /// NATS URL (`nats://…`) for the booking event bus (JetStream); without it events go to
     /// in-process subscribers.
     #[arg(long, env = "NATS_URL")]
@@ -252,6 +257,7 @@ impl ServeConfig {
             storage: StorageConfig::embedded(data_dir),
             redis_url: None,
             redis_prefix: "bo".into(),
+            redis_timeout_ms: 1_000,
             nats_url: None,
             nats_stream: "BOXOFFICE".into(),
             nats_subject_prefix: "boxoffice".into(),

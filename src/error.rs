@@ -178,14 +178,28 @@ impl ApiError {
         Self::new(ErrorCode::InvalidState, message)
     }
 
-    /// A 500 whose cause is logged but never shown to the client.
+    /// A 500 whose cause is logged but never shown to the client; a cause that is a lost or
+    /// unreachable dependency (database, Redis) is a 503 with `Retry-After` instead.
     pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
+        let cause = cause.into();
+        for link in cause.chain() {
+            if let Some(db) = link.downcast_ref::<sqlx::Error>() {
+                if database_unavailable(db) {
+                    tracing::warn!(error = %cause, "database unavailable");
+                    return Self::unavailable("The database");
+                }
+            }
+            if link.is::<crate::holds::HoldStoreError>() {
+                tracing::warn!(error = %cause, "hold store unavailable");
+                return Self::unavailable("Seat holds");
+            }
+        }
         Self {
             code: ErrorCode::Internal,
             message: "Something went wrong".into(),
             details: json!({}),
             retry_after: None,
-            source: Some(cause.into()),
+            source: Some(cause),
         }
     }
 }

@@ -41,6 +41,13 @@ both_backends!(
     race_reconcilers_and_cancellations_never_keep_a_cancelled_buyers_money,
 );
 
+mod redis_outage {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn redis_outage_is_a_fast_503_and_service_resumes() {
+        super::redis_outage_is_a_fast_503_and_service_resumes().await
+    }
+}
+
 async fn reserve(app: &TestApp, user: &User, show: i64, seats: &[&str]) -> common::Resp {
     app.post(
         "/api/v1/book/reserve",
@@ -1379,4 +1386,97 @@ async fn race_reconcilers_and_cancellations_never_keep_a_cancelled_buyers_money(
         );
     }
     assert_eq!(audit(&app, fx.show).await, 0);
+}
+
+/// Sends one request and checks it is a quick 503 in our shape with `Retry-After`.
+async fn expect_quick_503(res: impl std::future::Future<Output = common::Resp>, what: &str) {
+    let started = std::time::Instant::now();
+    let res = tokio::time::timeout(std::time::Duration::from_secs(5), res)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: hung while Redis is down"));
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(2_500),
+        "{what}: took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        res.header("retry-after").is_some(),
+        "{what}: {:?}",
+        res.headers
+    );
+    res.expect_error(503, "SERVICE_UNAVAILABLE");
+}
+
+/// Waits until `user` can hold `seat` again; returns how long after `since` that was.
+async fn time_to_resume(app: &TestApp, user: &User, show: i64, seat: &str) -> std::time::Duration {
+    let since = std::time::Instant::now();
+    loop {
+        let res = reserve(app, user, show, &[seat]).await;
+        if res.status == 202 {
+            return since.elapsed();
+        }
+        assert_eq!(res.status, 503, "{}", res.body);
+        assert!(
+            since.elapsed() < std::time::Duration::from_secs(20),
+            "never resumed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Redis killed, then frozen (a partition): every request that needs it gets a quick 503 with
+/// `Retry-After` instead of hanging, a failed booking leaves its key free for the retry, and
+/// service resumes within about a second of Redis coming back.
+async fn redis_outage_is_a_fast_503_and_service_resumes() {
+    let mut redis = common::PrivateRedis::start().await;
+    let url = redis.url.clone();
+    let app = TestApp::spawn_with(Backend::Postgres, |c| {
+        c.redis_url = Some(boxoffice::config::DatabaseUrl::new(url));
+        c.redis_timeout_ms = 500;
+    })
+    .await;
+    let fx = app.live_show().await;
+    let users = app.quick_users(3).await;
+    reserve(&app, &users[0], fx.show, &["A1"]).await.expect(202);
+
+    // Down for five seconds.
+    redis.kill();
+    for _ in 0..3 {
+        expect_quick_503(reserve(&app, &users[1], fx.show, &["A2"]), "reserve").await;
+        let body = json!({ "show_id": fx.show, "seat_ids": ["A1"] });
+        expect_quick_503(book(&app, &users[0], "outage-key", body), "book").await;
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    redis.restart().await;
+    let resumed = time_to_resume(&app, &users[1], fx.show, "A2").await;
+    assert!(
+        resumed < std::time::Duration::from_millis(2_000),
+        "resumed after {resumed:?}"
+    );
+    // The buyer's hold was lost with Redis: they hold again and pay with the same key.
+    reserve(&app, &users[0], fx.show, &["A1"]).await.expect(202);
+    let body = json!({ "show_id": fx.show, "seat_ids": ["A1"] });
+    book(&app, &users[0], "outage-key", body).await.expect(201);
+
+    // Frozen: connections stay open and nothing answers.
+    redis.pause();
+    for _ in 0..3 {
+        expect_quick_503(
+            reserve(&app, &users[2], fx.show, &["A3"]),
+            "reserve (frozen)",
+        )
+        .await;
+    }
+    expect_quick_503(
+        app.get(&format!("/api/v1/shows/{}/seats", fx.show), None),
+        "seat map (frozen)",
+    )
+    .await;
+    redis.resume();
+    let resumed = time_to_resume(&app, &users[2], fx.show, "A3").await;
+    assert!(
+        resumed < std::time::Duration::from_millis(2_000),
+        "resumed after {resumed:?}"
+    );
+    audit(&app, fx.show).await;
 }

@@ -430,3 +430,95 @@ fn rlimit_hard() -> u64 {
         .and_then(|n| n.parse().ok())
         .expect("hard limit")
 }
+
+/// PostgreSQL connections terminated under load (`pg_terminate_backend`, as on a failover or a
+/// restarted database): every answer is a success or a 503 with `Retry-After`, never a 500, and
+/// service goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_database_connections_are_503_never_500() {
+    let tag = format!("bo_{}", common::unique());
+    let app_name = tag.clone();
+    let app = TestApp::spawn_with(Backend::Postgres, move |c| {
+        let url = c
+            .storage
+            .database_url
+            .as_ref()
+            .expect("pg")
+            .expose()
+            .to_owned();
+        c.storage.database_url = Some(boxoffice::config::DatabaseUrl::new(format!(
+            "{url}&application_name={app_name}"
+        )));
+    })
+    .await;
+    let fx = app.live_show().await;
+    let users = app.quick_users(4).await;
+    let admin = common::admin_database_url();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let killer = {
+        let (stop, tag) = (stop.clone(), tag.clone());
+        tokio::spawn(async move {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&admin).await.expect("admin");
+            let mut killed = 0_i64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let n: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                      WHERE application_name = $1) t",
+                )
+                .bind(&tag)
+                .fetch_one(&mut conn)
+                .await
+                .expect("terminate");
+                killed += n;
+                tokio::time::sleep(Duration::from_millis(30)).await;
+            }
+            killed
+        })
+    };
+    let mut seen = std::collections::BTreeMap::<u16, usize>::new();
+    for round in 0..40 {
+        let user = &users[round % users.len()];
+        let seat = format!("C{}", round % 20 + 1);
+        let answers = [
+            app.get(&format!("/api/v1/shows/{}", fx.show), None).await,
+            app.get("/api/v1/me", Some(&user.token)).await,
+            app.post(
+                "/api/v1/book/reserve",
+                Some(&user.token),
+                json!({ "show_id": fx.show, "seat_ids": [seat] }),
+            )
+            .await,
+            app.get("/api/v1/bookings", Some(&user.token)).await,
+        ];
+        for res in answers {
+            let status = res.status.as_u16();
+            *seen.entry(status).or_default() += 1;
+            assert_ne!(
+                status, 500,
+                "a lost connection is never a 500: {}",
+                res.body
+            );
+            if status == 503 {
+                assert!(res.header("retry-after").is_some(), "{:?}", res.headers);
+                assert_eq!(res.body["error_code"], "SERVICE_UNAVAILABLE");
+            }
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let killed = killer.await.expect("killer");
+    assert!(killed > 0, "connections were terminated");
+    eprintln!("answers under terminations: {seen:?}, {killed} connections terminated");
+    // Once the terminations stop, everything answers again.
+    let back = common::eventually(Duration::from_secs(10), || async {
+        (app.get(&format!("/api/v1/shows/{}", fx.show), None)
+            .await
+            .status
+            == 200)
+            .then_some(())
+    })
+    .await;
+    assert!(back.is_some(), "service resumes; answers were {seen:?}");
+    let ready = app.get("/readyz", None).await.expect(200);
+    assert_eq!(ready["checks"]["database"]["status"], "ok");
+}

@@ -143,33 +143,32 @@ pub async fn book(
         }
     }
 
-    // We own the key: any failure from here gives it back so the client can retry. The work runs
-    // in its own task so a client hanging up cannot stop it between payment and commit.
+    // We own the key: any failure from here gives it back so the client can retry. The work,
+    // the release included, runs in its own task so a client hanging up (or the request
+    // deadline) cannot stop it between payment and commit, nor leave the key claimed.
     let work = {
         let (state, user, key) = (state.clone(), user.clone(), key.clone());
         let show_id = body.show_id;
-        tokio::spawn(
-            async move { book_claimed(&state, &user, &key, show_id, &labels, &token).await },
-        )
-    };
-    let outcome = work.await.map_err(ApiError::internal)?;
-    match outcome {
-        Ok(body) => Ok((
-            StatusCode::CREATED,
-            [(
-                axum::http::header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            )],
-            body,
-        )
-            .into_response()),
-        Err(err) => {
-            if let Err(e) = idempotency::release(&state.db, user.user_id, &key).await {
-                tracing::error!(error = %e, "could not release an idempotency key after a failed booking");
+        tokio::spawn(async move {
+            let outcome = book_claimed(&state, &user, &key, show_id, &labels, &token).await;
+            if outcome.is_err() {
+                if let Err(e) = idempotency::release(&state.db, user.user_id, &key).await {
+                    tracing::error!(error = %e, "could not release an idempotency key after a failed booking");
+                }
             }
-            Err(err)
-        }
-    }
+            outcome
+        })
+    };
+    let body = work.await.map_err(ApiError::internal)??;
+    Ok((
+        StatusCode::CREATED,
+        [(
+            axum::http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response())
 }
 
 /// Which of the requested seats the caller cannot book, and why.

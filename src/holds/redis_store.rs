@@ -10,9 +10,11 @@
 //! checked in the same step.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use redis::aio::ConnectionManager;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::Script;
 
 use super::{new_hold_id, HoldOutcome, HoldRequest, HoldStoreError, SeatHold};
@@ -104,6 +106,8 @@ return live
 #[derive(Clone)]
 pub struct RedisHolds {
     conn: ConnectionManager,
+    /// The longest any one call may take, reconnection included.
+    timeout: Duration,
     prefix: String,
     hold: Script,
     release: Script,
@@ -145,12 +149,33 @@ fn parse_hold(value: &str) -> Option<SeatHold> {
 }
 
 impl RedisHolds {
-    /// Connects (with automatic reconnection) to `url`.
-    pub async fn connect(url: &str, prefix: &str) -> Result<Self, HoldStoreError> {
+    /// Connects to `url`. Every call is bounded by `timeout`; a lost connection is re-made in
+    /// the background with a backoff capped at a quarter of `timeout`, so holds resume within
+    /// about that long of Redis coming back (`tests/booking.rs`,
+    /// `redis_outage_is_a_fast_503_and_service_resumes`).
+    pub async fn connect(
+        url: &str,
+        prefix: &str,
+        timeout: Duration,
+    ) -> Result<Self, HoldStoreError> {
         let client = redis::Client::open(url)?;
-        let conn = ConnectionManager::new(client).await?;
+        let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(timeout)
+            .set_response_timeout(timeout)
+            .set_exponent_base(2)
+            .set_factor(25)
+            .set_max_delay((timeout_ms / 4).max(50))
+            .set_number_of_retries(2);
+        let conn = tokio::time::timeout(
+            timeout * 2,
+            ConnectionManager::new_with_config(client, config),
+        )
+        .await
+        .map_err(|_| HoldStoreError("timed out connecting to Redis".into()))??;
         Ok(Self {
             conn,
+            timeout,
             prefix: prefix.to_owned(),
             hold: Script::new(HOLD_LUA),
             release: Script::new(RELEASE_LUA),
@@ -175,7 +200,7 @@ impl RedisHolds {
             inv.arg(seat);
         }
         let mut conn = self.conn.clone();
-        let reply: Vec<redis::Value> = inv.invoke_async(&mut conn).await?;
+        let reply: Vec<redis::Value> = self.bounded(inv.invoke_async(&mut conn)).await?;
         let kind: String = reply
             .first()
             .map(redis::from_redis_value)
@@ -227,7 +252,7 @@ impl RedisHolds {
             inv.arg(seat);
         }
         let mut conn = self.conn.clone();
-        Ok(inv.invoke_async(&mut conn).await?)
+        self.bounded(inv.invoke_async(&mut conn)).await
     }
 
     pub async fn holders(
@@ -240,8 +265,9 @@ impl RedisHolds {
         }
         let keys: Vec<String> = seats.iter().map(|s| self.seat_key(show_id, s)).collect();
         let mut conn = self.conn.clone();
-        let values: Vec<Option<String>> =
-            redis::cmd("MGET").arg(&keys).query_async(&mut conn).await?;
+        let values: Vec<Option<String>> = self
+            .bounded(redis::cmd("MGET").arg(&keys).query_async(&mut conn))
+            .await?;
         // A key exists only while its PX expiry has not passed (Redis's clock), so every value
         // read here is a live hold.
         Ok(values
@@ -256,9 +282,11 @@ impl RedisHolds {
     ) -> Result<HashMap<String, SeatHold>, HoldStoreError> {
         let mut conn = self.conn.clone();
         let flat: Vec<String> = self
-            .read_show
-            .key(self.holds_key(show_id))
-            .invoke_async(&mut conn)
+            .bounded(
+                self.read_show
+                    .key(self.holds_key(show_id))
+                    .invoke_async(&mut conn),
+            )
             .await?;
         Ok(flat
             .chunks(2)
@@ -271,7 +299,20 @@ impl RedisHolds {
 
     pub async fn ping(&self) -> Result<(), HoldStoreError> {
         let mut conn = self.conn.clone();
-        let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+        let _: String = self
+            .bounded(redis::cmd("PING").query_async(&mut conn))
+            .await?;
         Ok(())
+    }
+
+    /// Runs one Redis call within the store's timeout.
+    async fn bounded<T>(
+        &self,
+        call: impl Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, HoldStoreError> {
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(HoldStoreError("Redis did not answer in time".into())),
+        }
     }
 }

@@ -162,10 +162,19 @@ impl Db {
     }
 }
 
+/// The longest one SQL statement may run on PostgreSQL (server side), and the longest a request
+/// waits for a pooled connection: a stuck or unreachable database becomes a 503, not a hang.
+const STATEMENT_TIMEOUT: &str = "15s";
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
 async fn pg_pool(options: PgConnectOptions, max: u32) -> Result<PgPool, sqlx::Error> {
+    let options = options.options([
+        ("statement_timeout", STATEMENT_TIMEOUT),
+        ("idle_in_transaction_session_timeout", "60s"),
+    ]);
     PgPoolOptions::new()
         .max_connections(max.max(1))
-        .acquire_timeout(Duration::from_secs(10))
+        .acquire_timeout(ACQUIRE_TIMEOUT)
         .connect_with(options)
         .await
 }

@@ -559,40 +559,70 @@ pub async fn wait_for_port(port: u16) -> bool {
 pub struct PrivateRedis {
     child: std::process::Child,
     pub url: String,
-    _dir: tempfile::TempDir,
+    pub port: u16,
+    dir: tempfile::TempDir,
+}
+
+fn spawn_redis(port: u16, dir: &std::path::Path) -> std::process::Child {
+    std::process::Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .arg("--dir")
+        .arg(dir)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server is installed")
 }
 
 impl PrivateRedis {
     pub async fn start() -> Self {
         let port = free_port();
         let dir = tempfile::tempdir().expect("dir");
-        let mut child = std::process::Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .arg("--dir")
-            .arg(dir.path())
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server is installed");
+        let mut child = spawn_redis(port, dir.path());
         let url = format!("redis://127.0.0.1:{port}");
         if wait_for_port(port).await {
             return Self {
                 child,
                 url,
-                _dir: dir,
+                port,
+                dir,
             };
         }
         let _ = child.kill();
         let _ = child.wait();
         panic!("private redis-server did not start on port {port}");
+    }
+
+    /// Kills the server (its keys are lost, as on a crash without persistence).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts an empty server on the same port again.
+    pub async fn restart(&mut self) {
+        self.kill();
+        self.child = spawn_redis(self.port, self.dir.path());
+        assert!(wait_for_port(self.port).await, "redis-server came back");
+    }
+
+    /// Freezes the server (SIGSTOP): connections stay open and nothing answers, as in a
+    /// network partition.
+    pub fn pause(&self) {
+        signal(self.child.id(), "STOP");
+    }
+
+    /// Thaws a paused server (SIGCONT).
+    pub fn resume(&self) {
+        signal(self.child.id(), "CONT");
     }
 
     /// FLUSHALL: every key of every show is gone.
@@ -609,10 +639,27 @@ impl PrivateRedis {
     }
 }
 
+fn signal(pid: u32, name: &str) {
+    let status = std::process::Command::new("kill")
+        .args([format!("-{name}"), pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -{name} {pid}");
+}
+
 impl Drop for PrivateRedis {
     fn drop(&mut self) {
+        self.resume_quietly();
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+impl PrivateRedis {
+    fn resume_quietly(&self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-CONT".to_string(), self.child.id().to_string()])
+            .status();
     }
 }
 
