@@ -65,6 +65,8 @@ pub struct AppState {
     pub search: Option<Arc<SearchIndex>>,
     /// Wakes the webhook sender when deliveries were queued.
     pub webhook_wakeup: Arc<tokio::sync::Notify>,
+    /// This deployment's identity on a shared event bus (one per database).
+    pub deployment: Arc<crate::events::Deployment>,
     pub tokens: Arc<TokenKeys>,
     pub passwords: Arc<Passwords>,
     pub settings: Arc<Settings>,
@@ -92,12 +94,18 @@ impl AppState {
             config.smtp_url.as_ref().map(|u| u.expose()),
             &config.storage.data_dir,
         )?;
+        let deployment = Arc::new(
+            crate::events::Deployment::load(&db)
+                .await
+                .context("cannot read or create the deployment id")?,
+        );
         let nats = match &config.nats_url {
             Some(url) => Some(
                 NatsBus::connect(
                     url.expose(),
                     &config.nats_stream,
                     &config.nats_subject_prefix,
+                    deployment.clone(),
                 )
                 .await
                 .with_context(|| format!("cannot connect to NATS at {}", url.redacted()))?,
@@ -125,6 +133,7 @@ impl AppState {
             nats,
             outbox_wakeup: Arc::new(tokio::sync::Notify::new()),
             webhook_wakeup: Arc::new(tokio::sync::Notify::new()),
+            deployment,
             search: None,
             relay_attempts: Arc::default(),
             relay_stats: Arc::default(),

@@ -19,6 +19,7 @@ both_backends!(
     cancellation_sends_an_email_and_voids_codes,
     webhooks_are_signed_retried_and_never_block_bookings,
     webhooks_cannot_target_the_private_network,
+    a_leased_outbox_row_waits_for_its_lease,
 );
 
 /// An app whose emails go to `sink` on PostgreSQL (SMTP), or to `.eml` files on SQLite.
@@ -639,4 +640,138 @@ async fn webhooks_cannot_target_the_private_network(backend: Backend) {
             .expect_error(400, "INVALID_REQUEST");
         assert_eq!(err["details"]["field"], "url", "{url}");
     }
+}
+
+/// A row another relay claimed is left alone until its lease expires, then published.
+async fn a_leased_outbox_row_waits_for_its_lease(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let now = chrono::Utc::now();
+    let outbox_id: i64 = with_db!(&app.state.db, pool => {
+        sqlx::query_scalar(
+            "INSERT INTO outbox (topic, aggregate_id, payload, created_at, claimed_until, claimed_by)
+             VALUES ('show.updated', 0, $1, $2, $3, 'another-node') RETURNING outbox_id",
+        )
+        .bind(sqlx::types::Json(json!({})))
+        .bind(now)
+        .bind(now + chrono::Duration::hours(1))
+        .fetch_one(pool)
+        .await
+        .expect("outbox row")
+    });
+    let published = || async {
+        let at: Option<chrono::DateTime<chrono::Utc>> = with_db!(&app.state.db, pool => {
+            sqlx::query_scalar("SELECT published_at FROM outbox WHERE outbox_id = $1")
+                .bind(outbox_id)
+                .fetch_one(pool)
+                .await
+                .expect("row")
+        });
+        at
+    };
+    app.state.outbox_wakeup.notify_one();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(published().await.is_none(), "a live lease is respected");
+    with_db!(&app.state.db, pool => {
+        sqlx::query("UPDATE outbox SET claimed_until = $1 WHERE outbox_id = $2")
+            .bind(chrono::Utc::now() - chrono::Duration::seconds(1))
+            .bind(outbox_id)
+            .execute(pool)
+            .await
+            .expect("expire the lease");
+    });
+    let taken_over = eventually(Duration::from_secs(5), || async { published().await }).await;
+    assert!(taken_over.is_some(), "an expired lease is taken over");
+}
+
+/// Books one seat on a fresh show of `app` and returns the user and booking id.
+async fn first_booking(app: &TestApp) -> (User, i64) {
+    let fx = app.live_show().await;
+    let user = app.visitor().await;
+    let booked = book_seats(app, &fx, &user, &["A1"], "first").await;
+    (user, booked["booking_id"].as_i64().expect("id"))
+}
+
+/// Two deployments (two databases) share one NATS stream and subject prefix: each gets its own
+/// first booking's tickets and email, and neither consumes the other's events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deployments_sharing_a_stream_each_get_their_events() {
+    let tag = common::unique();
+    let mut apps = Vec::new();
+    for _ in 0..2 {
+        let sink = SmtpSink::start().await;
+        let (url, tag) = (sink.url.clone(), tag.clone());
+        let app = TestApp::spawn_with(Backend::Postgres, |c| {
+            c.nats_stream = format!("SHARED{tag}");
+            c.nats_subject_prefix = format!("shared{tag}");
+            c.smtp_url = Some(boxoffice::config::DatabaseUrl::new(url));
+        })
+        .await;
+        apps.push((app, sink));
+    }
+    // The same steps on both, so both outboxes hold the same ids.
+    let mut bookings = Vec::new();
+    for (app, _) in &apps {
+        bookings.push(first_booking(app).await);
+    }
+    for ((app, sink), (user, booking_id)) in apps.iter().zip(&bookings) {
+        let codes = eventually(Duration::from_secs(10), || codes_of(app, user, *booking_id)).await;
+        assert!(codes.is_some(), "each deployment issues its own tickets");
+        let mails = eventually(Duration::from_secs(5), || {
+            let m = sink.messages();
+            async move { (!m.is_empty()).then_some(m) }
+        })
+        .await
+        .expect("each deployment emails its own buyer");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(sink.messages().len(), 1, "one email, not the other's too");
+        assert!(mails[0].to.contains(&user.email));
+    }
+    let ids: Vec<_> = apps
+        .iter()
+        .map(|(a, _)| a.state.deployment.id.clone())
+        .collect();
+    assert_ne!(ids[0], ids[1], "each database has its own deployment id");
+}
+
+/// A database reset under a running stream (same stream and prefix, outbox ids starting over
+/// within the de-duplication window) still gets its events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_database_still_gets_its_events() {
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let (user, booking_id) = first_booking(&app).await;
+    let codes = eventually(Duration::from_secs(10), || {
+        codes_of(&app, &user, booking_id)
+    })
+    .await;
+    assert!(codes.is_some(), "tickets before the reset");
+    let before = app.state.deployment.id.clone();
+    let app = app
+        .restart_after(|db| async move {
+            let boxoffice::store::Db::Postgres { write, .. } = &db else {
+                panic!("a PostgreSQL deployment");
+            };
+            let schema: String = sqlx::query_scalar("SELECT current_schema()")
+                .fetch_one(write)
+                .await
+                .expect("schema");
+            sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+                .execute(write)
+                .await
+                .expect("drop");
+            sqlx::query(&format!("CREATE SCHEMA {schema}"))
+                .execute(write)
+                .await
+                .expect("create");
+        })
+        .await;
+    assert_ne!(
+        app.state.deployment.id, before,
+        "a reset database is a new deployment"
+    );
+    let (user, booking_id) = first_booking(&app).await;
+    let codes = eventually(Duration::from_secs(10), || {
+        codes_of(&app, &user, booking_id)
+    })
+    .await;
+    assert!(codes.is_some(), "tickets after the reset");
 }
