@@ -66,6 +66,10 @@ pub struct AppState {
     pub search: Option<Arc<SearchIndex>>,
     /// Wakes the webhook sender when deliveries were queued.
     pub webhook_wakeup: Arc<tokio::sync::Notify>,
+    /// The HTTP client webhooks are delivered with (no redirects, checked addresses).
+    pub webhook_client: reqwest::Client,
+    /// This deployment's identity on a shared event bus (one per database).
+    pub deployment: Arc<crate::events::Deployment>,
     pub tokens: Arc<TokenKeys>,
     pub passwords: Arc<Passwords>,
     pub settings: Arc<Settings>,
@@ -97,12 +101,18 @@ impl AppState {
             config.smtp_url.as_ref().map(|u| u.expose()),
             &config.storage.data_dir,
         )?;
+        let deployment = Arc::new(
+            crate::events::Deployment::load(&db)
+                .await
+                .context("cannot read or create the deployment id")?,
+        );
         let nats = match &config.nats_url {
             Some(url) => Some(
                 NatsBus::connect(
                     url.expose(),
                     &config.nats_stream,
                     &config.nats_subject_prefix,
+                    deployment.clone(),
                 )
                 .await
                 .with_context(|| format!("cannot connect to NATS at {}", url.redacted()))?,
@@ -116,6 +126,18 @@ impl AppState {
                 .await
                 .context("cannot read or create the shared JWT secret")?,
         };
+        let webhook_ca =
+            match &config.webhook_ca_file {
+                Some(path) => Some(std::fs::read(path).with_context(|| {
+                    format!("cannot read the webhook CA file {}", path.display())
+                })?),
+                None => None,
+            };
+        let webhook_client = crate::notify::webhooks::delivery_client(
+            config.webhooks_allow_private,
+            webhook_ca.as_deref(),
+        )
+        .context("cannot build the webhook HTTP client")?;
         let access_seconds = i64::try_from(config.access_token_seconds)
             .context("access token lifetime is too large")?;
         Ok(Self {
@@ -130,6 +152,8 @@ impl AppState {
             nats,
             outbox_wakeup: Arc::new(tokio::sync::Notify::new()),
             webhook_wakeup: Arc::new(tokio::sync::Notify::new()),
+            webhook_client,
+            deployment,
             search: None,
             relay_attempts: Arc::default(),
             relay_stats: Arc::default(),

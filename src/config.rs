@@ -179,6 +179,11 @@ pub struct ServeConfig {
     #[arg(long, env = "BOXOFFICE_WEBHOOK_ALLOW_PRIVATE", default_value_t = false)]
     pub webhooks_allow_private: bool,
 
+    /// PEM file of extra CA certificates trusted for `https://` webhooks, besides the built-in
+    /// Mozilla roots (for endpoints signed by a private CA).
+    #[arg(long, env = "BOXOFFICE_WEBHOOK_CA_FILE")]
+    pub webhook_ca_file: Option<PathBuf>,
+
     /// Do not load demo data on the first start of an empty database.
     #[arg(long, env = "BOXOFFICE_NO_DEMO", default_value_t = false)]
     pub no_demo: bool,
@@ -265,6 +270,7 @@ impl ServeConfig {
             email_from: "boxoffice <tickets@boxoffice.local>".into(),
             ticket_signing_key: None,
             webhooks_allow_private: false,
+            webhook_ca_file: None,
             no_demo: true,
             jwt_secret: None,
             access_token_seconds: 900,

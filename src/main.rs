@@ -91,8 +91,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Reindex(config) => {
             let state = open_state(&config).await?;
             let dir = config.storage.data_dir.join("search-index");
-            let index = boxoffice::search::SearchIndex::open(Some(&dir))
-                .context("cannot open the search index (is a server using this data dir?)")?;
+            let index = std::sync::Arc::new(
+                boxoffice::search::SearchIndex::open(Some(&dir))
+                    .context("cannot open the search index (is a server using this data dir?)")?,
+            );
             let n = boxoffice::search::rebuild(&state.db, &index, &dir).await?;
             println!("search index rebuilt: {n} shows in {}", dir.display());
             Ok(())

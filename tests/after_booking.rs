@@ -19,6 +19,10 @@ both_backends!(
     cancellation_sends_an_email_and_voids_codes,
     webhooks_are_signed_retried_and_never_block_bookings,
     webhooks_cannot_target_the_private_network,
+    webhook_redirects_are_not_followed,
+    webhook_sends_check_the_addresses_they_connect_to,
+    https_webhooks_are_delivered_with_an_operator_ca,
+    a_leased_outbox_row_waits_for_its_lease,
 );
 
 /// An app whose emails go to `sink` on PostgreSQL (SMTP), or to `.eml` files on SQLite.
@@ -628,6 +632,21 @@ async fn webhooks_cannot_target_the_private_network(backend: Backend) {
         "http://169.254.169.254/latest",
         "http://10.0.0.8/x",
         "http://[::1]/x",
+        // Embedded IPv4, tunnels and other special-purpose ranges.
+        "http://[::127.0.0.1]/x",
+        "http://[::ffff:10.0.0.1]/x",
+        "http://[64:ff9b::7f00:1]/x",
+        "http://[64:ff9b:1::a00:1]/x",
+        "http://[2002:7f00:1::1]/x",
+        "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/x",
+        "http://[fec0::1]/x",
+        "http://[2001:db8::1]/x",
+        "http://0.0.0.1/x",
+        "http://198.18.0.1/x",
+        "http://240.0.0.1/x",
+        "http://100.64.0.1/x",
+        "http://192.0.2.1/x",
+        "http://203.0.113.5/x",
     ] {
         let err = app
             .post(
@@ -639,4 +658,418 @@ async fn webhooks_cannot_target_the_private_network(backend: Backend) {
             .expect_error(400, "INVALID_REQUEST");
         assert_eq!(err["details"]["field"], "url", "{url}");
     }
+}
+
+/// The delivery row of the only webhook delivery, once it has been attempted.
+async fn attempted_delivery(app: &TestApp, webhook_id: i64) -> Option<(String, i32, String)> {
+    eventually(Duration::from_secs(8), || async {
+        let row: Option<(String, i32, Option<String>)> = with_db!(&app.state.db, pool => {
+            sqlx::query_as("SELECT status, attempts, last_error FROM webhook_deliveries WHERE webhook_id = $1")
+                .bind(webhook_id)
+                .fetch_optional(pool)
+                .await
+                .expect("row")
+        });
+        row.filter(|r| r.1 >= 1)
+            .map(|(status, attempts, error)| (status, attempts, error.unwrap_or_default()))
+    })
+    .await
+}
+
+/// Counts every request (any method, any path) a local server receives.
+async fn request_counter() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let hits = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let app = axum::Router::new().fallback(move || {
+        let counter = counter.clone();
+        async move {
+            counter.fetch_add(1, Ordering::SeqCst);
+            "ok"
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (format!("http://{addr}"), hits)
+}
+
+/// A webhook endpoint that answers 302 to another (local) server: the redirect is refused, so
+/// an endpoint cannot bounce a delivery to an address the registration check never saw.
+async fn webhook_redirects_are_not_followed(backend: Backend) {
+    use std::sync::atomic::Ordering;
+    let sink = SmtpSink::start().await;
+    // Private targets are allowed so the test can run its endpoints on loopback; redirect refusal
+    // must not depend on that setting.
+    let app = spawn(backend, &sink).await;
+    let fx = app.live_show().await;
+    let (inner, inner_hits) = request_counter().await;
+    let location = format!("{inner}/internal-admin");
+    let redirector = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move || {
+            let location = location.clone();
+            async move {
+                (
+                    axum::http::StatusCode::FOUND,
+                    [(axum::http::header::LOCATION, location)],
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, redirector).await;
+    });
+    let hook = app
+        .post(
+            &format!("/api/v1/events/{}/webhooks", fx.event),
+            Some(&fx.organiser.token),
+            json!({ "url": url }),
+        )
+        .await
+        .expect(201);
+    let webhook_id = hook["webhook_id"].as_i64().expect("id");
+    let visitor = app.visitor().await;
+    book_seats(&app, &fx, &visitor, &["A4"], "redirect").await;
+    let (status, _, error) = attempted_delivery(&app, webhook_id)
+        .await
+        .expect("the delivery was attempted");
+    assert_ne!(status, "delivered", "a redirect is not a delivery");
+    assert!(error.contains("302"), "{error}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        inner_hits.load(Ordering::SeqCst),
+        0,
+        "the redirect target never got a request"
+    );
+}
+
+/// With private targets refused, a webhook whose name now resolves to loopback, or whose URL is
+/// an IPv4-mapped loopback literal (rows written straight to the database, as if DNS changed
+/// after registration), is never sent.
+async fn webhook_sends_check_the_addresses_they_connect_to(backend: Backend) {
+    use std::sync::atomic::Ordering;
+    let app = TestApp::spawn(backend).await;
+    let fx = app.live_show().await;
+    let (base, hits) = request_counter().await;
+    let port = base.rsplit(':').next().expect("port").to_owned();
+    let mut ids = Vec::new();
+    for url in [
+        format!("http://localhost:{port}/hook"),
+        format!("http://[::ffff:127.0.0.1]:{port}/hook"),
+    ] {
+        let id: i64 = with_db!(&app.state.db, pool => {
+            sqlx::query_scalar(
+                "INSERT INTO webhooks (event_id, url, secret, created_at) VALUES ($1, $2, 'whsec_x', $3)
+                 RETURNING webhook_id",
+            )
+            .bind(fx.event)
+            .bind(&url)
+            .bind(chrono::Utc::now())
+            .fetch_one(pool)
+            .await
+            .expect("webhook row")
+        });
+        ids.push((id, url));
+    }
+    let visitor = app.visitor().await;
+    book_seats(&app, &fx, &visitor, &["A5"], "private").await;
+    for (id, url) in ids {
+        let (status, _, error) = attempted_delivery(&app, id)
+            .await
+            .expect("the delivery was attempted");
+        assert_ne!(status, "delivered", "{url}");
+        assert!(error.contains("public"), "{url}: {error}");
+    }
+    assert_eq!(hits.load(Ordering::SeqCst), 0, "nothing reached loopback");
+}
+
+/// A TLS endpoint with a certificate for `localhost` signed by a test CA that only the
+/// operator's CA file trusts; returns its port, the CA's PEM and the requests it received.
+async fn tls_webhook_receiver() -> (
+    u16,
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
+) {
+    use std::sync::{Arc, Mutex};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_rustls::rustls;
+    let ca_key = rcgen::KeyPair::generate().expect("key");
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "boxoffice test CA");
+    ca_params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::CrlSign,
+        rcgen::KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca = ca_params.self_signed(&ca_key).expect("CA");
+    let leaf_key = rcgen::KeyPair::generate().expect("key");
+    let leaf = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .expect("params")
+        .signed_by(&leaf_key, &ca, &ca_key)
+        .expect("leaf");
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(rustls::pki_types::PrivatePkcs8KeyDer::from(
+        leaf_key.serialize_der(),
+    ));
+    let config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(vec![leaf.der().clone()], key)
+        .expect("server config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let seen: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let store = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, store) = (acceptor.clone(), store.clone());
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                // Just enough HTTP/1.1: headers, then a Content-Length body.
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let (head, body) = loop {
+                    let Ok(n) = tls.read(&mut chunk).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).into_owned();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let head = text[..end].to_owned();
+                        let length: usize = head
+                            .lines()
+                            .find_map(|l| {
+                                let (name, value) = l.split_once(':')?;
+                                name.eq_ignore_ascii_case("content-length")
+                                    .then(|| value.trim().parse().ok())?
+                            })
+                            .unwrap_or(0);
+                        if buf.len() >= end + 4 + length {
+                            let body = String::from_utf8_lossy(&buf[end + 4..end + 4 + length])
+                                .into_owned();
+                            break (head, body);
+                        }
+                    }
+                };
+                store.lock().expect("lock").push((head, body));
+                let _ = tls
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    (port, ca.pem(), seen)
+}
+
+/// `https://` webhooks are delivered over TLS, trusting the operator's extra CA.
+async fn https_webhooks_are_delivered_with_an_operator_ca(backend: Backend) {
+    let (port, ca_pem, seen) = tls_webhook_receiver().await;
+    let ca_dir = tempfile::tempdir().expect("dir");
+    let ca_file = ca_dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca_pem).expect("write CA");
+    let app = TestApp::spawn_with(backend, |c| {
+        c.webhooks_allow_private = true;
+        c.webhook_ca_file = Some(ca_file.clone());
+    })
+    .await;
+    let fx = app.live_show().await;
+    let hook = app
+        .post(
+            &format!("/api/v1/events/{}/webhooks", fx.event),
+            Some(&fx.organiser.token),
+            json!({ "url": format!("https://localhost:{port}/hook") }),
+        )
+        .await
+        .expect(201);
+    let secret = hook["secret"].as_str().expect("secret").to_owned();
+    let webhook_id = hook["webhook_id"].as_i64().expect("id");
+    let visitor = app.visitor().await;
+    let booked = book_seats(&app, &fx, &visitor, &["B4"], "tls").await;
+    let (head, body) = eventually(Duration::from_secs(8), || {
+        let first = seen.lock().expect("lock").first().cloned();
+        async move { first }
+    })
+    .await
+    .expect("the TLS endpoint got the delivery");
+    let header = |name: &str| {
+        head.lines()
+            .find_map(|l| {
+                let (n, v) = l.split_once(':')?;
+                n.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+            })
+            .expect("header")
+    };
+    let sig = header("x-boxoffice-signature");
+    let t: i64 = sig
+        .split(',')
+        .next()
+        .and_then(|p| p.strip_prefix("t="))
+        .and_then(|t| t.parse().ok())
+        .expect("t");
+    assert_eq!(
+        sig,
+        boxoffice::notify::webhooks::signature(&secret, t, &body)
+    );
+    let event: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(event["data"]["booking_id"], booked["booking_id"]);
+    let delivered = eventually(Duration::from_secs(3), || async {
+        attempted_delivery(&app, webhook_id)
+            .await
+            .filter(|d| d.0 == "delivered")
+    })
+    .await;
+    assert!(delivered.is_some(), "marked delivered");
+}
+
+/// A row another relay claimed is left alone until its lease expires, then published.
+async fn a_leased_outbox_row_waits_for_its_lease(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let now = chrono::Utc::now();
+    let outbox_id: i64 = with_db!(&app.state.db, pool => {
+        sqlx::query_scalar(
+            "INSERT INTO outbox (topic, aggregate_id, payload, created_at, claimed_until, claimed_by)
+             VALUES ('show.updated', 0, $1, $2, $3, 'another-node') RETURNING outbox_id",
+        )
+        .bind(sqlx::types::Json(json!({})))
+        .bind(now)
+        .bind(now + chrono::Duration::hours(1))
+        .fetch_one(pool)
+        .await
+        .expect("outbox row")
+    });
+    let published = || async {
+        let at: Option<chrono::DateTime<chrono::Utc>> = with_db!(&app.state.db, pool => {
+            sqlx::query_scalar("SELECT published_at FROM outbox WHERE outbox_id = $1")
+                .bind(outbox_id)
+                .fetch_one(pool)
+                .await
+                .expect("row")
+        });
+        at
+    };
+    app.state.outbox_wakeup.notify_one();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(published().await.is_none(), "a live lease is respected");
+    with_db!(&app.state.db, pool => {
+        sqlx::query("UPDATE outbox SET claimed_until = $1 WHERE outbox_id = $2")
+            .bind(chrono::Utc::now() - chrono::Duration::seconds(1))
+            .bind(outbox_id)
+            .execute(pool)
+            .await
+            .expect("expire the lease");
+    });
+    let taken_over = eventually(Duration::from_secs(5), || async { published().await }).await;
+    assert!(taken_over.is_some(), "an expired lease is taken over");
+}
+
+/// Books one seat on a fresh show of `app` and returns the user and booking id.
+async fn first_booking(app: &TestApp) -> (User, i64) {
+    let fx = app.live_show().await;
+    let user = app.visitor().await;
+    let booked = book_seats(app, &fx, &user, &["A1"], "first").await;
+    (user, booked["booking_id"].as_i64().expect("id"))
+}
+
+/// Two deployments (two databases) share one NATS stream and subject prefix: each gets its own
+/// first booking's tickets and email, and neither consumes the other's events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deployments_sharing_a_stream_each_get_their_events() {
+    let tag = common::unique();
+    let mut apps = Vec::new();
+    for _ in 0..2 {
+        let sink = SmtpSink::start().await;
+        let (url, tag) = (sink.url.clone(), tag.clone());
+        let app = TestApp::spawn_with(Backend::Postgres, |c| {
+            c.nats_stream = format!("SHARED{tag}");
+            c.nats_subject_prefix = format!("shared{tag}");
+            c.smtp_url = Some(boxoffice::config::DatabaseUrl::new(url));
+        })
+        .await;
+        apps.push((app, sink));
+    }
+    // The same steps on both, so both outboxes hold the same ids.
+    let mut bookings = Vec::new();
+    for (app, _) in &apps {
+        bookings.push(first_booking(app).await);
+    }
+    for ((app, sink), (user, booking_id)) in apps.iter().zip(&bookings) {
+        let codes = eventually(Duration::from_secs(10), || codes_of(app, user, *booking_id)).await;
+        assert!(codes.is_some(), "each deployment issues its own tickets");
+        let mails = eventually(Duration::from_secs(5), || {
+            let m = sink.messages();
+            async move { (!m.is_empty()).then_some(m) }
+        })
+        .await
+        .expect("each deployment emails its own buyer");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(sink.messages().len(), 1, "one email, not the other's too");
+        assert!(mails[0].to.contains(&user.email));
+    }
+    let ids: Vec<_> = apps
+        .iter()
+        .map(|(a, _)| a.state.deployment.id.clone())
+        .collect();
+    assert_ne!(ids[0], ids[1], "each database has its own deployment id");
+}
+
+/// A database reset under a running stream (same stream and prefix, outbox ids starting over
+/// within the de-duplication window) still gets its events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_database_still_gets_its_events() {
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let (user, booking_id) = first_booking(&app).await;
+    let codes = eventually(Duration::from_secs(10), || {
+        codes_of(&app, &user, booking_id)
+    })
+    .await;
+    assert!(codes.is_some(), "tickets before the reset");
+    let before = app.state.deployment.id.clone();
+    let app = app
+        .restart_after(|db| async move {
+            let boxoffice::store::Db::Postgres { write, .. } = &db else {
+                panic!("a PostgreSQL deployment");
+            };
+            let schema: String = sqlx::query_scalar("SELECT current_schema()")
+                .fetch_one(write)
+                .await
+                .expect("schema");
+            sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+                .execute(write)
+                .await
+                .expect("drop");
+            sqlx::query(&format!("CREATE SCHEMA {schema}"))
+                .execute(write)
+                .await
+                .expect("create");
+        })
+        .await;
+    assert_ne!(
+        app.state.deployment.id, before,
+        "a reset database is a new deployment"
+    );
+    let (user, booking_id) = first_booking(&app).await;
+    let codes = eventually(Duration::from_secs(10), || {
+        codes_of(&app, &user, booking_id)
+    })
+    .await;
+    assert!(codes.is_some(), "tickets after the reset");
 }

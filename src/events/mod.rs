@@ -2,10 +2,17 @@
 //! JetStream in production, to in-process subscribers in the embedded default — and idempotent
 //! consumers issue tickets and send emails.
 //!
-//! Several relays (one per node) never publish a row at the same time: on PostgreSQL each batch
-//! is claimed with `FOR UPDATE SKIP LOCKED`. A row is marked published only after JetStream
+//! Several relays (one per node) never publish a row at the same time: each batch is claimed
+//! for a short lease (`claimed_until`) in a statement of its own (`FOR UPDATE SKIP LOCKED` on
+//! PostgreSQL), published outside any transaction, then marked; another node takes a row over
+//! only once its lease has expired (`three_nodes_publish_each_event_once`,
+//! `a_leased_outbox_row_waits_for_its_lease`). A row is marked published only after JetStream
 //! acknowledged it (or every in-process consumer handled it); a crash in between republishes it,
 //! JetStream drops the duplicate by its message id and the consumers ignore what they already did.
+//!
+//! Message ids and durable consumers carry the [`Deployment`] id, so deployments sharing a
+//! stream, or a database reset under a running stream, never de-duplicate or consume each
+//! other's events (`deployments_sharing_a_stream_each_get_their_events`).
 
 mod nats;
 
@@ -40,12 +47,40 @@ pub struct RelayStats {
     /// Outbox rows this node handed to the bus (or to the in-process consumers).
     pub published: AtomicU64,
     /// Of those, rows JetStream already had: republished after a crash between publishing and
-    /// marking, or by two relays at once (which `FOR UPDATE SKIP LOCKED` rules out).
+    /// marking, or by two relays at once (which the claim's lease rules out).
     pub duplicates: AtomicU64,
 }
 
 /// Rows per relay batch.
 const BATCH: i64 = 100;
+
+/// How long a relay owns the rows it claimed. It stops publishing halfway through, so a slow
+/// batch is marked before another node may take its rows over.
+const LEASE: Duration = Duration::from_secs(30);
+
+/// One deployment (one database) on a possibly shared event bus: its id is generated once and
+/// kept in the database, so every node of the deployment shares it and a reset database gets
+/// a new one.
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    pub id: String,
+    /// When the id was created: nothing of this deployment was published before.
+    pub created_at: DateTime<Utc>,
+}
+
+impl Deployment {
+    pub async fn load(db: &Db) -> Result<Self, sqlx::Error> {
+        let fresh = uuid::Uuid::new_v4().simple().to_string();
+        let id = crate::auth::store::shared_secret(db, "deployment_id", &fresh).await?;
+        let created_at = with_db!(db, pool => {
+            sqlx::query_scalar("SELECT created_at FROM server_secrets WHERE name = $1")
+                .bind("deployment_id")
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(Self { id, created_at })
+    }
+}
 
 /// Which consumer handles an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,60 +183,116 @@ pub fn spawn_workers(
 
 /// Publishes one batch of unpublished outbox rows; returns how many were published.
 pub async fn relay_once(state: &AppState) -> anyhow::Result<usize> {
+    let claim = uuid::Uuid::new_v4().simple().to_string();
+    let now = Utc::now();
+    let until = now + chrono::Duration::from_std(LEASE)?;
     let claim_sql = match state.db.backend() {
         crate::store::Backend::Postgres => {
-            "SELECT outbox_id, topic, aggregate_id, payload, created_at FROM outbox
-             WHERE published_at IS NULL ORDER BY outbox_id LIMIT $1 FOR UPDATE SKIP LOCKED"
+            "UPDATE outbox SET claimed_until = $1, claimed_by = $2
+             WHERE outbox_id IN (
+                 SELECT outbox_id FROM outbox
+                 WHERE published_at IS NULL AND (claimed_until IS NULL OR claimed_until < $3)
+                 ORDER BY outbox_id LIMIT $4 FOR UPDATE SKIP LOCKED)
+             RETURNING outbox_id, topic, aggregate_id, payload, created_at"
         }
         crate::store::Backend::Sqlite => {
-            "SELECT outbox_id, topic, aggregate_id, payload, created_at FROM outbox
-             WHERE published_at IS NULL ORDER BY outbox_id LIMIT $1"
+            "UPDATE outbox SET claimed_until = $1, claimed_by = $2
+             WHERE outbox_id IN (
+                 SELECT outbox_id FROM outbox
+                 WHERE published_at IS NULL AND (claimed_until IS NULL OR claimed_until < $3)
+                 ORDER BY outbox_id LIMIT $4)
+             RETURNING outbox_id, topic, aggregate_id, payload, created_at"
         }
     };
-    match &state.db {
-        Db::Postgres { write, .. } => {
-            // The claim holds the rows' locks until the batch is marked: another node's relay
-            // skips them.
-            let mut tx = write.begin().await?;
-            let rows: Vec<OutboxEvent> = sqlx::query_as(claim_sql)
-                .bind(BATCH)
-                .fetch_all(&mut *tx)
-                .await?;
-            let done = publish_batch(state, &rows).await;
-            if state.faults.fire(Fault::RelayCrashAfterPublish) {
-                anyhow::bail!("injected relay crash after publishing, before marking");
-            }
-            mark_published!(tx, &done);
-            tx.commit().await?;
-            Ok(done.len())
-        }
-        Db::Sqlite { read, write } => {
-            // One relay per embedded node; the single writer connection must stay free for the
-            // consumers, so the batch is read, handled, then marked.
-            let rows: Vec<OutboxEvent> = sqlx::query_as(claim_sql)
-                .bind(BATCH)
-                .fetch_all(read)
-                .await?;
-            let done = publish_batch(state, &rows).await;
-            if state.faults.fire(Fault::RelayCrashAfterPublish) {
-                anyhow::bail!("injected relay crash after publishing, before marking");
-            }
-            let mut tx = write.begin().await?;
-            mark_published!(tx, &done);
-            tx.commit().await?;
-            Ok(done.len())
-        }
+    // The claim is one short statement: no transaction stays open while the batch is published.
+    let mut rows: Vec<OutboxEvent> = with_db!(&state.db, pool => {
+        timed(sqlx::query_as(claim_sql)
+            .bind(until)
+            .bind(&claim)
+            .bind(now)
+            .bind(BATCH)
+            .fetch_all(pool))
+        .await?
+    });
+    if rows.is_empty() {
+        return Ok(0);
     }
+    rows.sort_by_key(|e| e.outbox_id);
+    let done = publish_batch(state, &rows, std::time::Instant::now() + LEASE / 2).await;
+    if state.faults.fire(Fault::RelayCrashAfterPublish) {
+        release_claim(&state.db, &claim).await?;
+        anyhow::bail!("injected relay crash after publishing, before marking");
+    }
+    mark_published(&state.db, &done).await?;
+    // What was not published is free again at once rather than when the lease expires.
+    release_claim(&state.db, &claim).await?;
+    Ok(done.len())
+}
+
+/// Bounds one relay statement.
+async fn timed<T>(
+    query: impl std::future::Future<Output = Result<T, sqlx::Error>>,
+) -> anyhow::Result<T> {
+    tokio::time::timeout(Duration::from_secs(10), query)
+        .await
+        .map_err(|_| anyhow::anyhow!("the outbox query timed out"))?
+        .map_err(Into::into)
+}
+
+/// Marks `ids` published (and no longer claimed).
+async fn mark_published(db: &Db, ids: &[i64]) -> anyhow::Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let now = Utc::now();
+    with_db!(db, pool => {
+        let mut qb = sqlx::QueryBuilder::new(
+            "UPDATE outbox SET claimed_until = NULL, claimed_by = NULL, published_at = ",
+        );
+        qb.push_bind(now);
+        qb.push(" WHERE outbox_id IN (");
+        let mut list = qb.separated(", ");
+        for id in ids {
+            list.push_bind(*id);
+        }
+        qb.push(")");
+        timed(qb.build().execute(pool)).await?;
+    });
+    Ok(())
+}
+
+/// Gives up the unpublished rows of the claim `claim`.
+async fn release_claim(db: &Db, claim: &str) -> anyhow::Result<()> {
+    with_db!(db, pool => {
+        timed(
+            sqlx::query(
+                "UPDATE outbox SET claimed_until = NULL, claimed_by = NULL
+                 WHERE claimed_by = $1 AND published_at IS NULL",
+            )
+            .bind(claim)
+            .execute(pool),
+        )
+        .await?;
+    });
+    Ok(())
 }
 
 /// In-process deliveries of one row that fail this many times are dead-lettered (logged and
 /// marked), so one poisoned event cannot hold up every later one.
 const MAX_IN_PROCESS_ATTEMPTS: u32 = 10;
 
-/// Publishes rows in order, stopping at the first failure; returns the ids published.
-async fn publish_batch(state: &AppState, rows: &[OutboxEvent]) -> Vec<i64> {
+/// Publishes rows in order, stopping at the first failure or at `deadline`; returns the ids
+/// published.
+async fn publish_batch(
+    state: &AppState,
+    rows: &[OutboxEvent],
+    deadline: std::time::Instant,
+) -> Vec<i64> {
     let mut done = Vec::with_capacity(rows.len());
     for event in rows {
+        if std::time::Instant::now() > deadline {
+            break;
+        }
         let result = match &state.nats {
             Some(bus) => bus.publish(event).await.map(|duplicate| {
                 if duplicate {
@@ -256,25 +347,6 @@ async fn publish_batch(state: &AppState, rows: &[OutboxEvent]) -> Vec<i64> {
     }
     done
 }
-
-/// Marks `$ids` published on the transaction `$tx` (either backend).
-macro_rules! mark_published {
-    ($tx:expr, $ids:expr) => {{
-        let ids: &[i64] = $ids;
-        if !ids.is_empty() {
-            let mut qb = sqlx::QueryBuilder::new("UPDATE outbox SET published_at = ");
-            qb.push_bind(Utc::now());
-            qb.push(" WHERE outbox_id IN (");
-            let mut list = qb.separated(", ");
-            for id in ids {
-                list.push_bind(*id);
-            }
-            qb.push(")");
-            qb.build().execute(&mut *$tx).await?;
-        }
-    }};
-}
-use mark_published;
 
 /// Age in seconds of the oldest unpublished outbox row (0 when none).
 pub async fn outbox_lag_seconds(db: &Db) -> Result<f64, sqlx::Error> {

@@ -1,13 +1,19 @@
 //! NATS JetStream: a durable stream (created if missing), publishes with message ids for
 //! de-duplication and awaited acks, and durable pull consumers with explicit acks.
+//!
+//! Several deployments may share a stream and subject prefix (or one database may be reset
+//! under a running stream): message ids are `<deployment>:<outbox_id>`, every message carries
+//! its deployment in the `Boxoffice-Deployment` header, and each deployment's durable consumers
+//! are named after it and skip other deployments' messages.
 
 use std::time::Duration;
 
-use async_nats::jetstream::{self, consumer::pull, consumer::AckPolicy, stream};
+use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
+use async_nats::jetstream::{self, stream};
 use futures_util::StreamExt;
 use tokio::sync::{watch, OnceCell};
 
-use super::{handle, Consumer, OutboxEvent};
+use super::{handle, Consumer, Deployment, OutboxEvent};
 use crate::app::AppState;
 
 /// A connection to JetStream and the stream's name and subject prefix.
@@ -17,12 +23,21 @@ pub struct NatsBus {
     js: jetstream::Context,
     stream: String,
     prefix: String,
+    deployment: std::sync::Arc<Deployment>,
     ready: std::sync::Arc<OnceCell<()>>,
 }
 
+/// The header naming the deployment that published a message.
+pub const DEPLOYMENT_HEADER: &str = "Boxoffice-Deployment";
+
 impl NatsBus {
     /// Connects, retrying in the background if NATS is down: bookings never wait for it.
-    pub async fn connect(url: &str, stream: &str, prefix: &str) -> anyhow::Result<Self> {
+    pub async fn connect(
+        url: &str,
+        stream: &str,
+        prefix: &str,
+        deployment: std::sync::Arc<Deployment>,
+    ) -> anyhow::Result<Self> {
         let client = async_nats::ConnectOptions::new()
             .retry_on_initial_connect()
             .connection_timeout(Duration::from_secs(2))
@@ -34,6 +49,7 @@ impl NatsBus {
             js,
             stream: stream.to_owned(),
             prefix: prefix.to_owned(),
+            deployment,
             ready: std::sync::Arc::new(OnceCell::new()),
         })
     }
@@ -63,8 +79,19 @@ impl NatsBus {
         Ok(stream)
     }
 
-    /// Publishes and waits for JetStream's ack; the outbox id is the message id. `Ok(true)` when
-    /// JetStream had the message already (a republish it de-duplicated).
+    /// The JetStream message id of an outbox row: unique across deployments sharing the stream.
+    pub fn message_id(&self, outbox_id: i64) -> String {
+        format!("{}:{outbox_id}", self.deployment.id)
+    }
+
+    /// The name of this deployment's durable consumer for `consumer`.
+    pub fn durable_name(&self, consumer: Consumer) -> String {
+        format!("{}-{}", consumer.name(), self.deployment.id)
+    }
+
+    /// Publishes and waits for JetStream's ack, with [`message_id`](Self::message_id) as the
+    /// message id. `Ok(true)` when JetStream had the message already (a republish it
+    /// de-duplicated).
     pub async fn publish(&self, event: &OutboxEvent) -> anyhow::Result<bool> {
         if self.ready.get().is_none() {
             self.ensure_stream().await?;
@@ -76,7 +103,8 @@ impl NatsBus {
                     self.subject(&event.topic),
                     jetstream::context::Publish::build()
                         .payload(payload.into())
-                        .message_id(event.outbox_id.to_string()),
+                        .header(DEPLOYMENT_HEADER, self.deployment.id.as_str())
+                        .message_id(self.message_id(event.outbox_id)),
                 )
                 .await?
                 .await
@@ -113,22 +141,42 @@ pub async fn consume(
         }
         let run = async {
             let stream = bus.ensure_stream().await?;
-            let durable = stream
-                .get_or_create_consumer(
-                    consumer.name(),
+            let name = bus.durable_name(consumer);
+            // Nothing of this deployment was published before it was created (a minute of
+            // clock skew allowed), so a new consumer does not read the stream's older history.
+            let since = bus.deployment.created_at - chrono::Duration::minutes(1);
+            let start_time = time::OffsetDateTime::from_unix_timestamp(since.timestamp())
+                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+            let durable = tokio::time::timeout(
+                Duration::from_secs(5),
+                stream.get_or_create_consumer(
+                    &name,
                     pull::Config {
-                        durable_name: Some(consumer.name().to_owned()),
+                        durable_name: Some(name.clone()),
+                        deliver_policy: DeliverPolicy::ByStartTime { start_time },
                         ack_policy: AckPolicy::Explicit,
                         ack_wait: Duration::from_secs(30),
                         // A poisoned event stops being redelivered after this many tries.
                         max_deliver: 20,
                         ..Default::default()
                     },
-                )
-                .await?;
+                ),
+            )
+            .await
+            .map_err(|_| anyhow::anyhow!("JetStream did not answer"))??;
             let mut messages = durable.messages().await?;
             while let Some(message) = messages.next().await {
                 let message = message.map_err(|e| anyhow::anyhow!(e))?;
+                let publisher = message
+                    .headers
+                    .as_ref()
+                    .and_then(|h| h.get(DEPLOYMENT_HEADER))
+                    .map(|v| v.as_str());
+                if publisher != Some(bus.deployment.id.as_str()) {
+                    // Another deployment's event (or one from before deployment ids).
+                    let _ = message.ack().await;
+                    continue;
+                }
                 match serde_json::from_slice::<OutboxEvent>(&message.payload) {
                     Ok(event) => match handle(&state, consumer, &event).await {
                         Ok(()) => {

@@ -1,4 +1,5 @@
 //! Notifications after a booking: emails to buyers and organiser webhooks.
 
 pub mod email;
+pub mod targets;
 pub mod webhooks;

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use anyhow::Context;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, post};
@@ -23,6 +24,8 @@ use crate::events::OutboxEvent;
 use crate::http::auth::AuthUser;
 use crate::http::json::{ApiJson, ApiPath};
 use crate::with_db;
+
+use super::targets;
 
 /// Attempts before a delivery is given up.
 pub const MAX_ATTEMPTS: i32 = 8;
@@ -47,13 +50,13 @@ struct WebhookBody {
 
 async fn check_url(url: &str, allow_private: bool) -> ApiResult<String> {
     let url = url.trim();
-    let ok = (url.starts_with("https://") || url.starts_with("http://"))
-        && url.len() <= 2000
-        && reqwest::Url::parse(url).is_ok_and(|u| u.host_str().is_some());
-    if !ok {
+    let parsed = reqwest::Url::parse(url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
+    let Some(parsed) = parsed.filter(|_| url.len() <= 2000) else {
         return Err(ApiError::invalid_field("url", "url must be an http(s) URL"));
-    }
-    if !allow_private && !public_target(url).await {
+    };
+    if !allow_private && public_target(&parsed).await.is_err() {
         return Err(ApiError::invalid_field(
             "url",
             "url must resolve to a public address (not loopback, private or link-local)",
@@ -62,48 +65,46 @@ async fn check_url(url: &str, allow_private: bool) -> ApiResult<String> {
     Ok(url.to_owned())
 }
 
-fn is_public(ip: std::net::IpAddr) -> bool {
-    match ip {
-        std::net::IpAddr::V4(v4) => {
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || v4.octets()[0] == 100 && (64..128).contains(&v4.octets()[1]))
-        }
-        std::net::IpAddr::V6(v6) => {
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00
-                || (v6.segments()[0] & 0xffc0) == 0xfe80
-                || v6
-                    .to_ipv4_mapped()
-                    .is_some_and(|v4| !is_public(std::net::IpAddr::V4(v4))))
-        }
+/// `Ok` when the URL's host is a global IP literal or a name whose every address is global.
+/// Sending checks again, on the addresses it connects to ([`targets::GuardedResolver`]).
+async fn public_target(url: &reqwest::Url) -> Result<(), String> {
+    targets::check_url_host(url)?;
+    let host = url.host_str().unwrap_or_default();
+    if host.starts_with('[') || host.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(());
     }
+    targets::resolve_checked(host, url.port_or_known_default().unwrap_or(443), true)
+        .await
+        .map(|_| ())
 }
 
-/// True when every address the URL's host resolves to is public.
-async fn public_target(url: &str) -> bool {
-    let Ok(parsed) = reqwest::Url::parse(url) else {
-        return false;
-    };
-    let Some(host) = parsed.host_str() else {
-        return false;
-    };
-    let port = parsed.port_or_known_default().unwrap_or(443);
-    let target = format!("{host}:{port}");
-    let resolved = tokio::net::lookup_host(target).await;
-    match resolved {
-        Ok(addrs) => {
-            let addrs: Vec<_> = addrs.collect();
-            !addrs.is_empty() && addrs.iter().all(|a| is_public(a.ip()))
+/// The delivery client: it never follows a redirect or uses a proxy, connects only to the
+/// addresses its resolver checked (global ones unless `allow_private`), and trusts the
+/// operator's extra CA besides the built-in roots.
+pub fn delivery_client(
+    allow_private: bool,
+    extra_ca_pem: Option<&[u8]>,
+) -> anyhow::Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .connect_timeout(Duration::from_secs(3))
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .dns_resolver(std::sync::Arc::new(targets::GuardedResolver {
+            public_only: !allow_private,
+        }));
+    if let Some(pem) = extra_ca_pem {
+        let certs = reqwest::Certificate::from_pem_bundle(pem)
+            .context("the webhook CA file is not a PEM certificate bundle")?;
+        anyhow::ensure!(
+            !certs.is_empty(),
+            "the webhook CA file holds no certificate"
+        );
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
         }
-        Err(_) => false,
     }
+    Ok(builder.build()?)
 }
 
 async fn create_webhook(
@@ -257,16 +258,7 @@ struct Due {
 
 /// Delivers due webhooks until shutdown.
 pub async fn run_deliveries(state: AppState, mut shutdown: watch::Receiver<bool>) {
-    let client = match reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-    {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot build the webhook HTTP client");
-            return;
-        }
-    };
+    let client = state.webhook_client.clone();
     loop {
         if *shutdown.borrow() {
             return;
@@ -286,6 +278,18 @@ pub async fn run_deliveries(state: AppState, mut shutdown: watch::Receiver<bool>
             }
         }
     }
+}
+
+/// An error with its causes (reqwest's own message rarely names the reason).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 async fn deliver_due(state: &AppState, client: &reqwest::Client) -> anyhow::Result<usize> {
@@ -323,10 +327,20 @@ async fn deliver_due(state: &AppState, client: &reqwest::Client) -> anyhow::Resu
         }
         sent += 1;
         let timestamp = Utc::now().timestamp();
-        // Checked again at send time: DNS may have changed since the URL was registered.
-        let result = if state.webhooks_allow_private || public_target(&d.url).await {
-            client
-                .post(&d.url)
+        // Checked again at send time, on the addresses connected to: DNS may have changed since
+        // the URL was registered. IP literals skip the resolver, so they are checked here.
+        let target = reqwest::Url::parse(&d.url)
+            .map_err(|e| e.to_string())
+            .and_then(|url| {
+                if state.webhooks_allow_private {
+                    Ok(url)
+                } else {
+                    targets::check_url_host(&url).map(|()| url)
+                }
+            });
+        let result = match target {
+            Ok(url) => client
+                .post(url)
                 .header("content-type", "application/json")
                 .header("x-boxoffice-event", &d.topic)
                 .header(
@@ -340,12 +354,16 @@ async fn deliver_due(state: &AppState, client: &reqwest::Client) -> anyhow::Resu
                 .body(d.payload.clone())
                 .send()
                 .await
-                .map_err(|e| e.to_string())
-        } else {
-            Err("the URL no longer resolves to a public address".to_owned())
+                .map_err(|e| error_chain(&e)),
+            Err(e) => Err(e),
         };
         let error = match result {
             Ok(res) if res.status().is_success() => None,
+            // Redirects are not followed: the target must answer itself.
+            Ok(res) if res.status().is_redirection() => Some(format!(
+                "HTTP {} (redirects are not followed)",
+                res.status()
+            )),
             Ok(res) => Some(format!("HTTP {}", res.status())),
             Err(e) => Some(e),
         };

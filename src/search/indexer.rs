@@ -93,29 +93,43 @@ async fn max_outbox_id(db: &Db) -> Result<i64, sqlx::Error> {
     })
 }
 
+/// Runs tantivy writes and the commit on the blocking pool: a commit fsyncs segments and may
+/// merge them, which must not stall the async workers serving requests.
+async fn write_index<T: Send + 'static>(
+    index: &Arc<SearchIndex>,
+    write: impl FnOnce(&SearchIndex) -> anyhow::Result<T> + Send + 'static,
+) -> anyhow::Result<T> {
+    let index = index.clone();
+    tokio::task::spawn_blocking(move || write(&index)).await?
+}
+
 /// Rebuilds the whole index from the database (`boxoffice reindex`, or a node's first start).
-pub async fn rebuild(db: &Db, index: &SearchIndex, dir: &Path) -> anyhow::Result<usize> {
+pub async fn rebuild(db: &Db, index: &Arc<SearchIndex>, dir: &Path) -> anyhow::Result<usize> {
     let position = max_outbox_id(db).await?;
     let now = Utc::now();
     let sql = format!("{} WHERE s.status = 'live' AND s.start_time > $1", select());
     let rows: Vec<Row> = with_read_db!(db, pool => {
         sqlx::query_as(&sql).bind(now).fetch_all(pool).await?
     });
-    index.clear()?;
-    let mut n = 0;
-    for row in rows {
-        if let Some(doc) = to_doc(row, now) {
-            index.upsert(&doc)?;
-            n += 1;
+    let docs: Vec<ShowDoc> = rows
+        .into_iter()
+        .filter_map(|row| to_doc(row, now))
+        .collect();
+    let dir = dir.to_path_buf();
+    write_index(index, move |index| {
+        index.clear()?;
+        for doc in &docs {
+            index.upsert(doc)?;
         }
-    }
-    index.commit()?;
-    write_position(dir, position)?;
-    Ok(n)
+        index.commit()?;
+        write_position(&dir, position)?;
+        Ok(docs.len())
+    })
+    .await
 }
 
 /// Applies the outbox rows after the position; returns how many shows were re-indexed.
-pub async fn sync_once(db: &Db, index: &SearchIndex, dir: &Path) -> anyhow::Result<usize> {
+pub async fn sync_once(db: &Db, index: &Arc<SearchIndex>, dir: &Path) -> anyhow::Result<usize> {
     let Some(position) = read_position(dir) else {
         rebuild(db, index, dir).await?;
         return Ok(0);
@@ -153,6 +167,7 @@ pub async fn sync_once(db: &Db, index: &SearchIndex, dir: &Path) -> anyhow::Resu
         }
     }
     let now = Utc::now();
+    let mut docs = Vec::new();
     for chunk in shows.iter().copied().collect::<Vec<_>>().chunks(200) {
         // The primary, not a replica: the outbox row was read there, so the show must be too.
         let rows: Vec<Row> = with_db!(db, pool => {
@@ -164,18 +179,22 @@ pub async fn sync_once(db: &Db, index: &SearchIndex, dir: &Path) -> anyhow::Resu
             qb.push(")");
             qb.build_query_as().fetch_all(pool).await?
         });
-        for id in chunk {
-            index.remove(*id);
-        }
-        for row in rows {
-            if let Some(doc) = to_doc(row, now) {
-                index.upsert(&doc)?;
-            }
-        }
+        docs.extend(rows.into_iter().filter_map(|row| to_doc(row, now)));
     }
-    index.commit()?;
     let position = position.max(newest);
-    write_position(dir, position)?;
+    let (removed, dir) = (shows.clone(), dir.to_path_buf());
+    write_index(index, move |index| {
+        for id in removed {
+            index.remove(id);
+        }
+        for doc in &docs {
+            index.upsert(doc)?;
+        }
+        index.commit()?;
+        write_position(&dir, position)?;
+        Ok(())
+    })
+    .await?;
     let mut applied = index.applied.lock().unwrap_or_else(|p| p.into_inner());
     applied.extend(fresh.iter().map(|e| e.0));
     let floor = position - LOOKBACK;
