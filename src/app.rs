@@ -130,9 +130,10 @@ impl AppState {
             relay_stats: Arc::default(),
             webhooks_allow_private: config.webhooks_allow_private,
             tokens: Arc::new(TokenKeys::new(secret.as_bytes(), access_seconds)),
-            passwords: Arc::new(Passwords::new(
+            passwords: Arc::new(Passwords::with_limits(
                 config.argon2_memory_kib,
                 config.argon2_iterations,
+                config.password_hash_limits(),
             )?),
             settings: Arc::new(Settings {
                 catalog_requires_auth: config.catalog_requires_auth,

@@ -224,9 +224,34 @@ pub struct ServeConfig {
     /// Argon2id iterations.
     #[arg(long, env = "BOXOFFICE_ARGON2_ITERATIONS", default_value_t = 2)]
     pub argon2_iterations: u32,
+
+    /// Password hashes (logins, sign-ups) running at once; each holds its Argon2 memory.
+    /// Defaults to the number of cores.
+    #[arg(long, env = "BOXOFFICE_PASSWORD_HASH_CONCURRENCY")]
+    pub password_hash_concurrency: Option<usize>,
+
+    /// Password hashes allowed to wait for a running slot; more get 503 with `Retry-After`.
+    #[arg(long, env = "BOXOFFICE_PASSWORD_HASH_QUEUE", default_value_t = 64)]
+    pub password_hash_queue: usize,
+
+    /// The longest a password hash waits for a running slot before a 503, in milliseconds.
+    #[arg(long, env = "BOXOFFICE_PASSWORD_HASH_WAIT_MS", default_value_t = 5_000)]
+    pub password_hash_wait_ms: u64,
 }
 
 impl ServeConfig {
+    /// The password hashing bounds these settings describe.
+    pub fn password_hash_limits(&self) -> crate::auth::password::HashLimits {
+        let defaults = crate::auth::password::HashLimits::default();
+        crate::auth::password::HashLimits {
+            concurrency: self
+                .password_hash_concurrency
+                .unwrap_or(defaults.concurrency),
+            queue: self.password_hash_queue,
+            wait: std::time::Duration::from_millis(self.password_hash_wait_ms),
+        }
+    }
+
     /// The embedded default in `data_dir`, listening on a free loopback port: what tests start.
     pub fn embedded_for_tests(data_dir: impl Into<PathBuf>) -> Self {
         Self {
@@ -253,6 +278,9 @@ impl ServeConfig {
             reconcile_after_ms: 60_000,
             argon2_memory_kib: 19_456,
             argon2_iterations: 2,
+            password_hash_concurrency: None,
+            password_hash_queue: 64,
+            password_hash_wait_ms: 5_000,
         }
     }
 }

@@ -99,6 +99,8 @@ pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
     pub details: Value,
+    /// Seconds sent as `Retry-After` (a 429 or 503 the client should retry).
+    retry_after: Option<u64>,
     /// The internal cause of a 500, logged and never sent.
     source: Option<anyhow::Error>,
 }
@@ -111,8 +113,15 @@ impl ApiError {
             code,
             message: message.into(),
             details: json!({}),
+            retry_after: None,
             source: None,
         }
+    }
+
+    /// Answers with `Retry-After: seconds`.
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
 
     pub fn with_details(mut self, details: Value) -> Self {
@@ -156,6 +165,7 @@ impl ApiError {
             code: ErrorCode::Internal,
             message: "Something went wrong".into(),
             details: json!({}),
+            retry_after: None,
             source: Some(cause.into()),
         }
     }
@@ -209,6 +219,11 @@ impl IntoResponse for ApiError {
         response
             .headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         response
     }
 }

@@ -15,6 +15,7 @@ both_backends!(
     login_refuses_wrong_password_and_unknown_email_alike,
     refresh_rotates_and_reuse_revokes_the_family,
     concurrent_refreshes_with_one_token_yield_one_winner,
+    password_hashing_is_bounded,
     logout_revokes_refresh_tokens,
     bad_tokens_are_the_seeds_401,
     expired_tokens_are_refused,
@@ -234,6 +235,43 @@ async fn concurrent_refreshes_with_one_token_yield_one_winner(backend: Backend) 
     let results = futures::future::join_all(attempts).await;
     let winners = results.iter().filter(|r| r.status == 200).count();
     assert_eq!(winners, 1, "exactly one rotation wins: {results:?}");
+}
+
+/// With one hash at a time and two waiting, a burst of logins is partly refused with 503 and
+/// `Retry-After` (never held in memory, never hung); one at a time they all succeed.
+async fn password_hashing_is_bounded(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.password_hash_concurrency = Some(1);
+        c.password_hash_queue = 2;
+    })
+    .await;
+    let user = app.visitor().await;
+    let login = json!({ "email": user.email, "password": "correct horse battery" });
+    let burst = (0..20).map(|_| app.post("/api/v1/auth/login", None, login.clone()));
+    let results = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        futures::future::join_all(burst),
+    )
+    .await
+    .expect("no login hangs");
+    let refused: Vec<_> = results.iter().filter(|r| r.status == 503).collect();
+    let ok = results.iter().filter(|r| r.status == 200).count();
+    assert_eq!(ok + refused.len(), 20, "only 200 or 503: {results:?}");
+    assert!(ok >= 1, "the admitted logins succeed");
+    assert!(!refused.is_empty(), "a burst beyond the queue is refused");
+    for r in refused {
+        assert_eq!(r.body["error_code"], "SERVICE_UNAVAILABLE", "{r:?}");
+        assert!(
+            r.header("retry-after")
+                .is_some_and(|s| s.parse::<u64>().is_ok_and(|n| n >= 1)),
+            "Retry-After: {r:?}"
+        );
+    }
+    for _ in 0..5 {
+        app.post("/api/v1/auth/login", None, login.clone())
+            .await
+            .expect(200);
+    }
 }
 
 async fn logout_revokes_refresh_tokens(backend: Backend) {

@@ -126,7 +126,7 @@ async fn login(
     if body.password.len() > 4 * MAX_PASSWORD {
         return Err(refused());
     }
-    if !state.passwords.verify(body.password, hash).await {
+    if !state.passwords.verify(body.password, hash).await? {
         return Err(refused());
     }
     let user_id = user_id.ok_or_else(refused)?;
