@@ -38,6 +38,8 @@ pub struct Settings {
     pub catalog_requires_auth: bool,
     pub catalog_max_age: u32,
     pub refresh_token_days: i64,
+    /// How long a spent refresh token is answered with its successor instead of revoking.
+    pub refresh_reuse_grace: chrono::Duration,
 }
 
 /// What every handler gets.
@@ -140,6 +142,10 @@ impl AppState {
                 catalog_max_age: config.catalog_max_age,
                 refresh_token_days: i64::try_from(config.refresh_token_days)
                     .context("refresh token lifetime is too large")?,
+                refresh_reuse_grace: chrono::Duration::seconds(
+                    i64::try_from(config.refresh_reuse_grace_seconds)
+                        .context("refresh reuse grace is too large")?,
+                ),
             }),
         })
     }

@@ -237,6 +237,15 @@ pub struct ServeConfig {
     /// The longest a password hash waits for a running slot before a 503, in milliseconds.
     #[arg(long, env = "BOXOFFICE_PASSWORD_HASH_WAIT_MS", default_value_t = 5_000)]
     pub password_hash_wait_ms: u64,
+
+    /// How long a spent refresh token is still answered with the same successor (concurrent
+    /// refreshes from several tabs), in seconds; presenting it later revokes its family.
+    #[arg(
+        long,
+        env = "BOXOFFICE_REFRESH_REUSE_GRACE_SECONDS",
+        default_value_t = 30
+    )]
+    pub refresh_reuse_grace_seconds: u64,
 }
 
 impl ServeConfig {
@@ -281,6 +290,7 @@ impl ServeConfig {
             password_hash_concurrency: None,
             password_hash_queue: 64,
             password_hash_wait_ms: 5_000,
+            refresh_reuse_grace_seconds: 30,
         }
     }
 }

@@ -29,11 +29,27 @@ function scheduleRefresh() {
   const wait = Math.max(1000, expires - Date.now() - 60_000);
   refreshTimer = setTimeout(refreshNow, wait);
 }
+// One refresh at a time across every tab of this origin: a tab that waited for the lock uses
+// the token another tab stored meanwhile instead of spending it again. (The server also
+// answers a just-spent token with the same successor, so a race without locks is harmless.)
 async function refreshNow() {
-  const res = await fetch("/api/v1/auth/refresh_token", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ refresh_token: session.refresh }) });
-  if (res.ok) { session.save(await res.json()); return true; }
-  session.clear(); renderNav(); return false;
+  const presented = session.refresh;
+  if (!presented) return false;
+  const refreshed = () => session.refresh && session.refresh !== presented;
+  const run = async () => {
+    if (refreshed()) { scheduleRefresh(); return true; }
+    const res = await fetch("/api/v1/auth/refresh_token", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ refresh_token: presented }) });
+    if (res.ok) { session.save(await res.json()); return true; }
+    if (refreshed()) { scheduleRefresh(); return true; }
+    session.clear(); renderNav(); return false;
+  };
+  return navigator.locks ? navigator.locks.request("boxoffice-refresh", run) : run();
 }
+// Another tab signed in, refreshed or signed out: follow it.
+window.addEventListener("storage", (e) => {
+  if (e.key === null || e.key === "bo.refresh" || e.key === "bo.expires") scheduleRefresh();
+  if (e.key === null || e.key === "bo.user" || (e.key === "bo.refresh" && !e.newValue)) renderNav();
+});
 
 class ApiError extends Error { constructor(body, status) { super(body?.message || `Request failed (${status})`); this.body = body; this.status = status; } }
 
@@ -51,9 +67,13 @@ async function api(path, { method = "GET", body, headers = {}, auth = true } = {
   if (auth && session.access) h.authorization = `Bearer ${session.access}`;
   // Revalidate cached catalog answers (cheap 304s thanks to ETags) so the app never shows stale data.
   let res = await fetch(path, { method, headers: h, cache: "no-cache", body: body === undefined ? undefined : JSON.stringify(body) });
-  if (res.status === 401 && auth && session.refresh && (await refreshNow())) {
-    h.authorization = `Bearer ${session.access}`;
-    res = await fetch(path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
+  if (res.status === 401 && auth && session.refresh) {
+    // A newer access token (another tab refreshed meanwhile) is simply used; otherwise refresh.
+    const fresh = h.authorization !== `Bearer ${session.access}` || (await refreshNow());
+    if (fresh) {
+      h.authorization = `Bearer ${session.access}`;
+      res = await fetch(path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
+    }
   }
   const text = await res.text();
   const data = text ? JSON.parse(text) : null;
