@@ -265,7 +265,7 @@ impl Application {
         let db = Db::connect(&config.storage).await?;
         db.migrate().await?;
         let mut state = AppState::new(db, &config).await?;
-        if !config.no_demo {
+        if config.wants_demo() {
             crate::demo::seed_if_empty(&state).await?;
         }
         let search_dir = config.storage.data_dir.join("search-index");

@@ -174,9 +174,14 @@ pub struct ServeConfig {
     #[arg(long, env = "BOXOFFICE_WEBHOOK_ALLOW_PRIVATE", default_value_t = false)]
     pub webhooks_allow_private: bool,
 
-    /// Do not load demo data on the first start of an empty database.
+    /// Do not load demo data on the first start of an empty embedded (SQLite) database.
     #[arg(long, env = "BOXOFFICE_NO_DEMO", default_value_t = false)]
     pub no_demo: bool,
+
+    /// Load the demo data (with its published passwords) into an empty database on any
+    /// backend; a PostgreSQL deployment never loads it otherwise.
+    #[arg(long, env = "BOXOFFICE_DEMO", default_value_t = false)]
+    pub demo: bool,
 
     /// HMAC secret for access tokens. Without it a random one is generated once and kept in
     /// the database, so every node of a deployment shares it.
@@ -249,6 +254,12 @@ pub struct ServeConfig {
 }
 
 impl ServeConfig {
+    /// Whether to load the demo data into an empty database: on the embedded default unless
+    /// `--no-demo`, on PostgreSQL only when asked with `--demo`.
+    pub fn wants_demo(&self) -> bool {
+        self.demo || (self.storage.database_url.is_none() && !self.no_demo)
+    }
+
     /// The password hashing bounds these settings describe.
     pub fn password_hash_limits(&self) -> crate::auth::password::HashLimits {
         let defaults = crate::auth::password::HashLimits::default();
@@ -276,6 +287,7 @@ impl ServeConfig {
             ticket_signing_key: None,
             webhooks_allow_private: false,
             no_demo: true,
+            demo: false,
             jwt_secret: None,
             access_token_seconds: 900,
             refresh_token_days: 30,
@@ -312,5 +324,26 @@ mod tests {
         let url = DatabaseUrl::new("postgres://a:b@c/d");
         assert!(!format!("{url:?}").contains(":b@"));
         assert_eq!(format!("{:?}", Secret::new("s3cret")), "[redacted]");
+    }
+
+    #[test]
+    fn demo_data_is_for_the_embedded_default_or_when_asked() {
+        #[derive(clap::Parser)]
+        struct Serve {
+            #[command(flatten)]
+            config: ServeConfig,
+        }
+        let asked = <Serve as clap::Parser>::try_parse_from(["serve", "--demo"])
+            .expect("--demo parses")
+            .config;
+        assert!(asked.demo && asked.wants_demo());
+
+        let mut config = ServeConfig::embedded_for_tests("unused");
+        config.no_demo = false;
+        assert!(config.wants_demo(), "the embedded default loads it");
+        config.storage.database_url = Some(DatabaseUrl::new("postgres://db/boxoffice"));
+        assert!(!config.wants_demo(), "PostgreSQL does not, by default");
+        config.demo = true;
+        assert!(config.wants_demo(), "unless asked");
     }
 }
