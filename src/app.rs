@@ -170,6 +170,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .layer(middleware::map_response(crate::http::method_not_allowed))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(CatchPanicLayer::custom(crate::http::panic_response))
+        .layer(middleware::map_response(crate::http::security::security_headers))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {

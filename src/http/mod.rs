@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod cache;
 pub mod json;
+pub mod security;
 
 use axum::http::{Method, Uri};
 use axum::response::{IntoResponse, Response};
