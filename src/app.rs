@@ -39,6 +39,8 @@ pub struct Settings {
     pub catalog_requires_auth: bool,
     pub catalog_max_age: u32,
     pub refresh_token_days: i64,
+    /// How long a spent refresh token is answered with its successor instead of revoking.
+    pub refresh_reuse_grace: chrono::Duration,
 }
 
 /// What every handler gets.
@@ -159,15 +161,20 @@ impl AppState {
             relay_stats: Arc::default(),
             webhooks_allow_private: config.webhooks_allow_private,
             tokens: Arc::new(TokenKeys::new(secret.as_bytes(), access_seconds)),
-            passwords: Arc::new(Passwords::new(
+            passwords: Arc::new(Passwords::with_limits(
                 config.argon2_memory_kib,
                 config.argon2_iterations,
+                config.password_hash_limits(),
             )?),
             settings: Arc::new(Settings {
                 catalog_requires_auth: config.catalog_requires_auth,
                 catalog_max_age: config.catalog_max_age,
                 refresh_token_days: i64::try_from(config.refresh_token_days)
                     .context("refresh token lifetime is too large")?,
+                refresh_reuse_grace: chrono::Duration::seconds(
+                    i64::try_from(config.refresh_reuse_grace_seconds)
+                        .context("refresh reuse grace is too large")?,
+                ),
             }),
         })
     }
@@ -216,6 +223,7 @@ pub fn router(state: AppState, limits: RequestLimits) -> Router {
         .layer(RequestBodyTimeoutLayer::new(limits.body_timeout))
         .layer(middleware::from_fn(crate::http::request_limits))
         .layer(middleware::map_response(crate::http::error_shape))
+        .layer(middleware::map_response(crate::http::security::security_headers))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
@@ -325,7 +333,7 @@ impl Application {
         let db = Db::connect(&config.storage).await?;
         db.migrate().await?;
         let mut state = AppState::new(db, &config).await?;
-        if !config.no_demo {
+        if config.wants_demo() {
             crate::demo::seed_if_empty(&state).await?;
         }
         let search_dir = config.storage.data_dir.join("search-index");

@@ -184,9 +184,14 @@ pub struct ServeConfig {
     #[arg(long, env = "BOXOFFICE_WEBHOOK_CA_FILE")]
     pub webhook_ca_file: Option<PathBuf>,
 
-    /// Do not load demo data on the first start of an empty database.
+    /// Do not load demo data on the first start of an empty embedded (SQLite) database.
     #[arg(long, env = "BOXOFFICE_NO_DEMO", default_value_t = false)]
     pub no_demo: bool,
+
+    /// Load the demo data (with its published passwords) into an empty database on any
+    /// backend; a PostgreSQL deployment never loads it otherwise.
+    #[arg(long, env = "BOXOFFICE_DEMO", default_value_t = false)]
+    pub demo: bool,
 
     /// HMAC secret for access tokens. Without it a random one is generated once and kept in
     /// the database, so every node of a deployment shares it.
@@ -252,9 +257,49 @@ pub struct ServeConfig {
     /// Argon2id iterations.
     #[arg(long, env = "BOXOFFICE_ARGON2_ITERATIONS", default_value_t = 2)]
     pub argon2_iterations: u32,
+
+    /// Password hashes (logins, sign-ups) running at once; each holds its Argon2 memory.
+    /// Defaults to the number of cores.
+    #[arg(long, env = "BOXOFFICE_PASSWORD_HASH_CONCURRENCY")]
+    pub password_hash_concurrency: Option<usize>,
+
+    /// Password hashes allowed to wait for a running slot; more get 503 with `Retry-After`.
+    #[arg(long, env = "BOXOFFICE_PASSWORD_HASH_QUEUE", default_value_t = 64)]
+    pub password_hash_queue: usize,
+
+    /// The longest a password hash waits for a running slot before a 503, in milliseconds.
+    #[arg(long, env = "BOXOFFICE_PASSWORD_HASH_WAIT_MS", default_value_t = 5_000)]
+    pub password_hash_wait_ms: u64,
+
+    /// How long a spent refresh token is still answered with the same successor (concurrent
+    /// refreshes from several tabs), in seconds; presenting it later revokes its family.
+    #[arg(
+        long,
+        env = "BOXOFFICE_REFRESH_REUSE_GRACE_SECONDS",
+        default_value_t = 30
+    )]
+    pub refresh_reuse_grace_seconds: u64,
 }
 
 impl ServeConfig {
+    /// Whether to load the demo data into an empty database: on the embedded default unless
+    /// `--no-demo`, on PostgreSQL only when asked with `--demo`.
+    pub fn wants_demo(&self) -> bool {
+        self.demo || (self.storage.database_url.is_none() && !self.no_demo)
+    }
+
+    /// The password hashing bounds these settings describe.
+    pub fn password_hash_limits(&self) -> crate::auth::password::HashLimits {
+        let defaults = crate::auth::password::HashLimits::default();
+        crate::auth::password::HashLimits {
+            concurrency: self
+                .password_hash_concurrency
+                .unwrap_or(defaults.concurrency),
+            queue: self.password_hash_queue,
+            wait: std::time::Duration::from_millis(self.password_hash_wait_ms),
+        }
+    }
+
     /// The embedded default in `data_dir`, listening on a free loopback port: what tests start.
     pub fn embedded_for_tests(data_dir: impl Into<PathBuf>) -> Self {
         Self {
@@ -272,6 +317,7 @@ impl ServeConfig {
             webhooks_allow_private: false,
             webhook_ca_file: None,
             no_demo: true,
+            demo: false,
             jwt_secret: None,
             access_token_seconds: 900,
             refresh_token_days: 30,
@@ -287,6 +333,10 @@ impl ServeConfig {
             reconcile_after_ms: 60_000,
             argon2_memory_kib: 19_456,
             argon2_iterations: 2,
+            password_hash_concurrency: None,
+            password_hash_queue: 64,
+            password_hash_wait_ms: 5_000,
+            refresh_reuse_grace_seconds: 30,
         }
     }
 }
@@ -308,5 +358,26 @@ mod tests {
         let url = DatabaseUrl::new("postgres://a:b@c/d");
         assert!(!format!("{url:?}").contains(":b@"));
         assert_eq!(format!("{:?}", Secret::new("s3cret")), "[redacted]");
+    }
+
+    #[test]
+    fn demo_data_is_for_the_embedded_default_or_when_asked() {
+        #[derive(clap::Parser)]
+        struct Serve {
+            #[command(flatten)]
+            config: ServeConfig,
+        }
+        let asked = <Serve as clap::Parser>::try_parse_from(["serve", "--demo"])
+            .expect("--demo parses")
+            .config;
+        assert!(asked.demo && asked.wants_demo());
+
+        let mut config = ServeConfig::embedded_for_tests("unused");
+        config.no_demo = false;
+        assert!(config.wants_demo(), "the embedded default loads it");
+        config.storage.database_url = Some(DatabaseUrl::new("postgres://db/boxoffice"));
+        assert!(!config.wants_demo(), "PostgreSQL does not, by default");
+        config.demo = true;
+        assert!(config.wants_demo(), "unless asked");
     }
 }

@@ -35,14 +35,9 @@ enum Command {
     Serve(ServeConfig),
     /// Apply pending database migrations and exit.
     Migrate(StorageConfig),
-    /// Load data into the database.
-    Seed {
-        /// Load the demo cities, venues, events, shows and accounts.
-        #[arg(long)]
-        demo: bool,
-        #[command(flatten)]
-        config: ServeConfig,
-    },
+    /// Load data into the database: `seed --demo` loads the demo cities, venues, events,
+    /// shows and accounts.
+    Seed(ServeConfig),
     /// Rebuild this node's search index from the database.
     Reindex(ServeConfig),
     /// Run an onsale benchmark against a running server.
@@ -105,8 +100,8 @@ async fn main() -> anyhow::Result<()> {
             println!("migrations applied ({})", db.backend().as_str());
             Ok(())
         }
-        Command::Seed { demo, config } => {
-            if !demo {
+        Command::Seed(config) => {
+            if !config.demo {
                 anyhow::bail!("nothing to seed: pass --demo");
             }
             let state = open_state(&config).await?;
@@ -166,8 +161,8 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         Some(url) => format!("PostgreSQL {}", url.redacted()),
         None => format!("embedded SQLite in {}", config.storage.data_dir.display()),
     };
-    let demo = !config.no_demo;
     let app = Application::build(config).await?;
+    let demo = boxoffice::demo::present(&app.state().db).await?;
     let addr = app.local_addr()?;
     tracing::info!(%addr, backend = %backend, "boxoffice listening");
     println!("boxoffice is running on {backend}");

@@ -14,7 +14,9 @@ both_backends!(
     admin_cannot_be_self_assigned,
     login_refuses_wrong_password_and_unknown_email_alike,
     refresh_rotates_and_reuse_revokes_the_family,
-    concurrent_refreshes_with_one_token_yield_one_winner,
+    concurrent_refreshes_of_one_token_all_get_the_same_successor,
+    reuse_after_the_grace_window_revokes_the_family,
+    password_hashing_is_bounded,
     logout_revokes_refresh_tokens,
     bad_tokens_are_the_seeds_401,
     expired_tokens_are_refused,
@@ -164,7 +166,8 @@ async fn login_refuses_wrong_password_and_unknown_email_alike(backend: Backend) 
 }
 
 async fn refresh_rotates_and_reuse_revokes_the_family(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    // No grace window: any second use of a spent token is reuse.
+    let app = TestApp::spawn_with(backend, |c| c.refresh_reuse_grace_seconds = 0).await;
     let user = app.visitor().await;
     let first = app
         .post(
@@ -221,10 +224,11 @@ async fn refresh_rotates_and_reuse_revokes_the_family(backend: Backend) {
     .expect_error(401, "UNAUTHORIZED");
 }
 
-async fn concurrent_refreshes_with_one_token_yield_one_winner(backend: Backend) {
+/// Several tabs refreshing one token at once all stay signed in, with one successor.
+async fn concurrent_refreshes_of_one_token_all_get_the_same_successor(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let user = app.visitor().await;
-    let attempts = (0..8).map(|_| {
+    let attempts = (0..10).map(|_| {
         app.post(
             "/api/v1/auth/refresh_token",
             None,
@@ -232,8 +236,105 @@ async fn concurrent_refreshes_with_one_token_yield_one_winner(backend: Backend) 
         )
     });
     let results = futures::future::join_all(attempts).await;
-    let winners = results.iter().filter(|r| r.status == 200).count();
-    assert_eq!(winners, 1, "exactly one rotation wins: {results:?}");
+    let mut successors: Vec<String> = results
+        .into_iter()
+        .map(|r| {
+            let body = r.expect(200);
+            app_token(&body["refresh_token"])
+        })
+        .collect();
+    successors.sort();
+    successors.dedup();
+    assert_eq!(successors.len(), 1, "one successor: {successors:?}");
+    assert_ne!(successors[0], user.refresh_token);
+
+    // The successor is live: it rotates, and its own successor works too.
+    let next = app
+        .post(
+            "/api/v1/auth/refresh_token",
+            None,
+            json!({ "refresh_token": successors[0] }),
+        )
+        .await
+        .expect(200);
+    app.get("/api/v1/me", next["access_token"].as_str())
+        .await
+        .expect(200);
+    app.post(
+        "/api/v1/auth/refresh_token",
+        None,
+        json!({ "refresh_token": next["refresh_token"] }),
+    )
+    .await
+    .expect(200);
+}
+
+fn app_token(value: &serde_json::Value) -> String {
+    value.as_str().expect("a refresh token").to_owned()
+}
+
+/// A spent token is answered with its successor only within the grace window; later it is
+/// reuse, and the whole family (the successor included) is revoked.
+async fn reuse_after_the_grace_window_revokes_the_family(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.refresh_reuse_grace_seconds = 1).await;
+    let user = app.visitor().await;
+    let refresh = |token: String| {
+        app.post(
+            "/api/v1/auth/refresh_token",
+            None,
+            json!({ "refresh_token": token }),
+        )
+    };
+    let first = refresh(user.refresh_token.clone()).await.expect(200);
+    let again = refresh(user.refresh_token.clone()).await.expect(200);
+    assert_eq!(
+        first["refresh_token"], again["refresh_token"],
+        "within the window: the same successor"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    refresh(user.refresh_token.clone())
+        .await
+        .expect_error(401, "UNAUTHORIZED");
+    refresh(app_token(&first["refresh_token"]))
+        .await
+        .expect_error(401, "UNAUTHORIZED");
+}
+
+/// With one hash at a time and two waiting, a burst of logins is partly refused with 503 and
+/// `Retry-After` (never held in memory, never hung); one at a time they all succeed.
+async fn password_hashing_is_bounded(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.password_hash_concurrency = Some(1);
+        c.password_hash_queue = 2;
+    })
+    .await;
+    let user = app.visitor().await;
+    let login = json!({ "email": user.email, "password": "correct horse battery" });
+    let burst = (0..20).map(|_| app.post("/api/v1/auth/login", None, login.clone()));
+    let results = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        futures::future::join_all(burst),
+    )
+    .await
+    .expect("no login hangs");
+    let refused: Vec<_> = results.iter().filter(|r| r.status == 503).collect();
+    let ok = results.iter().filter(|r| r.status == 200).count();
+    assert_eq!(ok + refused.len(), 20, "only 200 or 503: {results:?}");
+    assert!(ok >= 1, "the admitted logins succeed");
+    assert!(!refused.is_empty(), "a burst beyond the queue is refused");
+    for r in refused {
+        assert_eq!(r.body["error_code"], "SERVICE_UNAVAILABLE", "{r:?}");
+        assert!(
+            r.header("retry-after")
+                .is_some_and(|s| s.parse::<u64>().is_ok_and(|n| n >= 1)),
+            "Retry-After: {r:?}"
+        );
+    }
+    for _ in 0..5 {
+        app.post("/api/v1/auth/login", None, login.clone())
+            .await
+            .expect(200);
+    }
 }
 
 async fn logout_revokes_refresh_tokens(backend: Backend) {

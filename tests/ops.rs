@@ -84,7 +84,12 @@ async fn in_flight_requests_finish_on_shutdown(backend: Backend) {
 }
 
 async fn demo_data_has_the_seed_examples(backend: Backend) {
-    let app = TestApp::spawn_with(backend, |c| c.no_demo = false).await;
+    // The embedded default loads it unless `--no-demo`; PostgreSQL only when asked.
+    let app = TestApp::spawn_with(backend, |c| {
+        c.no_demo = false;
+        c.demo = backend == Backend::Postgres;
+    })
+    .await;
     let shows = app
         .get("/api/v1/shows?per_page=100", None)
         .await
@@ -152,6 +157,32 @@ async fn demo_data_has_the_seed_examples(backend: Backend) {
         .await
         .expect(200);
     }
+}
+
+/// A production node (PostgreSQL) with default settings never loads the demo accounts and
+/// their published passwords; `--demo` / `BOXOFFICE_DEMO` does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_loads_demo_data_only_when_asked() {
+    let (email, password, _, _) = boxoffice::demo::ACCOUNTS[1];
+    let login = json!({ "email": email, "password": password });
+    let app = TestApp::spawn_with(Backend::Postgres, |c| c.no_demo = false).await;
+    app.post("/api/v1/auth/login", None, login.clone())
+        .await
+        .expect_error(401, "UNAUTHORIZED");
+    assert_eq!(
+        app.get("/api/v1/shows", None).await.expect(200),
+        json!([]),
+        "no demo shows"
+    );
+    assert!(!boxoffice::demo::present(&app.state.db)
+        .await
+        .expect("query"));
+    app.stop().await;
+
+    let app = TestApp::spawn_with(Backend::Postgres, |c| c.demo = true).await;
+    app.post("/api/v1/auth/login", None, login)
+        .await
+        .expect(200);
 }
 
 fn cli(app: &TestApp, args: &[&str]) -> std::process::Output {

@@ -43,7 +43,8 @@ impl Driver {
 
     async fn session(&self, name: &str) -> Browser {
         let profile = self._profiles.path().join(name);
-        let caps = json!({ "capabilities": { "alwaysMatch": { "browserName": "chrome", "goog:chromeOptions": {
+        let caps = json!({ "capabilities": { "alwaysMatch": { "browserName": "chrome",
+            "goog:loggingPrefs": { "browser": "ALL" }, "goog:chromeOptions": {
             "binary": "/usr/bin/chromium",
             "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                      "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run",
@@ -224,8 +225,33 @@ impl Browser {
         .await;
     }
 
+    /// The browser console's messages since the last call (chromedriver's log endpoint).
+    async fn console(&self) -> Vec<String> {
+        let logs = self
+            .cmd(
+                reqwest::Method::POST,
+                "/se/log",
+                json!({ "type": "browser" }),
+            )
+            .await;
+        logs.as_array()
+            .unwrap_or_else(|| panic!("chromedriver returned no browser log: {logs}"))
+            .iter()
+            .filter_map(|entry| entry["message"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    /// Ends the session, first asserting that the page never broke its Content-Security-Policy
+    /// (a blocked script, style or image is reported on the console).
     async fn close(&self) {
+        let violations: Vec<String> = self
+            .console()
+            .await
+            .into_iter()
+            .filter(|m| m.contains("Content Security Policy"))
+            .collect();
         self.cmd(reqwest::Method::DELETE, "", Value::Null).await;
+        assert!(violations.is_empty(), "CSP violations: {violations:#?}");
     }
 }
 
@@ -457,5 +483,97 @@ async fn the_stadium_map_opens_by_section_and_a_venue_owner_previews_a_layout() 
         page.contains("Onboard a venue") && !page.contains("Sorry") && !page.contains("What's on"),
         "the venues page stays: {page}"
     );
+    b.close().await;
+}
+
+/// The page is served under a strict Content-Security-Policy; it and the API carry the other
+/// security headers (tokens live in localStorage, so injected script must have nowhere to run).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn security_headers_on_the_page_and_the_api() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let page = app.client.get(app.url("/")).send().await.expect("page");
+    assert_eq!(page.status(), 200);
+    let header = |res: &reqwest::Response, name: &str| {
+        res.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let csp = header(&page, "content-security-policy");
+    for directive in [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(csp.contains(directive), "{directive} in {csp}");
+    }
+    assert!(
+        !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+        "{csp}"
+    );
+    let html = page.text().await.expect("html");
+    assert!(
+        !html.contains("<script>") && !html.contains(" style=") && !html.contains(" onclick="),
+        "no inline script, style or handler in the page"
+    );
+    for path in ["/", "/assets/app.js", "/api/v1/shows", "/api/v1/nowhere"] {
+        let res = app.client.get(app.url(path)).send().await.expect("sent");
+        assert_eq!(header(&res, "x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(header(&res, "referrer-policy"), "no-referrer", "{path}");
+        assert_eq!(header(&res, "x-frame-options"), "DENY", "{path}");
+        assert!(
+            header(&res, "content-security-policy").contains("frame-ancestors 'none'"),
+            "{path}"
+        );
+    }
+    let api = app
+        .client
+        .get(app.url("/api/v1/shows"))
+        .send()
+        .await
+        .expect("api");
+    assert!(header(&api, "content-security-policy").starts_with("default-src 'none'"));
+}
+
+/// Concurrent refreshes in the page (several requests meeting a 401, or several tabs: the
+/// lock is per origin) spend the refresh token once and all go on signed in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_app_refreshes_once_for_concurrent_callers() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let driver = Driver::start().await;
+    let b = driver.session("refresh").await;
+    b.go(&app.base).await;
+    sign_up(&b, &app.base, "Kiran").await;
+    let before = b
+        .js("return localStorage.getItem('bo.refresh')", json!([]))
+        .await;
+    let outcome = b
+        .cmd(
+            reqwest::Method::POST,
+            "/execute/async",
+            json!({ "script": "const done = arguments[arguments.length - 1];
+                let calls = 0; const real = window.fetch;
+                window.fetch = (url, init) => { if (String(url).includes('/auth/refresh_token')) calls += 1; return real(url, init); };
+                Promise.all([refreshNow(), refreshNow(), refreshNow(), refreshNow()])
+                  .then((ok) => { window.fetch = real; done({ ok, calls, refresh: localStorage.getItem('bo.refresh') }); })
+                  .catch((e) => done({ error: String(e) }));", "args": [] }),
+        )
+        .await;
+    assert_eq!(outcome["ok"], json!([true, true, true, true]), "{outcome}");
+    assert_eq!(outcome["calls"], 1, "one refresh request: {outcome}");
+    assert_ne!(outcome["refresh"], before, "a new token is stored");
+    // Still signed in: the stored token rotates on the server.
+    app.post(
+        "/api/v1/auth/refresh_token",
+        None,
+        json!({ "refresh_token": outcome["refresh"] }),
+    )
+    .await
+    .expect(200);
     b.close().await;
 }

@@ -126,7 +126,7 @@ async fn login(
     if body.password.len() > 4 * MAX_PASSWORD {
         return Err(refused());
     }
-    if !state.passwords.verify(body.password, hash).await {
+    if !state.passwords.verify(body.password, hash).await? {
         return Err(refused());
     }
     let user_id = user_id.ok_or_else(refused)?;
@@ -180,17 +180,27 @@ async fn refresh(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<RefreshBody>,
 ) -> ApiResult<impl IntoResponse> {
-    let refresh = format!("rt_{}", random_token(32));
+    // Derived, not random: concurrent refreshes of one token (several tabs) all answer this
+    // same successor, which is stored once.
+    let successor = state.tokens.refresh_successor(&body.refresh_token);
     let expires = Utc::now() + chrono::Duration::days(state.settings.refresh_token_days);
     let outcome = store::rotate_refresh_token(
         &state.db,
         &hash_refresh_token(&body.refresh_token),
-        &hash_refresh_token(&refresh),
+        &hash_refresh_token(&successor),
         expires,
+        state.settings.refresh_reuse_grace,
     )
     .await?;
     match outcome {
-        Rotation::Rotated { user_id } => token_response(&state, user_id, refresh).await,
+        Rotation::Rotated { user_id } => token_response(&state, user_id, successor).await,
+        Rotation::Reissued { user_id } => {
+            tracing::info!(
+                user_id,
+                "a just-spent refresh token was presented again; same successor answered"
+            );
+            token_response(&state, user_id, successor).await
+        }
         Rotation::Refused => Err(ApiError::new(
             ErrorCode::Unauthorized,
             "Refresh token is invalid, expired or revoked",

@@ -157,11 +157,14 @@ pub async fn insert_refresh_token(
 /// What presenting a refresh token led to.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Rotation {
-    /// The token was live: it is now spent and `new_hash` replaces it in the same family.
+    /// The token was live: it is now spent and its successor is stored in the same family.
     Rotated { user_id: i64 },
+    /// The token was spent within the grace window (a concurrent refresh, another tab): its
+    /// successor, already stored, is answered again.
+    Reissued { user_id: i64 },
     /// Unknown, expired or revoked.
     Refused,
-    /// Already spent: the whole family has been revoked.
+    /// Spent before the grace window: the whole family has been revoked.
     ReuseDetected,
 }
 
@@ -174,17 +177,54 @@ struct StoredRefreshToken {
     revoked_at: Option<DateTime<Utc>>,
 }
 
-/// Spends a refresh token and stores its successor in one transaction. Presenting a spent token
-/// (or losing a race to spend it) revokes the family.
+/// Spends a refresh token and stores its successor (`successor_hash`, derived from the
+/// presented token, so every concurrent caller names the same one) in one transaction.
+///
+/// The spend is a single conditional `UPDATE … WHERE spent_at IS NULL`: of concurrent callers
+/// exactly one matches the row (on PostgreSQL the others wait for its row lock and, under READ
+/// COMMITTED, re-check the condition against its committed spend; SQLite has one writer). The
+/// others then read the committed row: spent within `grace`, they get `Reissued` and answer the
+/// same successor; spent earlier, the family is revoked. `tests/auth.rs`
+/// `concurrent_refreshes_of_one_token_all_get_the_same_successor` and
+/// `reuse_after_the_grace_window_revokes_the_family` prove both.
 pub async fn rotate_refresh_token(
     db: &Db,
     presented_hash: &str,
-    new_hash: &str,
-    new_expires_at: DateTime<Utc>,
+    successor_hash: &str,
+    successor_expires_at: DateTime<Utc>,
+    grace: chrono::Duration,
 ) -> Result<Rotation, sqlx::Error> {
     let now = Utc::now();
     with_db!(db, pool => {
         let mut tx = pool.begin().await?;
+        let spent: Option<(String, i64, DateTime<Utc>)> = sqlx::query_as(
+            "UPDATE refresh_tokens SET spent_at = $1
+             WHERE token_hash = $2 AND spent_at IS NULL AND revoked_at IS NULL
+             RETURNING family_id, user_id, expires_at",
+        )
+        .bind(now)
+        .bind(presented_hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((family_id, user_id, expires_at)) = spent {
+            if expires_at <= now {
+                // Dropping the transaction rolls the spend back.
+                return Ok(Rotation::Refused);
+            }
+            sqlx::query(
+                "INSERT INTO refresh_tokens (token_hash, family_id, user_id, issued_at, expires_at)
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(successor_hash)
+            .bind(&family_id)
+            .bind(user_id)
+            .bind(now)
+            .bind(successor_expires_at)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            return Ok(Rotation::Rotated { user_id });
+        }
         let row: Option<StoredRefreshToken> = sqlx::query_as(
             "SELECT family_id, user_id, expires_at, spent_at, revoked_at
              FROM refresh_tokens WHERE token_hash = $1",
@@ -195,46 +235,24 @@ pub async fn rotate_refresh_token(
         let Some(StoredRefreshToken { family_id, user_id, expires_at, spent_at, revoked_at }) = row else {
             return Ok(Rotation::Refused);
         };
+        let Some(spent_at) = spent_at else {
+            return Ok(Rotation::Refused);
+        };
         if revoked_at.is_some() || expires_at <= now {
             return Ok(Rotation::Refused);
         }
-        let spent_now = if spent_at.is_none() {
-            sqlx::query(
-                "UPDATE refresh_tokens SET spent_at = $1 WHERE token_hash = $2 AND spent_at IS NULL",
-            )
-            .bind(now)
-            .bind(presented_hash)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-                == 1
-        } else {
-            false
-        };
-        if !spent_now {
-            sqlx::query(
-                "UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL",
-            )
-            .bind(now)
-            .bind(&family_id)
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
-            return Ok(Rotation::ReuseDetected);
+        if now - spent_at <= grace {
+            return Ok(Rotation::Reissued { user_id });
         }
         sqlx::query(
-            "INSERT INTO refresh_tokens (token_hash, family_id, user_id, issued_at, expires_at)
-             VALUES ($1, $2, $3, $4, $5)",
+            "UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL",
         )
-        .bind(new_hash)
-        .bind(&family_id)
-        .bind(user_id)
         .bind(now)
-        .bind(new_expires_at)
+        .bind(&family_id)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(Rotation::Rotated { user_id })
+        Ok(Rotation::ReuseDetected)
     })
 }
 

@@ -1,7 +1,9 @@
 //! Access tokens (HS256 JWTs of 15 minutes carrying user id and roles) and refresh tokens
-//! (random, stored only as SHA-256 hashes).
+//! (stored only as SHA-256 hashes): a login's is random, each successor is derived from the
+//! token it replaces with a server key, so concurrent refreshes of one token agree on it.
 
 use base64::Engine;
+use hmac::{Hmac, Mac};
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -32,6 +34,8 @@ pub struct TokenKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    /// Keys refresh-token successors; derived from the access-token secret, never equal to it.
+    successor_key: Vec<u8>,
     pub access_seconds: i64,
 }
 
@@ -44,8 +48,19 @@ impl TokenKeys {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
+            successor_key: hmac_sha256(secret, b"boxoffice refresh-token successor v1"),
             access_seconds,
         }
+    }
+
+    /// The refresh token that replaces `spent`: `rt_` + base64url(HMAC-SHA256(key, spent)).
+    /// Unguessable without the server's key, and the same on every node for the same token.
+    pub fn refresh_successor(&self, spent: &str) -> String {
+        let mac = hmac_sha256(&self.successor_key, spent.as_bytes());
+        format!(
+            "rt_{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac)
+        )
     }
 
     /// Issues an access token for `user_id` with `roles`, valid from `now` (unix seconds).
@@ -79,6 +94,12 @@ impl TokenKeys {
         let user_id = data.claims.sub.parse().map_err(|_| TokenError::Invalid)?;
         Ok((user_id, data.claims))
     }
+}
+
+fn hmac_sha256(key: &[u8], message: &[u8]) -> Vec<u8> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(message);
+    mac.finalize().into_bytes().to_vec()
 }
 
 /// A new random secret, base64url without padding (`bytes` random bytes).
@@ -142,6 +163,18 @@ mod tests {
             keys().verify(&format!("{none_header}.{body}.")).err(),
             Some(TokenError::Invalid)
         );
+    }
+
+    #[test]
+    fn successors_are_deterministic_per_key_and_token() {
+        let a = random_token(32);
+        let b = random_token(32);
+        let k = keys();
+        assert_eq!(k.refresh_successor(&a), keys().refresh_successor(&a));
+        assert_ne!(k.refresh_successor(&a), k.refresh_successor(&b));
+        assert_ne!(k.refresh_successor(&a), a);
+        let other = TokenKeys::new(b"another-secret-another-secret-xx", 900);
+        assert_ne!(k.refresh_successor(&a), other.refresh_successor(&a));
     }
 
     #[test]

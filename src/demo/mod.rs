@@ -48,13 +48,15 @@ pub async fn seed_if_empty(state: &AppState) -> anyhow::Result<bool> {
     Ok(true)
 }
 
+/// Whether the demo accounts exist in `db` (loaded now or on an earlier start).
+pub async fn present(db: &crate::store::Db) -> anyhow::Result<bool> {
+    let first = Email::parse(ACCOUNTS[0].0).map_err(anyhow::Error::msg)?;
+    Ok(users::credentials(db, &first.normalised).await?.is_some())
+}
+
 /// Loads the demo data unless it is already there (`boxoffice seed --demo`).
 pub async fn seed(state: &AppState) -> anyhow::Result<()> {
-    let first = Email::parse(ACCOUNTS[0].0).map_err(anyhow::Error::msg)?;
-    if users::credentials(&state.db, &first.normalised)
-        .await?
-        .is_some()
-    {
+    if present(&state.db).await? {
         tracing::info!("demo data already present");
         return Ok(());
     }

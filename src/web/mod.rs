@@ -15,10 +15,7 @@ const STYLE: &str = include_str!("assets/app.css");
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route(
-            "/",
-            get(|h: HeaderMap| async move { asset(&h, INDEX, "text/html; charset=utf-8") }),
-        )
+        .route("/", get(|h: HeaderMap| async move { page(&h) }))
         .route(
             "/assets/app.js",
             get(|h: HeaderMap| async move { asset(&h, SCRIPT, "text/javascript; charset=utf-8") }),
@@ -27,6 +24,17 @@ pub fn router() -> Router<AppState> {
             "/assets/app.css",
             get(|h: HeaderMap| async move { asset(&h, STYLE, "text/css; charset=utf-8") }),
         )
+}
+
+/// The app's page, under its strict Content-Security-Policy (the scripts and styles it loads
+/// carry none of their own: a policy applies to the document).
+fn page(request: &HeaderMap) -> Response {
+    let mut response = asset(request, INDEX, "text/html; charset=utf-8");
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(crate::http::security::WEB_APP_CSP),
+    );
+    response
 }
 
 fn asset(request: &HeaderMap, body: &'static str, content_type: &'static str) -> Response {

@@ -5,6 +5,9 @@ const $ = (sel, root = document) => root.querySelector(sel);
 const main = () => $("#main");
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 const money = (v, cur) => (v == null ? "" : `${cur === "INR" ? "₹" : cur + " "}${Number(v).toLocaleString("en-IN")}`);
+// Colours from the API are set through the CSSOM: the Content-Security-Policy allows no inline
+// styles, so templates carry `data-colour` instead of a `style` attribute.
+const paint = (root) => root.querySelectorAll("[data-colour]").forEach((el) => el.style.setProperty("--c", el.dataset.colour));
 const when = (iso) => { const d = new Date(iso); return `${iso.slice(0, 10)} ${iso.slice(11, 16)}`; };
 
 // ---- session ---------------------------------------------------------------
@@ -29,11 +32,27 @@ function scheduleRefresh() {
   const wait = Math.max(1000, expires - Date.now() - 60_000);
   refreshTimer = setTimeout(refreshNow, wait);
 }
+// One refresh at a time across every tab of this origin: a tab that waited for the lock uses
+// the token another tab stored meanwhile instead of spending it again. (The server also
+// answers a just-spent token with the same successor, so a race without locks is harmless.)
 async function refreshNow() {
-  const res = await fetch("/api/v1/auth/refresh_token", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ refresh_token: session.refresh }) });
-  if (res.ok) { session.save(await res.json()); return true; }
-  session.clear(); renderNav(); return false;
+  const presented = session.refresh;
+  if (!presented) return false;
+  const refreshed = () => session.refresh && session.refresh !== presented;
+  const run = async () => {
+    if (refreshed()) { scheduleRefresh(); return true; }
+    const res = await fetch("/api/v1/auth/refresh_token", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ refresh_token: presented }) });
+    if (res.ok) { session.save(await res.json()); return true; }
+    if (refreshed()) { scheduleRefresh(); return true; }
+    session.clear(); renderNav(); return false;
+  };
+  return navigator.locks ? navigator.locks.request("boxoffice-refresh", run) : run();
 }
+// Another tab signed in, refreshed or signed out: follow it.
+window.addEventListener("storage", (e) => {
+  if (e.key === null || e.key === "bo.refresh" || e.key === "bo.expires") scheduleRefresh();
+  if (e.key === null || e.key === "bo.user" || (e.key === "bo.refresh" && !e.newValue)) renderNav();
+});
 
 class ApiError extends Error { constructor(body, status) { super(body?.message || `Request failed (${status})`); this.body = body; this.status = status; } }
 
@@ -51,9 +70,13 @@ async function api(path, { method = "GET", body, headers = {}, auth = true } = {
   if (auth && session.access) h.authorization = `Bearer ${session.access}`;
   // Revalidate cached catalog answers (cheap 304s thanks to ETags) so the app never shows stale data.
   let res = await fetch(path, { method, headers: h, cache: "no-cache", body: body === undefined ? undefined : JSON.stringify(body) });
-  if (res.status === 401 && auth && session.refresh && (await refreshNow())) {
-    h.authorization = `Bearer ${session.access}`;
-    res = await fetch(path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
+  if (res.status === 401 && auth && session.refresh) {
+    // A newer access token (another tab refreshed meanwhile) is simply used; otherwise refresh.
+    const fresh = h.authorization !== `Bearer ${session.access}` || (await refreshNow());
+    if (fresh) {
+      h.authorization = `Bearer ${session.access}`;
+      res = await fetch(path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
+    }
   }
   const text = await res.text();
   const data = text ? JSON.parse(text) : null;
@@ -116,7 +139,7 @@ async function home() {
         <ul id="suggest" class="suggest" role="listbox" hidden></ul></div>
       <div><label for="city">City</label><select id="city"><option value="">All cities</option></select></div>
     </div>
-    <div class="tabs row" role="group" aria-label="Category" style="margin:12px 0">
+    <div class="tabs row spaced" role="group" aria-label="Category">
       ${["all", "movie", "concert"].map((c) => `<button data-cat="${c}" aria-pressed="${filters.cat === c}">${c === "all" ? "All" : c === "movie" ? "Movies" : "Concerts"}</button>`).join("")}
     </div>
     <ul class="cards" id="list" aria-label="Shows"></ul>`;
@@ -136,7 +159,7 @@ async function home() {
     if (filters.city) params.set("city", filters.city);
     if (filters.cat !== "all") params.set("cat", filters.cat);
     const hits = await api(`/api/v1/search?${params}`, { auth: false }).catch(emptyUnlessStale);
-    box.innerHTML = hits.length ? hits.map((h) => `<li role="option"><a href="#/show/${h.show_id}">${esc(h.title)} <span class="muted">· ${esc(h.venue_name)}, ${esc(h.city)} · ${when(h.start_time)}</span></a></li>`).join("") : `<li class="muted" style="padding:8px">No shows match “${esc(text)}”</li>`;
+    box.innerHTML = hits.length ? hits.map((h) => `<li role="option"><a href="#/show/${h.show_id}">${esc(h.title)} <span class="muted">· ${esc(h.venue_name)}, ${esc(h.city)} · ${when(h.start_time)}</span></a></li>`).join("") : `<li class="muted empty">No shows match “${esc(text)}”</li>`;
     box.hidden = false;
   }
   await list();
@@ -165,20 +188,21 @@ async function showPage(showId) {
     <p><span class="pill">${esc(show.category)}</span> ${esc(show.venue_name)}, ${esc(show.address)} · <strong>${when(show.start_time)}</strong> <span class="muted">(${esc(show.timezone)})</span></p>
     <p class="muted">${esc(show.description)}</p>
     <div class="panel"><h2>Prices</h2><table><thead><tr><th>Section</th><th>Price</th><th>Available</th></tr></thead><tbody id="prices"></tbody></table></div>
-    <h2>Pick your seats <span class="muted" style="font-size:.9rem">(up to ${show.max_seats_per_user} per person)</span></h2>
-    <div class="legend"><span><i style="background:#7c3aed"></i>available (section colour)</span><span><i style="background:var(--held)"></i>held</span><span><i style="background:var(--mine)"></i>held by you</span><span><i style="background:var(--sold)"></i>sold</span><span>♿ accessible</span></div>
+    <h2>Pick your seats <span class="muted small">(up to ${show.max_seats_per_user} per person)</span></h2>
+    <div class="legend"><span><i class="available"></i>available (section colour)</span><span><i class="held"></i>held</span><span><i class="mine"></i>held by you</span><span><i class="sold"></i>sold</span><span>♿ accessible</span></div>
     <div class="sections" id="sections" role="group" aria-label="Sections"></div>
     <div class="map"><div class="stage">STAGE · SCREEN</div><div id="map" aria-label="Seat map"></div></div>
     <div class="panel row"><div id="picked" aria-live="polite">No seats selected.</div><button id="reserve" disabled>Reserve seats</button></div>`;
   const colour = Object.fromEntries(show.sections.map((s) => [s.name, s.colour]));
-  $("#prices").innerHTML = show.sections.map((s) => `<tr><td><i style="display:inline-block;width:10px;height:10px;background:${esc(s.colour)}"></i> ${esc(s.name)}</td><td>${money(s.price, show.currency)}</td><td>${s.available} / ${s.total}</td></tr>`).join("");
-  $("#sections").innerHTML = show.sections.map((s) => `<button style="--c:${esc(s.colour)}" data-section="${esc(s.name)}" aria-pressed="${section === s.name}">${esc(s.name)} · ${money(s.price, show.currency)} · ${s.available} left</button>`).join("") + (big ? "" : "");
+  $("#prices").innerHTML = show.sections.map((s) => `<tr><td><i class="swatch" data-colour="${esc(s.colour)}"></i> ${esc(s.name)}</td><td>${money(s.price, show.currency)}</td><td>${s.available} / ${s.total}</td></tr>`).join("");
+  $("#sections").innerHTML = show.sections.map((s) => `<button data-colour="${esc(s.colour)}" data-section="${esc(s.name)}" aria-pressed="${section === s.name}">${esc(s.name)} · ${money(s.price, show.currency)} · ${s.available} left</button>`).join("") + (big ? "" : "");
+  paint(main());
   main().querySelectorAll("[data-section]").forEach((b) => b.addEventListener("click", () => { section = b.dataset.section; main().querySelectorAll("[data-section]").forEach((x) => x.setAttribute("aria-pressed", x === b)); draw(); }));
   let seats = [];
   async function load() { seats = (await api(`/api/v1/shows/${showId}/seats`)).seats; draw(); }
   function draw() {
     const map = $("#map");
-    if (!section) { map.innerHTML = `<p class="muted" style="padding:20px">This venue has ${show.seat_count.toLocaleString()} seats: choose a section above to zoom in.</p>`; return; }
+    if (!section) { map.innerHTML = `<p class="muted roomy">This venue has ${show.seat_count.toLocaleString()} seats: choose a section above to zoom in.</p>`; return; }
     const shown = seats.filter((s) => section === "*" || s.section === section);
     if (!shown.length) { map.innerHTML = ""; return; }
     const xs = shown.map((s) => s.x), ys = shown.map((s) => s.y);
@@ -238,7 +262,7 @@ async function checkout() {
     <div class="panel"><p>Your seats are held for you for</p><div class="countdown" id="countdown" role="timer" aria-live="off">--:--</div><p class="muted" id="hold-note"></p></div>
     <form class="panel" id="pay"><h2>Pay with a card (sandbox)</h2>
       <label for="card">Card</label><select id="card"><option value="tok_visa">Visa ending 4242 (approves)</option><option value="tok_mastercard">Mastercard ending 4444 (approves)</option><option value="tok_declined">Card ending 0002 (declined)</option></select>
-      <div class="row" style="margin-top:12px"><button type="submit" id="pay-button">Pay ${money(hold.total, hold.currency)}</button><button type="button" class="secondary" id="release">Release seats</button></div>
+      <div class="row gap-top"><button type="submit" id="pay-button">Pay ${money(hold.total, hold.currency)}</button><button type="button" class="secondary" id="release">Release seats</button></div>
     </form>`;
   const deadline = new Date(hold.expires_at).getTime();
   const tick = () => {
@@ -316,7 +340,7 @@ async function signedIn(tokens) {
   sessionStorage.removeItem("bo.after");
 }
 function loginPage() {
-  main().innerHTML = `<h1>Sign in</h1><form class="panel" id="f" style="max-width:420px">
+  main().innerHTML = `<h1>Sign in</h1><form class="panel narrow" id="f">
     <label for="email">Email</label><input id="email" type="email" autocomplete="email" required>
     <label for="password">Password</label><input id="password" type="password" autocomplete="current-password" required>
     <p><button type="submit">Sign in</button></p><p class="muted">New here? <a href="#/signup">Create an account</a></p></form>`;
@@ -327,12 +351,12 @@ function loginPage() {
   });
 }
 function signupPage() {
-  main().innerHTML = `<h1>Create your account</h1><form class="panel" id="f" style="max-width:420px">
+  main().innerHTML = `<h1>Create your account</h1><form class="panel narrow" id="f">
     <label for="name">Name</label><input id="name" autocomplete="name" required>
     <label for="email">Email</label><input id="email" type="email" autocomplete="email" required>
     <label for="password">Password (8+ characters)</label><input id="password" type="password" autocomplete="new-password" minlength="8" required>
-    <label><input type="checkbox" id="organiser" style="width:auto"> I organise events</label>
-    <label><input type="checkbox" id="owner" style="width:auto"> I own a venue</label>
+    <label><input type="checkbox" id="organiser"> I organise events</label>
+    <label><input type="checkbox" id="owner"> I own a venue</label>
     <p><button type="submit">Sign up</button></p></form>`;
   $("#f").addEventListener("submit", async (e) => {
     e.preventDefault();
@@ -395,7 +419,7 @@ async function salesPage(showId) {
       ${s.sections.map((x) => `<tr><td>${esc(x.name)}</td><td>${money(x.price, s.currency)}</td><td>${x.sold}</td><td>${x.held}</td><td>${x.available}</td></tr>`).join("")}</tbody></table>
       <p class="panel">Revenue: <span class="price">${money(revenue, s.currency)}</span></p>
       <div class="row">${s.status === "draft" ? '<button id="launch">Launch</button>' : ""}${s.status === "live" || s.status === "draft" ? '<button class="secondary" id="cancel">Cancel show</button>' : ""}
-      <label><input type="checkbox" id="queue" style="width:auto" ${s.queue.enabled ? "checked" : ""}> Waiting room</label></div>`;
+      <label><input type="checkbox" id="queue" ${s.queue.enabled ? "checked" : ""}> Waiting room</label></div>`;
     $("#launch")?.addEventListener("click", async () => { try { await api(`/api/v1/shows/${showId}/launch`, { method: "POST", body: {} }); draw(); } catch (e) { toast(human(e)); } });
     $("#cancel")?.addEventListener("click", async () => { if (confirm("Cancel the show and refund every booking?")) { try { await api(`/api/v1/shows/${showId}/cancel`, { method: "POST", body: {} }); draw(); } catch (e) { toast(human(e)); } } });
     $("#queue").addEventListener("change", async (e) => { try { await api(`/api/v1/shows/${showId}`, { method: "PATCH", body: { queue: { enabled: e.target.checked } } }); } catch (err) { toast(human(err)); } });
@@ -428,7 +452,7 @@ async function venuesPage() {
     <label for="layout">Layout: one section per line — <code>Name, priority: ROW COUNT [skip N…] [acc N…]; …</code></label>
     <textarea id="layout" rows="5">Gold, 0: A 10 acc 1; B 12 skip 7
 Silver, 1: C 14; D 14</textarea>
-    <div class="row" style="margin-top:12px"><button type="button" class="secondary" id="preview">Preview map</button><button type="submit">Save venue</button></div></form>
+    <div class="row gap-top"><button type="button" class="secondary" id="preview">Preview map</button><button type="submit">Save venue</button></div></form>
     <div class="map"><div id="map"></div></div>`;
   const body = () => ({ name: $("#vname").value, city: $("#vcity").value, address: $("#vaddr").value, timezone: $("#vtz").value, sections: parseLayout($("#layout").value) });
   $("#preview").addEventListener("click", async () => {
