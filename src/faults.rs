@@ -12,7 +12,12 @@ pub struct Faults {
     crash_before_capture: AtomicU32,
     capture_not_recorded: AtomicU32,
     crash_before_refund: AtomicU32,
+    pause_before_booking_commit: AtomicU32,
+    pause_in_booking_cancel: AtomicU32,
 }
+
+/// How long the `Pause…` faults hold their transaction open.
+pub const PAUSE: std::time::Duration = std::time::Duration::from_millis(600);
 
 /// Where a fault can fire.
 #[derive(Debug, Clone, Copy)]
@@ -29,6 +34,10 @@ pub enum Fault {
     CaptureNotRecorded,
     /// A cancellation committed, then the node died before refunding.
     CrashBeforeRefund,
+    /// The booking transaction, its rows written, waits [`PAUSE`] before committing.
+    PauseBeforeBookingCommit,
+    /// A booking's cancellation waits [`PAUSE`] after its first write, before committing.
+    PauseInBookingCancel,
 }
 
 impl Faults {
@@ -40,6 +49,8 @@ impl Faults {
             Fault::CrashBeforeCapture => &self.crash_before_capture,
             Fault::CaptureNotRecorded => &self.capture_not_recorded,
             Fault::CrashBeforeRefund => &self.crash_before_refund,
+            Fault::PauseBeforeBookingCommit => &self.pause_before_booking_commit,
+            Fault::PauseInBookingCancel => &self.pause_in_booking_cancel,
         }
     }
 

@@ -12,6 +12,7 @@ use common::{eventually, Backend, Fixture, SmtpSink, TestApp, User};
 use serde_json::{json, Value};
 
 both_backends!(
+    a_cancellation_racing_a_check_in_never_voids_a_scanned_ticket,
     a_booking_gets_verifiable_tickets_and_an_email_within_two_seconds,
     relay_crash_after_publish_redelivers_without_duplicates,
     check_in_once_and_refuse_forgeries,
@@ -1072,4 +1073,83 @@ async fn a_reset_database_still_gets_its_events() {
     })
     .await;
     assert!(codes.is_some(), "tickets after the reset");
+}
+
+/// SPEC §8: a ticket scanned at the gate stays valid. A cancellation held open after its first
+/// write while the gate scans (deterministic), then cancellations and scans racing freely: a
+/// scanned ticket is never voided, and a booking with one is never cancelled or refunded.
+async fn a_cancellation_racing_a_check_in_never_voids_a_scanned_ticket(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let app = spawn(backend, &sink).await;
+    let fx = app.live_show().await;
+    let users = app.quick_users(7).await;
+    let mut bookings = Vec::new();
+    for (i, user) in users.iter().enumerate() {
+        let seat = format!("C{}", i + 1);
+        let booked = book_seats(&app, &fx, user, &[&seat], &format!("gate-{i}")).await;
+        let booking_id = booked["booking_id"].as_i64().expect("id");
+        let codes = eventually(Duration::from_secs(5), || codes_of(&app, user, booking_id))
+            .await
+            .expect("codes");
+        bookings.push((user, booking_id, codes[0].clone()));
+    }
+    let scan = |code: String| {
+        let app = &app;
+        let token = fx.organiser.token.clone();
+        async move {
+            app.post("/api/v1/checkin", Some(&token), json!({ "code": code }))
+                .await
+        }
+    };
+    let cancel = |user: &User, booking_id: i64| {
+        let app = &app;
+        let token = user.token.clone();
+        async move {
+            app.post(
+                &format!("/api/v1/bookings/{booking_id}/cancel"),
+                Some(&token),
+                json!({}),
+            )
+            .await
+        }
+    };
+    // Deterministic: the cancellation pauses after its first write; the scan comes meanwhile.
+    let (user, booking_id, code) = &bookings[0];
+    app.state.faults.arm(Fault::PauseInBookingCancel, 1);
+    let (cancelled, scanned) = tokio::join!(cancel(user, *booking_id), async {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        scan(code.clone()).await
+    });
+    let outcomes = vec![(cancelled.status.as_u16(), scanned.status.as_u16())];
+    // Free races on the others.
+    let mut outcomes = outcomes;
+    for (user, booking_id, code) in &bookings[1..] {
+        let (c, s) = tokio::join!(cancel(user, *booking_id), scan(code.clone()));
+        outcomes.push((c.status.as_u16(), s.status.as_u16()));
+    }
+    for ((c, s), (_, booking_id, _)) in outcomes.iter().zip(&bookings) {
+        // Exactly one of the two wins.
+        assert!(
+            (*c == 200 && *s == 400) || (*c == 409 && *s == 200),
+            "booking {booking_id}: cancel {c}, scan {s}"
+        );
+    }
+    let (bad, scanned): (i64, i64) = with_db!(&app.state.db, pool => {
+        let bad: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM tickets t JOIN bookings b ON b.booking_id = t.booking_id
+              LEFT JOIN payments p ON p.booking_id = b.booking_id
+              WHERE t.show_id = $1 AND t.checked_in_at IS NOT NULL
+                AND (t.status <> 'valid' OR b.status <> 'confirmed'
+                     OR p.status IN ('refund_pending', 'refunded'))",
+        ).bind(fx.show).fetch_one(pool).await.expect("bad");
+        let scanned: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM tickets WHERE show_id = $1 AND checked_in_at IS NOT NULL",
+        ).bind(fx.show).fetch_one(pool).await.expect("scanned");
+        (bad, scanned)
+    });
+    assert_eq!(
+        bad, 0,
+        "no scanned ticket is void, cancelled or refunded; {outcomes:?}"
+    );
+    assert!(scanned >= 1, "{outcomes:?}");
 }

@@ -39,6 +39,7 @@ both_backends!(
     reconciliation_worker_captures_a_booking_whose_capture_was_lost,
     reconciliation_settles_every_payment_a_crash_left_behind,
     race_reconcilers_and_cancellations_never_keep_a_cancelled_buyers_money,
+    a_show_cancelled_while_a_booking_commits_leaves_no_sale,
 );
 
 mod redis_outage {
@@ -1479,4 +1480,90 @@ async fn redis_outage_is_a_fast_503_and_service_resumes() {
         "resumed after {resumed:?}"
     );
     audit(&app, fx.show).await;
+}
+
+/// SPEC §5, §7: cancelling a show while bookings commit never leaves a confirmed, charged or
+/// ticketed booking for the cancelled show. One booking is held open in its transaction while
+/// the organiser cancels (deterministic), and the other buyers book at the same moment.
+async fn a_show_cancelled_while_a_booking_commits_leaves_no_sale(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let fx = app.live_show().await;
+    let users = app.quick_users(8).await;
+    for (i, u) in users.iter().enumerate() {
+        reserve(&app, u, fx.show, &[&format!("C{}", i + 1)])
+            .await
+            .expect(202);
+    }
+    app.state.faults.arm(Fault::PauseBeforeBookingCommit, 1);
+    let paused = book(
+        &app,
+        &users[0],
+        "paused",
+        json!({ "show_id": fx.show, "seat_ids": ["C1"] }),
+    );
+    let others = join_all(users.iter().enumerate().skip(1).map(|(i, u)| {
+        let app = &app;
+        async move {
+            tokio::time::sleep(Duration::from_millis(100 + 20 * i as u64)).await;
+            book(
+                app,
+                u,
+                &format!("k{i}"),
+                json!({ "show_id": fx.show, "seat_ids": [format!("C{}", i + 1)] }),
+            )
+            .await
+        }
+    }));
+    let cancel = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        app.post(
+            &format!("/api/v1/shows/{}/cancel", fx.show),
+            Some(&fx.organiser.token),
+            json!({}),
+        )
+        .await
+    };
+    let (paused, others, cancelled) = tokio::join!(paused, others, cancel);
+    cancelled.expect(200);
+    let mut statuses = vec![paused.status.as_u16()];
+    statuses.extend(others.iter().map(|r| r.status.as_u16()));
+    for status in &statuses {
+        assert!([201, 409].contains(status), "{statuses:?}");
+    }
+    let settled = common::eventually(Duration::from_secs(10), || async {
+        let unsettled = count(
+            &app,
+            "SELECT COUNT(*) FROM payments p JOIN bookings b ON b.booking_id = p.booking_id
+              WHERE b.show_id = $1 AND p.status NOT IN ('refunded', 'voided')",
+            fx.show,
+        )
+        .await;
+        (unsettled == 0).then_some(())
+    })
+    .await;
+    let confirmed = count(
+        &app,
+        "SELECT COUNT(*) FROM bookings WHERE show_id = $1 AND status = 'confirmed'",
+        fx.show,
+    )
+    .await;
+    let valid = count(
+        &app,
+        "SELECT COUNT(*) FROM tickets WHERE show_id = $1 AND status = 'valid'",
+        fx.show,
+    )
+    .await;
+    let on_sale = count(
+        &app,
+        "SELECT COUNT(*) FROM inventory WHERE show_id = $1 AND status <> 'blocked'",
+        fx.show,
+    )
+    .await;
+    assert_eq!(
+        confirmed, 0,
+        "no booking stays confirmed; answers {statuses:?}"
+    );
+    assert_eq!(valid, 0, "no ticket stays valid");
+    assert_eq!(on_sale, 0, "every seat is withdrawn");
+    assert!(settled.is_some(), "every payment is refunded or voided");
 }

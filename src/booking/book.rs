@@ -355,6 +355,15 @@ async fn commit_booking(
         Backend::Postgres => "SELECT user_id FROM users WHERE user_id = $1 FOR NO KEY UPDATE",
         Backend::Sqlite => "SELECT user_id FROM users WHERE user_id = $1",
     };
+    // Keeps the show on sale until this transaction ends: cancelling a show updates its row, so
+    // it waits for bookings in flight and then cancels them with the rest, and a booking that
+    // starts after the cancellation sees it (`tests/booking.rs`,
+    // `a_show_cancelled_while_a_booking_commits_leaves_no_sale`).
+    let lock_show = match state.db.backend() {
+        Backend::Postgres => "SELECT status, start_time FROM shows WHERE show_id = $1 FOR SHARE",
+        Backend::Sqlite => "SELECT status, start_time FROM shows WHERE show_id = $1",
+    };
+    let pause_before_commit = state.faults.fire(Fault::PauseBeforeBookingCommit);
     with_db!(&state.db, pool => {
         let mut tx = pool.begin().await?;
         // The hold checked the cap against the seats bought when it was made; a booking of the
@@ -363,6 +372,18 @@ async fn commit_booking(
         // after the lock is granted, so it sees a booking that held the lock before us; a
         // subquery in the locking statement would use that statement's older snapshot.
         sqlx::query(lock_buyer).bind(user.user_id).execute(&mut *tx).await?;
+        let (status, start_time): (String, chrono::DateTime<Utc>) = sqlx::query_as(lock_show)
+            .bind(show.show_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        if status != "live" || start_time <= now {
+            tx.rollback().await?;
+            let current = SaleShow { status, start_time, ..show.clone() };
+            return Err(current
+                .ensure_on_sale()
+                .err()
+                .unwrap_or_else(|| ApiError::invalid_state("The show is not on sale")));
+        }
         let bought: i64 = sqlx::query_scalar(
             "SELECT CAST(COALESCE(SUM(seat_count), 0) AS BIGINT) FROM bookings
               WHERE user_id = $1 AND show_id = $2 AND status = 'confirmed'",
@@ -501,6 +522,9 @@ async fn commit_booking(
             "seat_ids": labels, "transaction_id": txn,
         }))
         .await?;
+        if pause_before_commit {
+            tokio::time::sleep(crate::faults::PAUSE).await;
+        }
         if fail_before_commit {
             return Err(ApiError::internal(anyhow::anyhow!("injected failure before commit")));
         }

@@ -197,23 +197,47 @@ pub async fn cancel_booking(
         .with_details(json!({ "booking_id": booking_id })));
     }
     let show_id = row.show_id;
+    let pause = state
+        .faults
+        .fire(crate::faults::Fault::PauseInBookingCancel);
+    // Tickets are voided first, and only those not checked in: a check-in racing this waits for
+    // our lock and then finds its ticket void, or wins and makes us give up, so a scanned ticket
+    // is never voided and refunded (`tests/after_booking.rs`,
+    // `a_cancellation_racing_a_check_in_never_voids_a_scanned_ticket`).
     let cancelled = with_db!(&state.db, pool => {
         let mut tx = pool.begin().await?;
-        let flipped = sqlx::query(
-            "UPDATE bookings SET status = 'cancelled', cancelled_at = $2
-             WHERE booking_id = $1 AND status = 'confirmed'
-               AND NOT EXISTS (SELECT 1 FROM tickets WHERE booking_id = $1 AND checked_in_at IS NOT NULL)",
+        sqlx::query(
+            "UPDATE tickets SET status = 'void'
+             WHERE booking_id = $1 AND status = 'valid' AND checked_in_at IS NULL",
         )
         .bind(booking_id)
-        .bind(now)
         .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if flipped == 1 {
-            sqlx::query("UPDATE tickets SET status = 'void' WHERE booking_id = $1 AND status = 'valid'")
-                .bind(booking_id)
-                .execute(&mut *tx)
-                .await?;
+        .await?;
+        if pause {
+            tokio::time::sleep(crate::faults::PAUSE).await;
+        }
+        let scanned: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM tickets WHERE booking_id = $1 AND checked_in_at IS NOT NULL",
+        )
+        .bind(booking_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let flipped = if scanned > 0 {
+            0
+        } else {
+            sqlx::query(
+                "UPDATE bookings SET status = 'cancelled', cancelled_at = $2
+                 WHERE booking_id = $1 AND status = 'confirmed'",
+            )
+            .bind(booking_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+        };
+        if flipped != 1 {
+            tx.rollback().await?;
+        } else {
             sqlx::query(
                 "UPDATE inventory SET status = 'available', booking_id = NULL
                  WHERE booking_id = $1 AND status = 'sold'",

@@ -267,7 +267,17 @@ async fn check_in(
             == 1
     });
     if !won {
-        return Err(already(ticket.ticket_id, now));
+        // Another gate scanned it, or its booking was cancelled meanwhile: say which.
+        let current: Option<(String, Option<DateTime<Utc>>)> = with_db!(&state.db, pool => {
+            sqlx::query_as("SELECT status, checked_in_at FROM tickets WHERE ticket_id = $1")
+                .bind(ticket.ticket_id)
+                .fetch_optional(pool)
+                .await?
+        });
+        return Err(match current {
+            Some((status, Some(at))) if status == "valid" => already(ticket.ticket_id, at),
+            _ => invalid(),
+        });
     }
     Ok((
         StatusCode::OK,
