@@ -40,6 +40,7 @@ both_backends!(
     reconciliation_settles_every_payment_a_crash_left_behind,
     race_reconcilers_and_cancellations_never_keep_a_cancelled_buyers_money,
     a_show_cancelled_while_a_booking_commits_leaves_no_sale,
+    authorizations_no_booking_used_are_voided_and_their_keys_freed,
 );
 
 mod redis_outage {
@@ -1300,6 +1301,7 @@ async fn reconciliation_settles_every_payment_a_crash_left_behind(backend: Backe
             voided: 1,
             // t1 was refunded by its cancellation already: the provider had captured it.
             refunded: 2,
+            orphans_voided: 0,
             unresolved: 0,
             failed: 0,
         }
@@ -1566,4 +1568,91 @@ async fn a_show_cancelled_while_a_booking_commits_leaves_no_sale(backend: Backen
     assert_eq!(valid, 0, "no ticket stays valid");
     assert_eq!(on_sale, 0, "every seat is withdrawn");
     assert!(settled.is_some(), "every payment is refunded or voided");
+}
+
+/// A node that died between authorizing a card and committing the booking leaves an
+/// authorization with no payment row and a claimed key. Reconciliation voids the authorization
+/// once its claim is past the lease (never one a running booking or a committed booking
+/// uses), and the buyer's retry with the same key takes the key over and books.
+async fn authorizations_no_booking_used_are_voided_and_their_keys_freed(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.reconcile_every_ms = 3_600_000).await;
+    let fx = app.live_show().await;
+    let users = app.quick_users(3).await;
+    let lease = boxoffice::booking::idempotency::LEASE_SECONDS;
+    let long_ago = chrono::Utc::now() - chrono::Duration::seconds(lease + 5);
+    // users[0]: died mid-booking; users[1]: still running (fresh claim); users[2]: booked.
+    let mut txns = Vec::new();
+    for (i, user) in users.iter().enumerate().take(2) {
+        let key = format!("crash-{i}");
+        let txn = app
+            .state
+            .payments
+            .authorize(&format!("{}:{key}", user.user_id), 25_000, "INR", "tok_ok")
+            .await
+            .expect("authorized");
+        let claimed_at = if i == 0 { long_ago } else { chrono::Utc::now() };
+        let hash = boxoffice::booking::request_hash(fx.show, &[format!("A{}", i + 1)], None);
+        with_db!(&app.state.db, pool => {
+            sqlx::query(
+                "INSERT INTO idempotency_records (user_id, idempotency_key, request_hash, status, created_at, updated_at)
+                 VALUES ($1, $2, $4, 'in_progress', $3, $3)",
+            )
+            .bind(user.user_id)
+            .bind(&key)
+            .bind(claimed_at)
+            .bind(&hash)
+            .execute(pool)
+            .await
+            .expect("claim");
+        });
+        txns.push(txn);
+    }
+    reserve(&app, &users[2], fx.show, &["A3"]).await.expect(202);
+    let used = book(
+        &app,
+        &users[2],
+        "fine",
+        json!({ "show_id": fx.show, "seat_ids": ["A3"] }),
+    )
+    .await
+    .expect(201);
+    let used_txn = used["transaction_id"].as_str().expect("txn").to_owned();
+
+    let done =
+        boxoffice::payments::reconcile_once(&app.state.db, &app.state.payments, Duration::ZERO)
+            .await
+            .expect("reconcile");
+    assert_eq!(done.orphans_voided, 1, "{done:?}");
+    let state = |txn: String| {
+        let payments = app.state.payments.clone();
+        async move { payments.lookup(&txn).await.expect("lookup") }
+    };
+    assert_eq!(state(txns[0].clone()).await.as_deref(), Some("voided"));
+    assert_eq!(state(txns[1].clone()).await.as_deref(), Some("authorized"));
+    assert_eq!(state(used_txn).await.as_deref(), Some("captured"));
+
+    // The crashed buyer retries with the same key: the stale claim is taken over and the
+    // booking goes through, on a fresh authorization of the same transaction.
+    reserve(&app, &users[0], fx.show, &["A1"]).await.expect(202);
+    let retried = book(
+        &app,
+        &users[0],
+        "crash-0",
+        json!({ "show_id": fx.show, "seat_ids": ["A1"] }),
+    )
+    .await
+    .expect(201);
+    assert_eq!(retried["transaction_id"], txns[0].as_str());
+    assert_eq!(state(txns[0].clone()).await.as_deref(), Some("captured"));
+    // The running one's key is still exclusive.
+    reserve(&app, &users[1], fx.show, &["A2"]).await.expect(202);
+    book(
+        &app,
+        &users[1],
+        "crash-1",
+        json!({ "show_id": fx.show, "seat_ids": ["A2"] }),
+    )
+    .await
+    .expect_error(409, "IDEMPOTENCY_IN_PROGRESS");
+    audit(&app, fx.show).await;
 }

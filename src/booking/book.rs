@@ -66,7 +66,7 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<String> {
 }
 
 /// A fingerprint of the request: the same show, seat set and payment token.
-fn request_hash(show_id: i64, labels: &[String], payment: Option<&PaymentBody>) -> String {
+pub fn request_hash(show_id: i64, labels: &[String], payment: Option<&PaymentBody>) -> String {
     let mut sorted = labels.to_vec();
     sorted.sort();
     let canonical = json!({ "show_id": show_id, "seat_ids": sorted, "payment": payment });
@@ -150,7 +150,11 @@ pub async fn book(
         let (state, user, key) = (state.clone(), user.clone(), key.clone());
         let show_id = body.show_id;
         tokio::spawn(async move {
-            let outcome = book_claimed(&state, &user, &key, show_id, &labels, &token).await;
+            let booking = book_claimed(&state, &user, &key, show_id, &labels, &token);
+            let outcome = tokio::select! {
+                outcome = booking => outcome,
+                () = idempotency::heartbeat(&state.db, user.user_id, &key) => unreachable!(),
+            };
             if outcome.is_err() {
                 if let Err(e) = idempotency::release(&state.db, user.user_id, &key).await {
                     tracing::error!(error = %e, "could not release an idempotency key after a failed booking");

@@ -1,14 +1,44 @@
 //! Idempotency records: the first request with a key claims it (`in_progress`), the booking
 //! transaction completes it with the response, and a retry replays that response. A claim whose
-//! owner died (no update for [`LEASE_SECONDS`]) may be taken over, so a key survives a crash.
+//! owner died (no [`heartbeat`] for [`LEASE_SECONDS`]) may be taken over, so a key survives a
+//! crash: a running booking renews its claim every [`HEARTBEAT_SECONDS`], so the lease can be
+//! short.
 
 use chrono::{DateTime, Duration, Utc};
 
 use crate::store::Db;
 use crate::with_db;
 
-/// How long an `in_progress` claim stays exclusive without being completed.
-pub const LEASE_SECONDS: i64 = 120;
+/// How long an `in_progress` claim stays exclusive without a heartbeat.
+pub const LEASE_SECONDS: i64 = 15;
+
+/// How often a running booking renews its claim.
+pub const HEARTBEAT_SECONDS: u64 = 4;
+
+/// Renews the claim on `key` every [`HEARTBEAT_SECONDS`] while the booking runs; never returns
+/// (the caller drops it when the booking ends).
+pub async fn heartbeat(db: &Db, user_id: i64, key: &str) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(HEARTBEAT_SECONDS));
+    every.tick().await;
+    loop {
+        every.tick().await;
+        let renewed: Result<_, sqlx::Error> = with_db!(db, pool => {
+            sqlx::query(
+                "UPDATE idempotency_records SET updated_at = $3
+                  WHERE user_id = $1 AND idempotency_key = $2 AND status = 'in_progress'",
+            )
+            .bind(user_id)
+            .bind(key)
+            .bind(Utc::now())
+            .execute(pool)
+            .await
+            .map(|_| ())
+        });
+        if let Err(e) = renewed {
+            tracing::warn!(error = %e, "could not renew an idempotency claim");
+        }
+    }
+}
 
 /// The state of a key when a request presents it.
 #[derive(Debug)]

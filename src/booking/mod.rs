@@ -5,6 +5,8 @@ mod book;
 mod bookings;
 pub mod idempotency;
 
+pub use book::request_hash;
+
 use axum::routing::{get, post};
 use axum::Router;
 

@@ -6,7 +6,7 @@ mod reconcile;
 
 pub use reconcile::{reconcile_once, record_capture, run_reconciler, CaptureRecord, Reconciled};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use crate::store::Db;
@@ -74,6 +74,20 @@ impl PaymentProvider {
     pub async fn lookup(&self, transaction_id: &str) -> Result<Option<String>, PaymentError> {
         match self {
             Self::Sandbox(s) => s.lookup(transaction_id).await,
+        }
+    }
+
+    /// Authorizations still open at the provider that were last touched before `before`, with
+    /// the idempotency key they were made with (at most `limit`): what reconciliation checks
+    /// against our payments, to void those no booking used (a node that died between
+    /// authorizing and committing).
+    pub async fn open_authorizations(
+        &self,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<(String, String)>, PaymentError> {
+        match self {
+            Self::Sandbox(s) => s.open_authorizations(before, limit).await,
         }
     }
 
@@ -145,6 +159,25 @@ impl Sandbox {
                 .await?
         });
         Ok(state)
+    }
+
+    async fn open_authorizations(
+        &self,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<(String, String)>, PaymentError> {
+        let rows = with_db!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT transaction_id, idempotency FROM sandbox_ledger
+                  WHERE state = 'authorized' AND updated_at <= $1
+                  ORDER BY updated_at LIMIT $2",
+            )
+            .bind(before)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows)
     }
 
     /// Moves `txn` from `from` to `to` if it is in `from`; returns its state afterwards.

@@ -71,6 +71,8 @@ pub async fn record_capture(db: &Db, txn: &str) -> Result<CaptureRecord, sqlx::E
 pub struct Reconciled {
     pub captured: u32,
     pub voided: u32,
+    /// Authorizations no booking used (the node died between authorizing and committing).
+    pub orphans_voided: u32,
     pub refunded: u32,
     /// Rows whose provider record makes no sense for their booking; logged for a person.
     pub unresolved: u32,
@@ -212,7 +214,53 @@ pub async fn reconcile_once(
             }
         }
     }
+    done.orphans_voided = void_orphans(db, provider, before).await?;
     Ok(done)
+}
+
+/// Voids the provider's authorizations older than `before` that no payment row uses and whose
+/// booking is not running any more (its idempotency claim is gone, completed or past its
+/// lease): the card holds of bookings that died between authorizing and committing.
+async fn void_orphans(
+    db: &Db,
+    provider: &PaymentProvider,
+    before: chrono::DateTime<Utc>,
+) -> Result<u32, PaymentError> {
+    let lease = chrono::Duration::seconds(crate::booking::idempotency::LEASE_SECONDS);
+    let mut voided = 0;
+    for (txn, idempotency) in provider.open_authorizations(before, 100).await? {
+        let Some((user_id, key)) = idempotency
+            .split_once(':')
+            .and_then(|(user, key)| Some((user.parse::<i64>().ok()?, key)))
+        else {
+            continue;
+        };
+        let (used, running): (Option<i64>, Option<i64>) = with_db!(db, pool => {
+            let used = sqlx::query_scalar("SELECT payment_id FROM payments WHERE transaction_id = $1")
+                .bind(&txn)
+                .fetch_optional(pool)
+                .await?;
+            let running = sqlx::query_scalar(
+                "SELECT user_id FROM idempotency_records
+                  WHERE user_id = $1 AND idempotency_key = $2 AND status = 'in_progress'
+                    AND updated_at > $3",
+            )
+            .bind(user_id)
+            .bind(key)
+            .bind(Utc::now() - lease)
+            .fetch_optional(pool)
+            .await?;
+            (used, running)
+        });
+        if used.is_some() || running.is_some() {
+            continue;
+        }
+        if provider.void(&txn).await? == "voided" {
+            tracing::warn!(transaction_id = %txn, "voided an authorization no booking used");
+            voided += 1;
+        }
+    }
+    Ok(voided)
 }
 
 /// Runs [`reconcile_once`] every `every` until shutdown.
