@@ -58,7 +58,8 @@ async fn prepare(db: Db) -> (Db, i64, i64, Vec<(i64, i64)>) {
         .await
         .expect("user")
     });
-    let plan = plan_layout(&layout()).expect("layout");
+    let plan =
+        plan_layout(&layout(), boxoffice::venues::layout::MAX_SEATS_PER_VENUE).expect("layout");
     let venue = insert_venue(
         &db,
         &NewVenue {

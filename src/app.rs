@@ -36,6 +36,8 @@ use crate::tickets::TicketKeys;
 /// Settings the handlers read.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// Most seats one venue layout may have (onboarding and preview).
+    pub max_seats_per_venue: usize,
     pub catalog_requires_auth: bool,
     pub catalog_max_age: u32,
     pub refresh_token_days: i64,
@@ -171,6 +173,7 @@ impl AppState {
                 catalog_max_age: config.catalog_max_age,
                 refresh_token_days: i64::try_from(config.refresh_token_days)
                     .context("refresh token lifetime is too large")?,
+                max_seats_per_venue: config.max_seats_per_venue,
                 refresh_reuse_grace: chrono::Duration::seconds(
                     i64::try_from(config.refresh_reuse_grace_seconds)
                         .context("refresh reuse grace is too large")?,

@@ -236,6 +236,11 @@ pub struct ServeConfig {
     #[arg(long, env = "BOXOFFICE_MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,
 
+    /// Most seats one venue layout may have; bounds what one onboarding or preview request can
+    /// make the server build and send.
+    #[arg(long, env = "BOXOFFICE_MAX_SEATS_PER_VENUE", default_value_t = crate::venues::layout::MAX_SEATS_PER_VENUE)]
+    pub max_seats_per_venue: usize,
+
     /// Seconds to let in-flight requests finish after SIGTERM/Ctrl-C.
     #[arg(long, env = "BOXOFFICE_SHUTDOWN_GRACE_SECONDS", default_value_t = 20)]
     pub shutdown_grace_seconds: u64,
@@ -328,6 +333,7 @@ impl ServeConfig {
             body_timeout_ms: 15_000,
             request_timeout_ms: 30_000,
             max_connections: 10_000,
+            max_seats_per_venue: crate::venues::layout::MAX_SEATS_PER_VENUE,
             shutdown_grace_seconds: 5,
             reconcile_every_ms: 30_000,
             reconcile_after_ms: 60_000,

@@ -9,6 +9,11 @@ use boxoffice::auth::{store as users, Email, Role};
 use boxoffice::config::{ServeConfig, StorageConfig};
 use boxoffice::store::Db;
 
+/// mimalloc returns freed memory to the system within milliseconds (glibc's malloc keeps it
+/// in per-thread arenas), so RSS comes back down after a burst of big answers or logins.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "boxoffice",

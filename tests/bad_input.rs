@@ -29,6 +29,7 @@ both_backends!(
     every_error_is_in_our_shape,
     empty_query_parameters_mean_absent,
     search_answers_carry_etag_and_vary,
+    a_layout_over_the_seat_cap_is_refused_before_it_is_built,
 );
 
 /// An id no test ever reaches.
@@ -1966,4 +1967,41 @@ async fn search_answers_carry_etag_and_vary(backend: Backend) {
     assert!(seats
         .header("vary")
         .is_some_and(|v| v.contains("Authorization")));
+}
+
+async fn a_layout_over_the_seat_cap_is_refused_before_it_is_built(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.max_seats_per_venue = 500).await;
+    let owner = app.venue_owner().await;
+    // A small body asking for a large layout: 300 rows of 1,000 seats.
+    let rows: Vec<Value> = (0..300)
+        .map(|i| json!({ "label": format!("R{i}"), "count": 1000 }))
+        .collect();
+    let sections = json!([{ "name": "Floor", "priority": 1, "rows": rows }]);
+    let body = json!({ "sections": sections });
+    assert!(body.to_string().len() < 16 * 1024);
+    let err = expect_field(
+        app.post("/api/v1/venues/preview", Some(&owner.token), body)
+            .await,
+        "sections",
+        "preview over the cap",
+    );
+    assert!(
+        err["message"].as_str().is_some_and(|m| m.contains("500")),
+        "{err}"
+    );
+    let mut venue = small_venue_body("Too Big", "Agra");
+    venue["sections"] = sections;
+    expect_field(
+        app.post("/api/v1/venues", Some(&owner.token), venue).await,
+        "sections",
+        "venue over the cap",
+    );
+    // At the cap it is fine.
+    let at_cap = json!({ "sections": [{ "name": "Floor", "priority": 1,
+        "rows": [{ "label": "A", "count": 500 }] }] });
+    let preview = app
+        .post("/api/v1/venues/preview", Some(&owner.token), at_cap)
+        .await
+        .expect(200);
+    assert_eq!(preview["seat_count"], 500);
 }

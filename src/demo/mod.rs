@@ -108,7 +108,8 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
     ];
     let mut venue_ids = Vec::new();
     for (name, city, address, sections) in venues {
-        let layout = plan_layout(sections).map_err(|e| anyhow::anyhow!("demo layout: {e:?}"))?;
+        let layout = plan_layout(sections, crate::venues::layout::MAX_SEATS_PER_VENUE)
+            .map_err(|e| anyhow::anyhow!("demo layout: {e:?}"))?;
         let id = insert_venue(
             &state.db,
             &NewVenue {
@@ -416,7 +417,12 @@ mod tests {
 
     #[test]
     fn demo_venues_have_the_promised_sizes() {
-        let count = |s: Vec<SectionSpec>| plan_layout(&s).expect("valid layout").seats.len();
+        let count = |s: Vec<SectionSpec>| {
+            plan_layout(&s, crate::venues::layout::MAX_SEATS_PER_VENUE)
+                .expect("valid layout")
+                .seats
+                .len()
+        };
         assert_eq!(count(multiplex_screen()), 200);
         assert_eq!(count(auditorium()), 2_000);
         assert_eq!(count(stadium()), 40_000);

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 pub const MAX_SECTIONS: usize = 64;
 pub const MAX_ROWS_PER_SECTION: usize = 300;
 pub const MAX_SEATS_PER_ROW: u32 = 1_000;
-pub const MAX_SEATS_PER_VENUE: usize = 100_000;
+/// The default cap on seats per venue (`--max-seats-per-venue`): above the largest stadium we
+/// seed (40,000), and what bounds the work and the answer one small layout body can ask for.
+pub const MAX_SEATS_PER_VENUE: usize = 60_000;
 
 /// Default section colours, in order, when the owner gives none.
 const PALETTE: &[&str] = &[
@@ -103,8 +105,8 @@ pub fn row_numbers(row: &RowSpec) -> Vec<u32> {
         .collect()
 }
 
-/// Plans every seat of a venue, or says which field is wrong.
-pub fn plan_layout(sections: &[SectionSpec]) -> Result<Layout, LayoutError> {
+/// Plans every seat of a venue (at most `max_seats`), or says which field is wrong.
+pub fn plan_layout(sections: &[SectionSpec], max_seats: usize) -> Result<Layout, LayoutError> {
     if sections.is_empty() {
         return Err(err("sections", "a venue needs at least one section"));
     }
@@ -184,10 +186,10 @@ pub fn plan_layout(sections: &[SectionSpec]) -> Result<Layout, LayoutError> {
                 }
             }
             total += row.count as usize;
-            if total > MAX_SEATS_PER_VENUE {
+            if total > max_seats {
                 return Err(err(
                     "sections",
-                    format!("a venue has at most {MAX_SEATS_PER_VENUE} seats"),
+                    format!("a venue has at most {max_seats} seats"),
                 ));
             }
             let numbers = row_numbers(row);
@@ -267,6 +269,10 @@ pub fn plan_layout(sections: &[SectionSpec]) -> Result<Layout, LayoutError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn plan_layout_default(sections: &[SectionSpec]) -> Result<Layout, LayoutError> {
+        plan_layout(sections, MAX_SEATS_PER_VENUE)
+    }
     use proptest::prelude::*;
 
     fn row(label: &str, count: u32) -> RowSpec {
@@ -294,7 +300,7 @@ mod tests {
     fn a_skipped_number_is_an_aisle() {
         let mut b = row("B", 12);
         b.skip = vec![7];
-        let layout = plan_layout(&[section("Prime", vec![b])]).expect("valid");
+        let layout = plan_layout_default(&[section("Prime", vec![b])]).expect("valid");
         let labels: Vec<&str> = layout.seats.iter().map(|s| s.label.as_str()).collect();
         assert_eq!(
             labels,
@@ -310,7 +316,7 @@ mod tests {
         let mut a = row("A", 4);
         a.start = Some(101);
         a.accessible = vec![101, 104];
-        let layout = plan_layout(&[section("Box", vec![a])]).expect("valid");
+        let layout = plan_layout_default(&[section("Box", vec![a])]).expect("valid");
         let acc: Vec<&str> = layout
             .seats
             .iter()
@@ -322,17 +328,17 @@ mod tests {
 
     #[test]
     fn bad_layouts_name_the_field() {
-        let e = plan_layout(&[]).expect_err("empty");
+        let e = plan_layout_default(&[]).expect_err("empty");
         assert_eq!(e.field, "sections");
-        let e = plan_layout(&[section("X", vec![row("A", 0)])]).expect_err("zero");
+        let e = plan_layout_default(&[section("X", vec![row("A", 0)])]).expect_err("zero");
         assert_eq!(e.field, "sections[0].rows[0].count");
-        let e = plan_layout(&[
+        let e = plan_layout_default(&[
             section("X", vec![row("A", 3)]),
             section("Y", vec![row("A", 3)]),
         ])
         .expect_err("duplicate labels");
         assert_eq!(e.field, "sections[1].rows[0].label");
-        let e = plan_layout(&[
+        let e = plan_layout_default(&[
             section("X", vec![row("A", 1)]),
             section("x", vec![row("B", 1)]),
         ])
@@ -340,9 +346,9 @@ mod tests {
         assert_eq!(e.field, "sections[1].name");
         let mut a = row("A", 3);
         a.accessible = vec![9];
-        let e = plan_layout(&[section("X", vec![a])]).expect_err("no seat 9");
+        let e = plan_layout_default(&[section("X", vec![a])]).expect_err("no seat 9");
         assert_eq!(e.field, "sections[0].rows[0].accessible[0]");
-        let e = plan_layout(&[section("X", vec![row("A-1", 3)])]).expect_err("label");
+        let e = plan_layout_default(&[section("X", vec![row("A-1", 3)])]).expect_err("label");
         assert_eq!(e.field, "sections[0].rows[0].label");
     }
 
@@ -361,7 +367,7 @@ mod tests {
                 skip.dedup();
                 RowSpec { label: format!("R{i}"), count: *count, start: Some(*start), skip, accessible: vec![], x: None, y: None }
             }).collect();
-            let layout = plan_layout(&[section("S", specs.clone())]).expect("valid");
+            let layout = plan_layout_default(&[section("S", specs.clone())]).expect("valid");
             let expected: u32 = specs.iter().map(|r| r.count).sum();
             prop_assert_eq!(layout.seats.len(), expected as usize);
             let labels: HashSet<&str> = layout.seats.iter().map(|s| s.label.as_str()).collect();
@@ -378,7 +384,7 @@ mod tests {
         #[test]
         fn planning_never_panics(count in 0u32..2000, start in 0u32..20000, skip in proptest::collection::vec(0u32..30000, 0..5), label in "\\PC{0,8}") {
             let r = RowSpec { label, count, start: Some(start), skip, accessible: vec![], x: None, y: None };
-            let _ = plan_layout(&[section("S", vec![r])]);
+            let _ = plan_layout_default(&[section("S", vec![r])]);
         }
     }
 }

@@ -64,8 +64,8 @@ async fn create_venue(
             "timezone must be an IANA name such as Asia/Kolkata",
         )
     })?;
-    let layout =
-        plan_layout(&body.sections).map_err(|e| ApiError::invalid_field(e.field, e.message))?;
+    let layout = plan_layout(&body.sections, state.settings.max_seats_per_venue)
+        .map_err(|e| ApiError::invalid_field(e.field, e.message))?;
     let venue_id = store::insert_venue(
         &state.db,
         &NewVenue {
@@ -93,11 +93,12 @@ struct PreviewBody {
 
 /// The seats a layout would produce, without saving anything (the onboarding map preview).
 async fn preview_layout(
+    State(state): State<AppState>,
     _user: AuthUser,
     ApiJson(body): ApiJson<PreviewBody>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let layout =
-        plan_layout(&body.sections).map_err(|e| ApiError::invalid_field(e.field, e.message))?;
+    let layout = plan_layout(&body.sections, state.settings.max_seats_per_venue)
+        .map_err(|e| ApiError::invalid_field(e.field, e.message))?;
     let seats: Vec<serde_json::Value> = layout
         .seats
         .iter()
