@@ -9,10 +9,13 @@ use boxoffice::auth::{store as users, Email, Role};
 use boxoffice::config::{ServeConfig, StorageConfig};
 use boxoffice::store::Db;
 
-/// mimalloc returns freed memory to the system within milliseconds (glibc's malloc keeps it
-/// in per-thread arenas), so RSS comes back down after a burst of big answers or logins.
+/// jemalloc with a background thread that returns freed memory to the system within about a
+/// second (`.cargo/config.toml` sets its `malloc_conf`), even while the server is idle: glibc's
+/// malloc keeps it in per-thread arenas, so RSS stayed high after a burst of big answers or
+/// logins (figures in docs/BENCHMARKS.md).
+#[cfg(feature = "jemalloc")]
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[derive(Parser)]
 #[command(

@@ -21,6 +21,8 @@ use rand::Rng;
 use serde_json::{json, Value};
 use tokio::sync::Mutex;
 
+mod memory;
+
 /// Settings of `boxoffice bench`.
 #[derive(Args, Debug, Clone)]
 pub struct BenchConfig {
@@ -46,15 +48,22 @@ pub struct BenchConfig {
     /// PostgreSQL URL of the server's database, for the invariant audit.
     #[arg(long)]
     pub database_url: Option<String>,
+    /// Run the memory scenario instead of the onsale: bursts of logins and of large seat-map
+    /// reads, with the server's RSS (read from `/proc/<pid>/status`) before, at peak and after.
+    #[arg(long, requires = "server_pid")]
+    pub memory: bool,
+    /// The server's process id, for the memory scenario.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
 }
 
-struct Client {
+pub(crate) struct Client {
     http: reqwest::Client,
     base: String,
 }
 
 impl Client {
-    async fn call(
+    pub(crate) async fn call(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -79,7 +88,7 @@ impl Client {
         Ok((status, value))
     }
 
-    async fn expect(
+    pub(crate) async fn expect(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -94,7 +103,7 @@ impl Client {
         Ok(value)
     }
 
-    async fn user(&self, roles: &[&str]) -> anyhow::Result<String> {
+    pub(crate) async fn user(&self, roles: &[&str]) -> anyhow::Result<String> {
         let email = format!("bench-{}@example.com", uuid::Uuid::new_v4().simple());
         let password = "bench-password-1";
         self.expect(
@@ -145,7 +154,7 @@ impl Samples {
     }
 }
 
-fn row_label(i: u32) -> String {
+pub(crate) fn row_label(i: u32) -> String {
     let a = (b'A' + (i / 26 / 26 % 26) as u8) as char;
     let b = (b'A' + (i / 26 % 26) as u8) as char;
     let c = (b'A' + (i % 26) as u8) as char;
@@ -161,6 +170,9 @@ fn random_pair(rows: u32) -> [String; 2] {
 }
 
 pub async fn run(config: BenchConfig) -> anyhow::Result<()> {
+    if config.memory {
+        return memory::run(&config).await;
+    }
     let client = Arc::new(Client {
         http: reqwest::Client::builder()
             .pool_max_idle_per_host(config.concurrency)

@@ -99,7 +99,7 @@ impl Db {
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(10))
                     .foreign_keys(true)
-                    .pragma("cache_size", "-32000");
+                    .pragma("cache_size", "-16000");
                 // One writer connection: SQLite has one writer at a time, so writers queue in
                 // the pool instead of failing with SQLITE_BUSY.
                 let write = SqlitePoolOptions::new()
@@ -108,10 +108,12 @@ impl Db {
                     .connect_with(options.clone())
                     .await
                     .context("cannot open the SQLite database")?;
+                // Readers keep a small page cache each (the OS caches the file for all of them),
+                // so a burst of reads on every reader does not multiply the memory held.
                 let read = SqlitePoolOptions::new()
-                    .max_connections(config.db_max_connections.clamp(1, 16))
+                    .max_connections(config.db_max_connections.clamp(1, 8))
                     .acquire_timeout(Duration::from_secs(30))
-                    .connect_with(options.read_only(true))
+                    .connect_with(options.read_only(true).pragma("cache_size", "-2000"))
                     .await
                     .context("cannot open the SQLite database for reading")?;
                 Ok(Self::Sqlite { write, read })
