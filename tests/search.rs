@@ -14,6 +14,7 @@ both_backends!(
     bad_parameters_are_400,
     changes_are_searchable_within_two_seconds,
     a_restarted_node_catches_up_from_its_position,
+    an_index_ahead_of_a_reset_database_is_rebuilt,
 );
 
 struct Catalog {
@@ -431,4 +432,42 @@ async fn every_node_of_a_deployment_keeps_its_own_index_fresh() {
         assert!(found.is_some(), "node {} sees the change", node.base);
     }
     b.stop().await;
+}
+
+/// A database reset, or restored from an older backup, under a node's index: the node's kept
+/// position is beyond every outbox row. The node notices and rebuilds, so shows created since
+/// are found, and shows the database no longer has are not.
+async fn an_index_ahead_of_a_reset_database_is_rebuilt(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let c = catalog(&app).await;
+    let position_file = app
+        .data_dir
+        .path()
+        .join("search-index")
+        .join("outbox-position");
+    let app = app
+        .restart_after(|_db| async move {
+            let kept: i64 = std::fs::read_to_string(&position_file)
+                .expect("position")
+                .trim()
+                .parse()
+                .expect("a number");
+            std::fs::write(&position_file, (kept + 100_000).to_string()).expect("write");
+        })
+        .await;
+    let owner = app.venue_owner().await;
+    let venue = app
+        .venue(&owner, small_venue_body("Reset Hall", "Pune"))
+        .await;
+    let event = event(&app, &c.organiser, "Resetgaadi Express", "movie", "", &[]).await;
+    let show = live(&app, &c.organiser, event, venue, 6).await;
+    let found = eventually(Duration::from_secs(3), || async {
+        let hits = search(&app, "q=resetgaadi").await;
+        (ids(&hits) == [show]).then_some(())
+    })
+    .await;
+    assert!(
+        found.is_some(),
+        "a show created after the reset is searchable"
+    );
 }

@@ -116,6 +116,11 @@ pub async fn rebuild(db: &Db, index: &Arc<SearchIndex>, dir: &Path) -> anyhow::R
         .filter_map(|row| to_doc(row, now))
         .collect();
     let dir = dir.to_path_buf();
+    index
+        .applied
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clear();
     write_index(index, move |index| {
         index.clear()?;
         for doc in &docs {
@@ -152,6 +157,22 @@ pub async fn sync_once(db: &Db, index: &Arc<SearchIndex>, dir: &Path) -> anyhow:
             .filter(|e| !applied.contains(&e.0) && (e.0 > position || !applied.is_empty()))
             .collect()
     };
+    // The row at our position is gone: the database was reset (or restored from an older
+    // backup) under this node's index. Start over from what the database holds now.
+    if events
+        .iter()
+        .map(|e| e.0)
+        .max()
+        .is_none_or(|newest| newest < position)
+        && max_outbox_id(db).await? < position
+    {
+        tracing::warn!(
+            position,
+            "the outbox is behind this node's search index; rebuilding it"
+        );
+        rebuild(db, index, dir).await?;
+        return Ok(0);
+    }
     let Some(newest) = events.iter().map(|e| e.0).max() else {
         return Ok(0);
     };
