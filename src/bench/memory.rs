@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use serde_json::json;
 
-use super::{row_label, BenchConfig, Client};
+use super::{draft_show, BenchConfig, Client};
 
 /// The server's resident set size in MiB.
 fn rss_mib(pid: u32) -> anyhow::Result<f64> {
@@ -119,58 +119,8 @@ pub async fn run(config: &BenchConfig) -> anyhow::Result<()> {
     drop(watch);
 
     // Seat-map readers.
-    let owner = client.user(&["venue_owner"]).await?;
-    let organiser = client.user(&["organiser"]).await?;
     let rows = config.seats.div_ceil(100).max(1);
-    // Sections of 200 rows of 100 seats.
-    let sections: Vec<_> = (0..rows)
-        .collect::<Vec<_>>()
-        .chunks(200)
-        .enumerate()
-        .map(|(i, chunk)| {
-            let rows: Vec<_> = chunk
-                .iter()
-                .map(|&r| json!({ "label": row_label(r), "count": 100 }))
-                .collect();
-            json!({ "name": format!("Stand {}", i + 1), "priority": i, "rows": rows })
-        })
-        .collect();
-    let prices: Vec<_> = sections
-        .iter()
-        .map(|s| json!({ "section": s["name"], "price": 999 }))
-        .collect();
-    let venue = client
-        .expect(
-            reqwest::Method::POST,
-            "/api/v1/venues",
-            Some(&owner),
-            json!({ "name": "Memory Arena", "city": "Bench City", "address": "1 Load St",
-                    "timezone": "Asia/Kolkata", "sections": sections }),
-            201,
-        )
-        .await?;
-    let event = client
-        .expect(
-            reqwest::Method::POST,
-            "/api/v1/events",
-            Some(&organiser),
-            json!({ "title": "Memory Night", "category": "concert" }),
-            201,
-        )
-        .await?;
-    let date = (chrono::Utc::now() + chrono::Duration::days(7)).date_naive();
-    let show = client
-        .expect(
-            reqwest::Method::POST,
-            &format!("/api/v1/events/{}/shows", event["event_id"]),
-            Some(&organiser),
-            json!({ "venue_id": venue["venue_id"], "start_time": format!("{date}T19:00"),
-                    "end_time": format!("{date}T22:00"), "currency": "INR",
-                    "prices": prices }),
-            201,
-        )
-        .await?;
-    let show_id = show["show_id"].as_i64().context("show id")?;
+    let (organiser, show_id) = draft_show(&client, rows, "Memory").await?;
     client
         .expect(
             reqwest::Method::POST,

@@ -130,6 +130,67 @@ impl Client {
     }
 }
 
+/// A venue of `rows` rows of 100 seats (sections of up to 200 rows), an event and a draft show
+/// of it priced 999 everywhere, made by a new venue owner and organiser; returns the organiser's
+/// token and the show id.
+pub(crate) async fn draft_show(
+    client: &Client,
+    rows: u32,
+    name: &str,
+) -> anyhow::Result<(String, i64)> {
+    let owner = client.user(&["venue_owner"]).await?;
+    let organiser = client.user(&["organiser"]).await?;
+    let sections: Vec<Value> = (0..rows)
+        .collect::<Vec<_>>()
+        .chunks(200)
+        .enumerate()
+        .map(|(i, chunk)| {
+            let rows: Vec<Value> = chunk
+                .iter()
+                .map(|&r| json!({ "label": row_label(r), "count": 100 }))
+                .collect();
+            json!({ "name": format!("Stand {}", i + 1), "priority": i, "rows": rows })
+        })
+        .collect();
+    let prices: Vec<Value> = sections
+        .iter()
+        .map(|s| json!({ "section": s["name"], "price": 999 }))
+        .collect();
+    let venue = client
+        .expect(
+            reqwest::Method::POST,
+            "/api/v1/venues",
+            Some(&owner),
+            json!({ "name": format!("{name} Arena"), "city": "Bench City", "address": "1 Load St",
+                    "timezone": "Asia/Kolkata", "sections": sections }),
+            201,
+        )
+        .await?;
+    let event = client
+        .expect(
+            reqwest::Method::POST,
+            "/api/v1/events",
+            Some(&organiser),
+            json!({ "title": format!("{name} Night"), "category": "concert" }),
+            201,
+        )
+        .await?;
+    let date = (chrono::Utc::now() + chrono::Duration::days(7)).date_naive();
+    let show = client
+        .expect(
+            reqwest::Method::POST,
+            &format!("/api/v1/events/{}/shows", event["event_id"]),
+            Some(&organiser),
+            json!({ "venue_id": venue["venue_id"], "start_time": format!("{date}T19:00"),
+                    "end_time": format!("{date}T22:00"), "currency": "INR",
+                    "prices": prices, "max_seats_per_user": 100 }),
+            201,
+        )
+        .await?;
+    let show_id = show["show_id"].as_i64().context("show id")?;
+    Ok((organiser, show_id))
+}
+
 /// Latency samples in microseconds.
 #[derive(Default)]
 struct Samples(Vec<u64>);
@@ -154,7 +215,7 @@ impl Samples {
     }
 }
 
-pub(crate) fn row_label(i: u32) -> String {
+fn row_label(i: u32) -> String {
     let a = (b'A' + (i / 26 / 26 % 26) as u8) as char;
     let b = (b'A' + (i / 26 % 26) as u8) as char;
     let c = (b'A' + (i % 26) as u8) as char;
@@ -185,43 +246,7 @@ pub async fn run(config: BenchConfig) -> anyhow::Result<()> {
         rows * 100,
         config.users
     );
-    let owner = client.user(&["venue_owner"]).await?;
-    let organiser = client.user(&["organiser"]).await?;
-    let row_specs: Vec<Value> = (0..rows)
-        .map(|r| json!({ "label": row_label(r), "count": 100 }))
-        .collect();
-    let venue = client
-        .expect(
-            reqwest::Method::POST,
-            "/api/v1/venues",
-            Some(&owner),
-            json!({ "name": "Bench Arena", "city": "Bench City", "address": "1 Load St",
-                    "timezone": "Asia/Kolkata", "sections": [{ "name": "Floor", "priority": 0, "rows": row_specs }] }),
-            201,
-        )
-        .await?;
-    let event = client
-        .expect(
-            reqwest::Method::POST,
-            "/api/v1/events",
-            Some(&organiser),
-            json!({ "title": "Bench Night", "category": "concert" }),
-            201,
-        )
-        .await?;
-    let date = (chrono::Utc::now() + chrono::Duration::days(7)).date_naive();
-    let show = client
-        .expect(
-            reqwest::Method::POST,
-            &format!("/api/v1/events/{}/shows", event["event_id"]),
-            Some(&organiser),
-            json!({ "venue_id": venue["venue_id"], "start_time": format!("{date}T19:00"),
-                    "end_time": format!("{date}T22:00"), "currency": "INR",
-                    "prices": [{ "section": "Floor", "price": 999 }], "max_seats_per_user": 100 }),
-            201,
-        )
-        .await?;
-    let show_id = show["show_id"].as_i64().context("show id")?;
+    let (organiser, show_id) = draft_show(&client, rows, "Bench").await?;
     let launch_started = Instant::now();
     client
         .expect(
