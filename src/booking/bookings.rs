@@ -1,6 +1,8 @@
 //! A visitor's bookings: list, read (owner only) and cancel (refund, seats back on sale, tickets
 //! void; not once the show has started).
 
+use std::collections::HashMap;
+
 use axum::extract::State;
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -66,8 +68,9 @@ pub struct Booking {
     pub tickets: Vec<Value>,
 }
 
-/// (ticket id, seat label, section, price, status, checked in at)
+/// (booking id, ticket id, seat label, section, price, status, checked in at, code)
 type TicketRow = (
+    i64,
     i64,
     String,
     String,
@@ -77,26 +80,44 @@ type TicketRow = (
     Option<String>,
 );
 
+/// The tickets of `booking_ids`, in one query, by booking.
 async fn tickets_of(
     db: &Db,
-    booking_id: i64,
-    currency: Option<Currency>,
-) -> Result<Vec<Value>, sqlx::Error> {
+    booking_ids: &[i64],
+) -> Result<HashMap<i64, Vec<TicketRow>>, sqlx::Error> {
+    if booking_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
     let rows: Vec<TicketRow> = with_db!(db, pool => {
-        sqlx::query_as(
-            "SELECT t.ticket_id, st.label, sec.name, t.price_minor, t.status, t.checked_in_at, t.code
+        let mut qb = sqlx::QueryBuilder::new(
+            "SELECT t.booking_id, t.ticket_id, st.label, sec.name, t.price_minor, t.status,
+                    t.checked_in_at, t.code
              FROM tickets t JOIN seats st ON st.seat_id = t.seat_id
              JOIN sections sec ON sec.section_id = st.section_id
-             WHERE t.booking_id = $1 ORDER BY t.ticket_id",
-        )
-        .bind(booking_id)
-        .fetch_all(pool)
-        .await?
+             WHERE t.booking_id IN (",
+        );
+        let mut ids = qb.separated(", ");
+        for id in booking_ids {
+            ids.push_bind(*id);
+        }
+        qb.push(") ORDER BY t.ticket_id");
+        qb.build_query_as().fetch_all(pool).await?
     });
-    Ok(rows
+    let mut by_booking: HashMap<i64, Vec<TicketRow>> = HashMap::new();
+    for row in rows {
+        by_booking.entry(row.0).or_default().push(row);
+    }
+    Ok(by_booking)
+}
+
+fn to_booking(row: BookingRow, tickets: Vec<TicketRow>) -> Booking {
+    let tz: Tz = row.timezone.parse().unwrap_or(Tz::UTC);
+    let currency = Currency::parse(&row.currency);
+    let seat_ids = tickets.iter().map(|t| t.2.clone()).collect();
+    let tickets = tickets
         .into_iter()
         .map(
-            |(ticket_id, seat, section, price, status, checked_in, code)| {
+            |(_, ticket_id, seat, section, price, status, checked_in, code)| {
                 json!({
                     "ticket_id": ticket_id, "seat_id": seat, "section": section,
                     "price": currency.map(|c| c.to_major(price)), "status": status,
@@ -107,14 +128,8 @@ async fn tickets_of(
                 })
             },
         )
-        .collect())
-}
-
-async fn to_booking(db: &Db, row: BookingRow) -> Result<Booking, sqlx::Error> {
-    let tz: Tz = row.timezone.parse().unwrap_or(Tz::UTC);
-    let currency = Currency::parse(&row.currency);
-    let tickets = tickets_of(db, row.booking_id, currency).await?;
-    Ok(Booking {
+        .collect();
+    Booking {
         booking_id: row.booking_id,
         show_id: row.show_id,
         status: row.status,
@@ -130,12 +145,28 @@ async fn to_booking(db: &Db, row: BookingRow) -> Result<Booking, sqlx::Error> {
         payment_status: row.payment_status,
         created_at: local_rfc3339(row.created_at, tz),
         cancelled_at: row.cancelled_at.map(|t| local_rfc3339(t, tz)),
-        seat_ids: tickets
-            .iter()
-            .filter_map(|t| t["seat_id"].as_str().map(str::to_owned))
-            .collect(),
+        seat_ids,
         tickets,
-    })
+    }
+}
+
+/// Bookings with their tickets: two queries whatever their number.
+async fn with_tickets(db: &Db, rows: Vec<BookingRow>) -> Result<Vec<Booking>, sqlx::Error> {
+    let ids: Vec<i64> = rows.iter().map(|r| r.booking_id).collect();
+    let mut tickets = tickets_of(db, &ids).await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let own = tickets.remove(&row.booking_id).unwrap_or_default();
+            to_booking(row, own)
+        })
+        .collect())
+}
+
+async fn one_with_tickets(db: &Db, row: BookingRow) -> Result<Booking, sqlx::Error> {
+    let mut tickets = tickets_of(db, &[row.booking_id]).await?;
+    let own = tickets.remove(&row.booking_id).unwrap_or_default();
+    Ok(to_booking(row, own))
 }
 
 async fn own_booking_row(
@@ -160,11 +191,7 @@ pub async fn list_bookings(
     let rows: Vec<BookingRow> = with_db!(&state.db, pool => {
         sqlx::query_as(&sql).bind(user.user_id).fetch_all(pool).await?
     });
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        out.push(to_booking(&state.db, row).await?);
-    }
-    Ok(Json(out))
+    Ok(Json(with_tickets(&state.db, rows).await?))
 }
 
 pub async fn get_booking(
@@ -173,7 +200,7 @@ pub async fn get_booking(
     ApiPath(booking_id): ApiPath<i64>,
 ) -> ApiResult<Json<Booking>> {
     let row = own_booking_row(&state, &user, booking_id).await?;
-    Ok(Json(to_booking(&state.db, row).await?))
+    Ok(Json(one_with_tickets(&state.db, row).await?))
 }
 
 #[tracing::instrument(skip_all, fields(booking_id, user_id = user.user_id))]
@@ -272,5 +299,5 @@ pub async fn cancel_booking(
         }
     }
     let row = own_booking_row(&state, &user, booking_id).await?;
-    Ok(Json(to_booking(&state.db, row).await?))
+    Ok(Json(one_with_tickets(&state.db, row).await?))
 }

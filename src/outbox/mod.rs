@@ -1,5 +1,6 @@
 //! The transactional outbox: every state change others care about writes an `outbox` row in the
-//! same transaction as the change. A relay publishes the rows (a later capability).
+//! same transaction as the change. The relay in `events/` publishes
+//! the rows.
 
 /// Topics written to the outbox.
 pub mod topics {

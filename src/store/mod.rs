@@ -180,19 +180,3 @@ async fn pg_pool(options: PgConnectOptions, max: u32) -> Result<PgPool, sqlx::Er
         .connect_with(options)
         .await
 }
-
-/// True when `err` is a violation of the named unique/check constraint or index.
-pub fn is_constraint_violation(err: &sqlx::Error, name: &str) -> bool {
-    match err {
-        sqlx::Error::Database(db) => {
-            db.constraint() == Some(name)
-                || (db.is_unique_violation() && db.message().contains(name))
-        }
-        _ => false,
-    }
-}
-
-/// True when `err` is any unique violation.
-pub fn is_unique_violation(err: &sqlx::Error) -> bool {
-    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
-}
