@@ -1,7 +1,7 @@
 //! Password hashing with Argon2id, run off the async executor and bounded: each hash holds its
 //! Argon2 memory (19 MiB by default), so only `concurrency` run at once, at most `queue` more
 //! wait (each for at most `wait`), and anything beyond is refused with a 503 rather than memory.
-//! `tests/auth.rs::password_hashing_is_bounded` crosses the bound.
+//! `tests/integration/auth.rs::password_hashing_is_bounded` crosses the bound.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -184,7 +184,7 @@ struct StoredRefreshToken {
 /// exactly one matches the row (on PostgreSQL the others wait for its row lock and, under READ
 /// COMMITTED, re-check the condition against its committed spend; SQLite has one writer). The
 /// others then read the committed row: spent within `grace`, they get `Reissued` and answer the
-/// same successor; spent earlier, the family is revoked. `tests/auth.rs`
+/// same successor; spent earlier, the family is revoked. `tests/integration/auth.rs`
 /// `concurrent_refreshes_of_one_token_all_get_the_same_successor` and
 /// `reuse_after_the_grace_window_revokes_the_family` prove both.
 pub async fn rotate_refresh_token(

@@ -361,7 +361,7 @@ async fn commit_booking(
     };
     // Keeps the show on sale until this transaction ends: cancelling a show updates its row, so
     // it waits for bookings in flight and then cancels them with the rest, and a booking that
-    // starts after the cancellation sees it (`tests/booking.rs`,
+    // starts after the cancellation sees it (`tests/integration/booking.rs`,
     // `a_show_cancelled_while_a_booking_commits_leaves_no_sale`).
     let lock_show = match state.db.backend() {
         Backend::Postgres => "SELECT status, start_time FROM shows WHERE show_id = $1 FOR SHARE",

@@ -229,7 +229,7 @@ pub async fn cancel_booking(
         .fire(crate::faults::Fault::PauseInBookingCancel);
     // Tickets are voided first, and only those not checked in: a check-in racing this waits for
     // our lock and then finds its ticket void, or wins and makes us give up, so a scanned ticket
-    // is never voided and refunded (`tests/after_booking.rs`,
+    // is never voided and refunded (`tests/integration/after_booking.rs`,
     // `a_cancellation_racing_a_check_in_never_voids_a_scanned_ticket`).
     let cancelled = with_db!(&state.db, pool => {
         let mut tx = pool.begin().await?;

@@ -4,7 +4,7 @@
 //! store for the embedded default.
 //!
 //! Holds are advisory: the database transaction of a booking is the arbiter of every sale, so a
-//! lost hold (a flushed Redis) can never sell a seat twice (`tests/booking.rs`,
+//! lost hold (a flushed Redis) can never sell a seat twice (`tests/integration/booking.rs`,
 //! `redis_flush_never_sells_a_seat_twice`).
 
 mod memory;

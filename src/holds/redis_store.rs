@@ -151,7 +151,7 @@ fn parse_hold(value: &str) -> Option<SeatHold> {
 impl RedisHolds {
     /// Connects to `url`. Every call is bounded by `timeout`; a lost connection is re-made in
     /// the background with a backoff capped at a quarter of `timeout`, so holds resume within
-    /// about that long of Redis coming back (`tests/booking.rs`,
+    /// about that long of Redis coming back (`tests/integration/booking.rs`,
     /// `redis_outage_is_a_fast_503_and_service_resumes`).
     pub async fn connect(
         url: &str,

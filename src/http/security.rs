@@ -1,7 +1,7 @@
 //! Security headers on every response. The web app's page carries its own strict
 //! Content-Security-Policy ([`WEB_APP_CSP`], set by `crate::web`); everything else (JSON, QR
 //! images, errors) gets one that allows nothing, since none of it is meant to be rendered as a
-//! page. `tests/web.rs::security_headers_on_the_page_and_the_api` checks both.
+//! page. `tests/integration/web.rs::security_headers_on_the_page_and_the_api` checks both.
 
 use axum::http::header::{
     CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,

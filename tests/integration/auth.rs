@@ -1,7 +1,7 @@
 //! SPEC §4: register, login, refresh rotation with reuse detection, logout, `/me`, and the
 //! seed's 401 for every kind of bad token. Every test runs on SQLite and PostgreSQL.
 
-mod common;
+use crate::common;
 
 use base64::Engine;
 use common::{unique, Backend, TestApp};

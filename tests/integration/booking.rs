@@ -1,7 +1,7 @@
 //! SPEC §6 and §7: holds and booking, on the embedded default (SQLite + in-process holds) and on
 //! production parts (PostgreSQL + Redis). The races are real: many clients at once over HTTP.
 
-mod common;
+use crate::common;
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! SPEC §8: after a booking, the outbox relay (NATS JetStream on the production deployment,
 //! in-process on the embedded default) feeds the ticket and email consumers; check-in at the gate.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! Health, readiness, request ids, graceful shutdown, demo data and the CLI.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Launching a 50,000-seat show pre-populates every inventory row in one statement. The time is
 //! printed for the record (the benchmark in docs/BENCHMARKS.md is the measurement), never asserted.
 
-mod common;
+use crate::common;
 
 use std::time::Instant;
 

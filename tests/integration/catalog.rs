@@ -1,7 +1,7 @@
 //! SPEC §5: venue onboarding, events, shows with section prices, launch, cancel and the public
 //! reads in the seed's exact shapes. Every test runs on SQLite and PostgreSQL.
 
-mod common;
+use crate::common;
 
 use common::{show_body, small_venue_body, Backend, TestApp};
 use serde_json::json;

@@ -2,7 +2,7 @@
 //! `chromium-driver`) against the real server on the embedded default with demo data.
 //! Screenshots of the key pages are saved under `target/screenshots/`.
 
-mod common;
+use crate::common;
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;

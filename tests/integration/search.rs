@@ -1,6 +1,6 @@
 //! SPEC §9: search with tantivy, fed from the outbox within two seconds, on both backends.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! shape, naming the offending field where there is one, never a 500 and never a partial
 //! write. Every test runs on SQLite and PostgreSQL.
 
-mod common;
+use crate::common;
 
 use common::{show_body, small_venue_body, Backend, Resp, TestApp, User};
 use reqwest::Method;

@@ -384,7 +384,7 @@ impl TestApp {
     }
 
     /// `n` visitors created straight in the database with tokens minted by the app's own keys:
-    /// for race tests that need many users quickly (registration is tested in tests/auth.rs).
+    /// for race tests that need many users quickly (registration is tested in tests/integration/auth.rs).
     pub async fn quick_users(&self, n: usize) -> Vec<User> {
         let mut users = Vec::with_capacity(n);
         for _ in 0..n {

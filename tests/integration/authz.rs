@@ -3,7 +3,7 @@
 //! A refused call changes nothing. An admin (created with the CLI) manages anyone's shows; the
 //! admin role cannot be self-registered. Every test runs on SQLite and PostgreSQL.
 
-mod common;
+use crate::common;
 
 use common::{show_body, small_venue_body, unique, Backend, TestApp, User};
 use reqwest::Method;

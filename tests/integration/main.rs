@@ -1,0 +1,17 @@
+//! The black-box tests, as one binary (linking the crate once, not once per file): each module
+//! is a capability, each test starts the real app on port 0 over its own SQLite directory or
+//! PostgreSQL schema (`common`), and most run once per backend (`both_backends!`).
+
+#[macro_use]
+mod common;
+
+mod after_booking;
+mod auth;
+mod authz;
+mod bad_input;
+mod booking;
+mod catalog;
+mod launch_scale;
+mod ops;
+mod search;
+mod web;
