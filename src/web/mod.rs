@@ -1,5 +1,6 @@
-//! The web app (SPEC §12), embedded in the binary: one HTML page, one script, one stylesheet,
-//! no build step. Served with an ETag so browsers revalidate cheaply.
+//! The web app (SPEC §12), embedded in the binary: one HTML page, one stylesheet and plain ES
+//! modules (`app.js` imports the rest), no build step. Served with an ETag so browsers
+//! revalidate cheaply.
 
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -10,20 +11,39 @@ use sha2::{Digest, Sha256};
 use crate::app::AppState;
 
 const INDEX: &str = include_str!("assets/index.html");
-const SCRIPT: &str = include_str!("assets/app.js");
 const STYLE: &str = include_str!("assets/app.css");
 
+/// Every module of the app, served as `/assets/<name>`.
+const SCRIPTS: &[(&str, &str)] = &[
+    ("app.js", include_str!("assets/app.js")),
+    ("api.js", include_str!("assets/api.js")),
+    ("template.js", include_str!("assets/template.js")),
+    ("router.js", include_str!("assets/router.js")),
+    ("ui.js", include_str!("assets/ui.js")),
+    ("nav.js", include_str!("assets/nav.js")),
+    ("account.js", include_str!("assets/account.js")),
+    ("home.js", include_str!("assets/home.js")),
+    ("search.js", include_str!("assets/search.js")),
+    ("show.js", include_str!("assets/show.js")),
+    ("checkout.js", include_str!("assets/checkout.js")),
+    ("bookings.js", include_str!("assets/bookings.js")),
+    ("organiser.js", include_str!("assets/organiser.js")),
+    ("venues.js", include_str!("assets/venues.js")),
+];
+
 pub fn router() -> Router<AppState> {
-    Router::new()
+    let router = Router::new()
         .route("/", get(|h: HeaderMap| async move { page(&h) }))
-        .route(
-            "/assets/app.js",
-            get(|h: HeaderMap| async move { asset(&h, SCRIPT, "text/javascript; charset=utf-8") }),
-        )
         .route(
             "/assets/app.css",
             get(|h: HeaderMap| async move { asset(&h, STYLE, "text/css; charset=utf-8") }),
+        );
+    SCRIPTS.iter().fold(router, |router, &(name, body)| {
+        router.route(
+            &format!("/assets/{name}"),
+            get(move |h: HeaderMap| async move { asset(&h, body, "text/javascript; charset=utf-8") }),
         )
+    })
 }
 
 /// The app's page, under its strict Content-Security-Policy (the scripts and styles it loads
