@@ -82,3 +82,40 @@ fn asset(request: &HeaderMap, body: &'static str, content_type: &'static str) ->
     }
     (headers, body).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The modules a script imports (`from "./x.js"`).
+    fn imports(body: &str) -> Vec<&str> {
+        body.split("from \"./")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next())
+            .collect()
+    }
+
+    /// Every module the app imports is served, and every served module is imported (the
+    /// browser asks for them one by one: a missing one stops the whole app).
+    #[test]
+    fn every_imported_module_is_served_and_every_served_one_used() {
+        let served: Vec<&str> = SCRIPTS.iter().map(|(name, _)| *name).collect();
+        let mut used = vec!["app.js"];
+        for (name, body) in SCRIPTS {
+            for module in imports(body) {
+                assert!(
+                    served.contains(&module),
+                    "{name} imports {module}, not served"
+                );
+                used.push(module);
+            }
+        }
+        for name in served {
+            assert!(
+                used.contains(&name),
+                "{name} is served but nothing imports it"
+            );
+        }
+        assert!(INDEX.contains(r#"<script type="module" src="/assets/app.js"></script>"#));
+    }
+}
