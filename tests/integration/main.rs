@@ -12,6 +12,7 @@ mod bad_input;
 mod booking;
 mod catalog;
 mod launch_scale;
+mod migrations;
 mod ops;
 mod search;
 mod web;

@@ -1,0 +1,157 @@
+//! Every route of the service behind the gateway layers (request ids, tracing, limits,
+//! timeouts, error shape, security headers), and the health and readiness probes.
+
+use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderName, Request, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{middleware, Json, Router};
+use serde_json::json;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::RequestBodyTimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::app::AppState;
+use crate::config::ServeConfig;
+
+/// Bounds of one request: its body's size and arrival time, and the time to answer it.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestLimits {
+    pub max_body_bytes: usize,
+    pub body_timeout: Duration,
+    pub request_timeout: Duration,
+}
+
+impl RequestLimits {
+    pub fn from_config(config: &ServeConfig) -> Self {
+        Self {
+            max_body_bytes: config.max_body_bytes,
+            body_timeout: Duration::from_millis(config.body_timeout_ms.max(1)),
+            request_timeout: Duration::from_millis(config.request_timeout_ms.max(1)),
+        }
+    }
+}
+
+/// Every route of the service, with the gateway layers.
+pub fn router(state: AppState, limits: RequestLimits) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .merge(crate::auth::router())
+        .merge(crate::venues::router())
+        .merge(crate::catalog::router())
+        .merge(crate::holds::router())
+        .merge(crate::booking::router())
+        .merge(crate::tickets::router())
+        .merge(crate::notify::webhooks::router())
+        .merge(crate::search::router())
+        .merge(crate::web::router())
+        .fallback(crate::http::not_found)
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(CatchPanicLayer::custom(crate::http::panic_response))
+        .layer(middleware::from_fn_with_state(
+            limits.request_timeout,
+            crate::http::request_deadline,
+        ))
+        .layer(RequestBodyTimeoutLayer::new(limits.body_timeout))
+        .layer(middleware::from_fn(crate::http::request_limits))
+        .layer(middleware::map_response(crate::http::error_shape))
+        .layer(middleware::map_response(crate::http::security::security_headers))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                let id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn healthz() -> impl IntoResponse {
+    Json(json!({ "status": "ok" }))
+}
+
+/// `ok`, `unreachable` or `timeout` for one dependency of `/readyz` (2 s at most).
+async fn probe<E: std::fmt::Display>(
+    name: &str,
+    check: impl Future<Output = Result<(), E>>,
+) -> &'static str {
+    match tokio::time::timeout(Duration::from_secs(2), check).await {
+        Ok(Ok(())) => "ok",
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, dependency = name, "readiness: unreachable");
+            "unreachable"
+        }
+        Err(_) => "timeout",
+    }
+}
+
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let (db, holds) = tokio::join!(
+        probe("database", state.db.ping()),
+        probe("hold store", state.holds.ping())
+    );
+    let nats = state
+        .nats
+        .as_ref()
+        .map(|bus| if bus.connected() { "ok" } else { "unreachable" });
+    let bounded = Duration::from_secs(2);
+    let lag = tokio::time::timeout(bounded, crate::events::outbox_lag_seconds(&state.db))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or(-1.0);
+    let backlog = tokio::time::timeout(bounded, crate::events::outbox_backlog(&state.db))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or(-1);
+    if lag > 10.0 {
+        tracing::warn!(lag_seconds = lag, backlog, "outbox relay is behind");
+    }
+    let published = state.relay_stats.published.load(Ordering::Relaxed);
+    let duplicates = state.relay_stats.duplicates.load(Ordering::Relaxed);
+    let ready = db == "ok" && holds == "ok" && nats.is_none_or(|n| n == "ok");
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let retry_after = [(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from_static(if ready { "0" } else { "1" }),
+    )];
+    (
+        status,
+        retry_after,
+        Json(json!({
+            "status": if ready { "ready" } else { "unavailable" },
+            "checks": {
+                "database": { "status": db, "backend": state.db.backend().as_str() },
+                "holds": { "status": holds, "backend": state.holds.kind() },
+                "event_bus": {
+                    "status": nats.unwrap_or("ok"),
+                    "backend": if state.nats.is_some() { "nats" } else { "in-process" },
+                },
+                "outbox": {
+                    "lag_seconds": lag,
+                    "unpublished": backlog,
+                    "published_by_this_node": published,
+                    "republished_duplicates": duplicates,
+                },
+            },
+        })),
+    )
+}
+

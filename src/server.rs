@@ -1,0 +1,137 @@
+//! A testable start-up: open and migrate the database, bind first and expose the real port,
+//! then serve until a shutdown future resolves, with the background workers beside the server.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use tokio::net::TcpListener;
+
+use crate::app::AppState;
+use crate::config::ServeConfig;
+use crate::router::{router, RequestLimits};
+use crate::search::SearchIndex;
+use crate::store::Db;
+
+/// A bound, migrated, ready-to-serve instance.
+pub struct Application {
+    search_dir: std::path::PathBuf,
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+    limits: crate::http::serve::ServeLimits,
+    reconcile_every: Duration,
+    reconcile_after: Duration,
+}
+
+impl Application {
+    /// Opens and migrates the database, loads demo data if asked, and binds the listener.
+    pub async fn build(config: ServeConfig) -> anyhow::Result<Self> {
+        let db = Db::connect(&config.storage).await?;
+        db.migrate().await?;
+        let mut state = AppState::new(db, &config).await?;
+        if config.wants_demo() {
+            crate::demo::seed_if_empty(&state).await?;
+        }
+        let search_dir = config.storage.data_dir.join("search-index");
+        let index = Arc::new(SearchIndex::open(Some(&search_dir)).with_context(|| {
+            format!("cannot open the search index in {}", search_dir.display())
+        })?);
+        crate::search::sync_once(&state.db, &index, &search_dir).await?;
+        state.search = Some(index);
+        let listener = TcpListener::bind(config.bind)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.bind))?;
+        // Connections may use the open-files limit less a reserve for the database and Redis
+        // pools, NATS, the search index and mail.
+        let open_files = crate::http::serve::raise_open_files_limit();
+        let fd_room = usize::try_from(open_files.saturating_sub(256)).unwrap_or(usize::MAX);
+        let limits = crate::http::serve::ServeLimits {
+            header_timeout: Duration::from_millis(config.header_timeout_ms.max(1)),
+            max_connections: config.max_connections.min(fd_room).max(1),
+            grace: Duration::from_secs(config.shutdown_grace_seconds),
+        };
+        Ok(Self {
+            search_dir,
+            router: router(state.clone(), RequestLimits::from_config(&config)),
+            listener,
+            state,
+            limits,
+            reconcile_every: Duration::from_millis(config.reconcile_every_ms.max(10)),
+            reconcile_after: Duration::from_millis(config.reconcile_after_ms),
+        })
+    }
+
+    pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish (up to the grace
+    /// period) and closes the database.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let mut workers = crate::events::spawn_workers(self.state.clone(), rx.clone());
+        if let Some(index) = self.state.search.clone() {
+            workers.push(tokio::spawn(crate::search::run_indexer(
+                self.state.clone(),
+                index,
+                self.search_dir.clone(),
+                rx.clone(),
+            )));
+        }
+        workers.push(tokio::spawn(crate::payments::run_reconciler(
+            self.state.clone(),
+            self.reconcile_every,
+            self.reconcile_after,
+            rx.clone(),
+        )));
+        let finished =
+            crate::http::serve::serve(self.listener, self.router, self.limits, async move {
+                shutdown.await;
+                let _ = tx.send(true);
+            })
+            .await;
+        if !finished {
+            tracing::warn!("grace period over; closing with requests still in flight");
+        }
+        drop(rx);
+        for worker in workers {
+            let _ = tokio::time::timeout(Duration::from_secs(5), worker).await;
+        }
+        self.state.db.close().await;
+        Ok(())
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}
