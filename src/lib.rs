@@ -5,7 +5,9 @@
 //!
 //! # Layout
 //! - [`config`]: every setting (flag, env var, default); secrets redacted.
-//! - [`app`]: state, router assembly, testable start-up and graceful shutdown.
+//! - [`app`]: the state every handler and worker gets.
+//! - [`router`]: every route behind the gateway layers; health and readiness.
+//! - [`server`]: testable start-up, the background workers, graceful shutdown.
 //! - [`error`]: one error type, the seed's JSON shape.
 //! - [`http`]: gateway concerns (auth extractors, JSON rejections, cache headers).
 //! - [`store`]: the PostgreSQL / SQLite storage layer and migrations.
@@ -36,7 +38,9 @@ pub mod money;
 pub mod notify;
 pub mod outbox;
 pub mod payments;
+pub mod router;
 pub mod search;
+pub mod server;
 pub mod store;
 pub mod tickets;
 pub mod venues;

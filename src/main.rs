@@ -4,9 +4,10 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
-use boxoffice::app::{shutdown_signal, AppState, Application};
+use boxoffice::app::AppState;
 use boxoffice::auth::{store as users, Email, Role};
 use boxoffice::config::{ServeConfig, StorageConfig};
+use boxoffice::server::{shutdown_signal, Application};
 use boxoffice::store::Db;
 
 /// jemalloc with a background thread that returns freed memory to the system within about a

@@ -154,4 +154,3 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         })),
     )
 }
-

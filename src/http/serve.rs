@@ -4,7 +4,7 @@
 //!   a keep-alive connection sits idle between requests, so silent and slow-header clients are
 //!   closed (`tests/integration/ops.rs`, `silent_connections_are_closed_and_health_stays_up`).
 //! - A request body must arrive within `body_timeout` (408) and a whole request must be answered
-//!   within `request_timeout` (503); both are layers in `app::router`.
+//!   within `request_timeout` (503); both are layers in `router::router`.
 //! - At most `max_connections` are open at once; one over the cap is answered a 503 in our
 //!   shape at once and closed, so a flood cannot take the file descriptors health needs.
 

@@ -9,8 +9,9 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use boxoffice::app::{AppState, Application};
+use boxoffice::app::AppState;
 use boxoffice::config::{DatabaseUrl, ServeConfig};
+use boxoffice::server::Application;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
