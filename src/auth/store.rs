@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 
 use super::Role;
 use crate::store::Db;
-use crate::with_db;
+use crate::{with_db, with_primary_read};
 
 /// A user as `/me` shows it.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -89,7 +89,7 @@ pub async fn credentials(db: &Db, email_norm: &str) -> Result<Option<(i64, Strin
 
 /// The roles a user holds in the database.
 pub async fn roles_of(db: &Db, user_id: i64) -> Result<Vec<Role>, sqlx::Error> {
-    let names: Vec<String> = with_db!(db, pool => {
+    let names: Vec<String> = with_primary_read!(db, pool => {
         sqlx::query_scalar("SELECT role FROM user_roles WHERE user_id = $1 ORDER BY role")
             .bind(user_id)
             .fetch_all(pool)
@@ -101,7 +101,7 @@ pub async fn roles_of(db: &Db, user_id: i64) -> Result<Vec<Role>, sqlx::Error> {
 }
 
 pub async fn find_user(db: &Db, user_id: i64) -> Result<Option<User>, sqlx::Error> {
-    let row: Option<(i64, String, String, DateTime<Utc>)> = with_db!(db, pool => {
+    let row: Option<(i64, String, String, DateTime<Utc>)> = with_primary_read!(db, pool => {
         sqlx::query_as("SELECT user_id, email, name, created_at FROM users WHERE user_id = $1")
             .bind(user_id)
             .fetch_optional(pool)

@@ -18,7 +18,7 @@ use crate::http::json::ApiPath;
 use crate::money::Currency;
 use crate::outbox::topics;
 use crate::store::Db;
-use crate::{enqueue_outbox, with_db};
+use crate::{enqueue_outbox, with_db, with_primary_read};
 
 #[derive(sqlx::FromRow)]
 struct BookingRow {
@@ -88,7 +88,7 @@ async fn tickets_of(
     if booking_ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let rows: Vec<TicketRow> = with_db!(db, pool => {
+    let rows: Vec<TicketRow> = with_primary_read!(db, pool => {
         let mut qb = sqlx::QueryBuilder::new(
             "SELECT t.booking_id, t.ticket_id, st.label, sec.name, t.price_minor, t.status,
                     t.checked_in_at, t.code
@@ -175,7 +175,7 @@ async fn own_booking_row(
     booking_id: i64,
 ) -> ApiResult<BookingRow> {
     let sql = format!("{BOOKING_SELECT} WHERE b.booking_id = $1");
-    let row: Option<BookingRow> = with_db!(&state.db, pool => {
+    let row: Option<BookingRow> = with_primary_read!(&state.db, pool => {
         sqlx::query_as(&sql).bind(booking_id).fetch_optional(pool).await?
     });
     // Someone else's booking is as invisible as a missing one.
@@ -188,7 +188,7 @@ pub async fn list_bookings(
     user: AuthUser,
 ) -> ApiResult<Json<Vec<Booking>>> {
     let sql = format!("{BOOKING_SELECT} WHERE b.user_id = $1 ORDER BY b.created_at DESC, b.booking_id DESC LIMIT 200");
-    let rows: Vec<BookingRow> = with_db!(&state.db, pool => {
+    let rows: Vec<BookingRow> = with_primary_read!(&state.db, pool => {
         sqlx::query_as(&sql).bind(user.user_id).fetch_all(pool).await?
     });
     Ok(Json(with_tickets(&state.db, rows).await?))

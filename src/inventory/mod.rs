@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::store::Db;
-use crate::with_db;
+use crate::with_primary_read;
 
 /// Largest number of seats in one hold or booking request.
 pub const MAX_SEATS_PER_REQUEST: usize = 100;
@@ -103,7 +103,7 @@ pub async fn cached_sale_show(db: &Db, cache: &ShowCache, show_id: i64) -> ApiRe
 
 /// The show if it exists and is public (not a draft): otherwise the seed's 404.
 pub async fn sale_show(db: &Db, show_id: i64) -> ApiResult<SaleShow> {
-    let show: Option<SaleShow> = with_db!(db, pool => {
+    let show: Option<SaleShow> = with_primary_read!(db, pool => {
         sqlx::query_as(
             "SELECT s.show_id, s.event_id, s.venue_id, s.status, s.start_time, s.currency,
                     s.hold_seconds, s.max_seats_per_user, v.timezone
@@ -178,7 +178,7 @@ pub async fn inventory_seats(
     labels: &[String],
     buyer: i64,
 ) -> ApiResult<(Vec<InventorySeat>, i64)> {
-    let rows: Vec<InventorySeat> = with_db!(db, pool => {
+    let rows: Vec<InventorySeat> = with_primary_read!(db, pool => {
         let mut qb = sqlx::QueryBuilder::new(
             "SELECT t.label, t.seat_id, i.status, i.price_minor,
                     (SELECT CAST(COALESCE(SUM(b.seat_count), 0) AS BIGINT) FROM bookings b

@@ -52,6 +52,20 @@ macro_rules! with_db {
     };
 }
 
+/// Runs `$body` with `$pool` bound to a pool for reads that must see the latest commit: the
+/// primary on PostgreSQL (never a replica, which may lag), the reader pool on SQLite (WAL
+/// readers see every committed write and do not queue behind the single writer). The hot
+/// reads of holding and booking seats use it.
+#[macro_export]
+macro_rules! with_primary_read {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::store::Db::Postgres { write: $pool, .. } => $body,
+            $crate::store::Db::Sqlite { read: $pool, .. } => $body,
+        }
+    };
+}
+
 /// Runs `$body` with `$pool` bound to the reader pool of whichever backend `$db` is.
 #[macro_export]
 macro_rules! with_read_db {
