@@ -16,6 +16,7 @@
 //! - [`events`], [`tickets`], [`notify`]: after a booking: the outbox relay (NATS JetStream or
 //!   in-process), signed QR tickets and check-in, emails (SPEC §8).
 //! - [`search`]: the tantivy search index, fed from the outbox (SPEC §9).
+//! - [`workers`]: the one loop every background worker runs in, with shutdown.
 //! - [`faults`]: failure injection for the crash tests.
 //! - [`outbox`]: events written in the same transaction as the change.
 //! - [`money`]: exact money in minor units.
@@ -45,3 +46,4 @@ pub mod store;
 pub mod tickets;
 pub mod venues;
 pub mod web;
+pub mod workers;

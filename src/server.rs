@@ -15,6 +15,7 @@ use crate::config::ServeConfig;
 use crate::router::{router, RequestLimits};
 use crate::search::SearchIndex;
 use crate::store::Db;
+use crate::workers::{self, Pace};
 
 /// A bound, migrated, ready-to-serve instance.
 pub struct Application {
@@ -82,17 +83,18 @@ impl Application {
         let (tx, rx) = tokio::sync::watch::channel(false);
         let mut workers = crate::events::spawn_workers(self.state.clone(), rx.clone());
         if let Some(index) = self.state.search.clone() {
-            workers.push(tokio::spawn(crate::search::run_indexer(
-                self.state.clone(),
-                index,
-                self.search_dir.clone(),
+            workers.push(tokio::spawn(workers::run(
+                crate::search::Indexer::new(self.state.clone(), index, self.search_dir.clone()),
+                Pace::Every(Duration::from_millis(200)),
                 rx.clone(),
             )));
         }
-        workers.push(tokio::spawn(crate::payments::run_reconciler(
-            self.state.clone(),
-            self.reconcile_every,
-            self.reconcile_after,
+        workers.push(tokio::spawn(workers::run(
+            crate::payments::Reconciler {
+                state: self.state.clone(),
+                settled_within: self.reconcile_after,
+            },
+            Pace::AfterEvery(self.reconcile_every),
             rx.clone(),
         )));
         let finished =

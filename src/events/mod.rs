@@ -23,6 +23,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
+use crate::workers::{Pace, Worker};
+
 pub use nats::NatsBus;
 
 use crate::app::AppState;
@@ -124,48 +126,55 @@ pub async fn handle(
     Ok(())
 }
 
+/// The outbox relay as a background worker: publishes a batch per step, and says how far
+/// behind it is every 30 s.
+struct Relay {
+    state: AppState,
+    last_lag_log: std::time::Instant,
+}
+
+impl Worker for Relay {
+    const NAME: &'static str = "outbox relay";
+
+    async fn step(&mut self) -> anyhow::Result<usize> {
+        if self.last_lag_log.elapsed() > Duration::from_secs(30) {
+            self.last_lag_log = std::time::Instant::now();
+            if let Ok(lag) = outbox_lag_seconds(&self.state.db).await {
+                if lag > 5.0 {
+                    tracing::warn!(lag_seconds = lag, "outbox relay is behind");
+                } else {
+                    tracing::debug!(lag_seconds = lag, "outbox lag");
+                }
+            }
+        }
+        relay_once(&self.state).await
+    }
+}
+
 /// Starts the relay (and, with NATS, the durable consumers) until `shutdown` turns true.
 pub fn spawn_workers(
     state: AppState,
     shutdown: watch::Receiver<bool>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let mut handles = Vec::new();
-    let relay_state = state.clone();
-    let mut relay_shutdown = shutdown.clone();
-    handles.push(tokio::spawn(async move {
-        let mut last_lag_log = std::time::Instant::now();
-        loop {
-            if last_lag_log.elapsed() > Duration::from_secs(30) {
-                last_lag_log = std::time::Instant::now();
-                if let Ok(lag) = outbox_lag_seconds(&relay_state.db).await {
-                    if lag > 5.0 {
-                        tracing::warn!(lag_seconds = lag, "outbox relay is behind");
-                    } else {
-                        tracing::debug!(lag_seconds = lag, "outbox lag");
-                    }
-                }
-            }
-            let published = match relay_once(&relay_state).await {
-                Ok(n) => n,
-                Err(e) => {
-                    tracing::warn!(error = %e, "outbox relay: batch failed; will retry");
-                    0
-                }
-            };
-            if published == 0 {
-                tokio::select! {
-                    _ = relay_state.outbox_wakeup.notified() => {}
-                    _ = tokio::time::sleep(Duration::from_millis(250)) => {}
-                    _ = relay_shutdown.changed() => {}
-                }
-            }
-            if *relay_shutdown.borrow() {
-                break;
-            }
-        }
-    }));
-    handles.push(tokio::spawn(crate::notify::webhooks::run_deliveries(
-        state.clone(),
+    let wake = state.outbox_wakeup.clone();
+    handles.push(tokio::spawn(crate::workers::run(
+        Relay {
+            state: state.clone(),
+            last_lag_log: std::time::Instant::now(),
+        },
+        Pace::Drain {
+            idle: Duration::from_millis(250),
+            wake: Some(wake),
+        },
+        shutdown.clone(),
+    )));
+    handles.push(tokio::spawn(crate::workers::run(
+        crate::notify::webhooks::Deliveries::new(state.clone()),
+        Pace::Drain {
+            idle: Duration::from_millis(250),
+            wake: Some(state.webhook_wakeup.clone()),
+        },
         shutdown.clone(),
     )));
     if let Some(bus) = state.nats.clone() {

@@ -15,7 +15,6 @@ use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::Sha256;
-use tokio::sync::watch;
 
 use crate::app::AppState;
 use crate::catalog::events::event_of_organiser;
@@ -256,27 +255,24 @@ struct Due {
     secret: String,
 }
 
-/// Delivers due webhooks until shutdown.
-pub async fn run_deliveries(state: AppState, mut shutdown: watch::Receiver<bool>) {
-    let client = state.webhook_client.clone();
-    loop {
-        if *shutdown.borrow() {
-            return;
-        }
-        let sent = match deliver_due(&state, &client).await {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::warn!(error = %e, "webhook deliveries failed; will retry");
-                0
-            }
-        };
-        if sent == 0 {
-            tokio::select! {
-                _ = state.webhook_wakeup.notified() => {}
-                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
-                _ = shutdown.changed() => {}
-            }
-        }
+/// The webhook sender as a background worker: each step delivers the deliveries that are due.
+pub struct Deliveries {
+    state: AppState,
+    client: reqwest::Client,
+}
+
+impl Deliveries {
+    pub fn new(state: AppState) -> Self {
+        let client = state.webhook_client.clone();
+        Self { state, client }
+    }
+}
+
+impl crate::workers::Worker for Deliveries {
+    const NAME: &'static str = "webhook sender";
+
+    async fn step(&mut self) -> anyhow::Result<usize> {
+        deliver_due(&self.state, &self.client).await
     }
 }
 

@@ -4,7 +4,7 @@
 
 mod reconcile;
 
-pub use reconcile::{reconcile_once, record_capture, run_reconciler, CaptureRecord, Reconciled};
+pub use reconcile::{reconcile_once, record_capture, CaptureRecord, Reconciled, Reconciler};
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};

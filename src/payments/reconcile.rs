@@ -7,7 +7,6 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use tokio::sync::watch;
 
 use super::{settle_refund, PaymentError, PaymentProvider};
 use crate::app::AppState;
@@ -263,24 +262,23 @@ async fn void_orphans(
     Ok(voided)
 }
 
-/// Runs [`reconcile_once`] every `every` until shutdown.
-pub async fn run_reconciler(
-    state: AppState,
-    every: Duration,
-    settled_within: Duration,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    loop {
-        tokio::select! {
-            _ = shutdown.wait_for(|stop| *stop) => return,
-            _ = tokio::time::sleep(every) => {}
+/// Payment reconciliation as a background worker: one [`reconcile_once`] pass per step.
+pub struct Reconciler {
+    pub state: AppState,
+    /// How long a payment may stay unsettled before reconciliation takes it over.
+    pub settled_within: Duration,
+}
+
+impl crate::workers::Worker for Reconciler {
+    const NAME: &'static str = "payment reconciler";
+
+    async fn step(&mut self) -> anyhow::Result<usize> {
+        let done =
+            reconcile_once(&self.state.db, &self.state.payments, self.settled_within).await?;
+        if done != Reconciled::default() {
+            tracing::warn!(?done, "payments reconciled");
         }
-        match reconcile_once(&state.db, &state.payments, settled_within).await {
-            Ok(done) if done != Reconciled::default() => {
-                tracing::warn!(?done, "payments reconciled");
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "payment reconciliation failed; will retry"),
-        }
+        let settled = done.captured + done.voided + done.refunded + done.orphans_voided;
+        Ok(settled as usize)
     }
 }

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Datelike, Utc};
 use sqlx::types::Json as SqlJson;
-use tokio::sync::watch;
 
 use super::index::{SearchIndex, ShowDoc};
 use crate::app::AppState;
@@ -225,31 +224,36 @@ pub async fn sync_once(db: &Db, index: &Arc<SearchIndex>, dir: &Path) -> anyhow:
     Ok(shows.len())
 }
 
-/// Keeps the node's index fresh until shutdown: catch up from the kept position, then poll.
-pub async fn run_indexer(
-    state: AppState,
-    index: Arc<SearchIndex>,
-    dir: PathBuf,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let mut last_sweep = std::time::Instant::now();
-    loop {
-        if *shutdown.borrow() {
-            return;
+/// Keeps the node's index fresh: each step applies what the outbox gained since the kept
+/// position; every five minutes it rebuilds instead, to drop shows that have started (no outbox
+/// row marks a start).
+pub struct Indexer {
+    pub state: AppState,
+    pub index: Arc<SearchIndex>,
+    pub dir: PathBuf,
+    last_sweep: std::time::Instant,
+}
+
+impl Indexer {
+    pub fn new(state: AppState, index: Arc<SearchIndex>, dir: PathBuf) -> Self {
+        Self {
+            state,
+            index,
+            dir,
+            last_sweep: std::time::Instant::now(),
         }
-        // Shows that started since are dropped by a periodic sweep (no outbox row marks a start).
-        let result = if last_sweep.elapsed() > Duration::from_secs(300) {
-            last_sweep = std::time::Instant::now();
-            rebuild(&state.db, &index, &dir).await
+    }
+}
+
+impl crate::workers::Worker for Indexer {
+    const NAME: &'static str = "search indexer";
+
+    async fn step(&mut self) -> anyhow::Result<usize> {
+        if self.last_sweep.elapsed() > Duration::from_secs(300) {
+            self.last_sweep = std::time::Instant::now();
+            rebuild(&self.state.db, &self.index, &self.dir).await
         } else {
-            sync_once(&state.db, &index, &dir).await
-        };
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "search indexer: will retry");
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-            _ = shutdown.changed() => {}
+            sync_once(&self.state.db, &self.index, &self.dir).await
         }
     }
 }

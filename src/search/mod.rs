@@ -6,5 +6,5 @@ mod indexer;
 mod routes;
 
 pub use index::{SearchIndex, SearchQuery, ShowDoc};
-pub use indexer::{rebuild, run_indexer, sync_once};
+pub use indexer::{rebuild, sync_once, Indexer};
 pub use routes::router;
