@@ -905,9 +905,19 @@ async fn https_webhooks_are_delivered_with_an_operator_ca(backend: Backend) {
     let webhook_id = hook["webhook_id"].as_i64().expect("id");
     let visitor = app.visitor().await;
     let booked = book_seats(&app, &fx, &visitor, &["B4"], "tls").await;
+    // The booking's event (a show event relayed after the webhook was registered may come
+    // first).
     let (head, body) = eventually(Duration::from_secs(8), || {
-        let first = seen.lock().expect("lock").first().cloned();
-        async move { first }
+        let found = seen
+            .lock()
+            .expect("lock")
+            .iter()
+            .cloned()
+            .find(|(_, body)| {
+                serde_json::from_str::<Value>(body)
+                    .is_ok_and(|e| e["data"]["booking_id"] == booked["booking_id"])
+            });
+        async move { found }
     })
     .await
     .expect("the TLS endpoint got the delivery");
