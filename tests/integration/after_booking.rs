@@ -912,11 +912,11 @@ async fn https_webhooks_are_delivered_with_an_operator_ca(backend: Backend) {
             .lock()
             .expect("lock")
             .iter()
-            .cloned()
             .find(|(_, body)| {
                 serde_json::from_str::<Value>(body)
                     .is_ok_and(|e| e["data"]["booking_id"] == booked["booking_id"])
-            });
+            })
+            .cloned();
         async move { found }
     })
     .await
