@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use serde_json::json;
 
-use super::{draft_show, BenchConfig, Client};
+use super::{live_show, BenchConfig, Client};
 
 /// The server's resident set size in MiB.
 fn rss_mib(pid: u32) -> anyhow::Result<f64> {
@@ -120,16 +120,7 @@ pub async fn run(config: &BenchConfig) -> anyhow::Result<()> {
 
     // Seat-map readers.
     let rows = config.seats.div_ceil(100).max(1);
-    let (organiser, show_id) = draft_show(&client, rows, "Memory").await?;
-    client
-        .expect(
-            reqwest::Method::POST,
-            &format!("/api/v1/shows/{show_id}/launch"),
-            Some(&organiser),
-            json!({}),
-            200,
-        )
-        .await?;
+    let (show_id, _) = live_show(&client, rows, "Memory").await?;
     let before_reads = rss_mib(pid)?;
     let watch = PeakWatch::start(pid);
     let deadline = Instant::now() + Duration::from_secs(config.seconds);

@@ -130,14 +130,30 @@ impl Client {
     }
 }
 
-/// A venue of `rows` rows of 100 seats (sections of up to 200 rows), an event and a draft show
-/// of it priced 999 everywhere, made by a new venue owner and organiser; returns the organiser's
-/// token and the show id.
-pub(crate) async fn draft_show(
+/// [`draft_show`] launched; returns the show id and how long the launch took over HTTP.
+pub(crate) async fn live_show(
     client: &Client,
     rows: u32,
     name: &str,
-) -> anyhow::Result<(String, i64)> {
+) -> anyhow::Result<(i64, Duration)> {
+    let (organiser, show_id) = draft_show(client, rows, name).await?;
+    let started = Instant::now();
+    client
+        .expect(
+            reqwest::Method::POST,
+            &format!("/api/v1/shows/{show_id}/launch"),
+            Some(&organiser),
+            json!({}),
+            200,
+        )
+        .await?;
+    Ok((show_id, started.elapsed()))
+}
+
+/// A venue of `rows` rows of 100 seats (sections of up to 200 rows), an event and a draft show
+/// of it priced 999 everywhere, made by a new venue owner and organiser; returns the organiser's
+/// token and the show id.
+async fn draft_show(client: &Client, rows: u32, name: &str) -> anyhow::Result<(String, i64)> {
     let owner = client.user(&["venue_owner"]).await?;
     let organiser = client.user(&["organiser"]).await?;
     let sections: Vec<Value> = (0..rows)
@@ -246,21 +262,11 @@ pub async fn run(config: BenchConfig) -> anyhow::Result<()> {
         rows * 100,
         config.users
     );
-    let (organiser, show_id) = draft_show(&client, rows, "Bench").await?;
-    let launch_started = Instant::now();
-    client
-        .expect(
-            reqwest::Method::POST,
-            &format!("/api/v1/shows/{show_id}/launch"),
-            Some(&organiser),
-            json!({}),
-            200,
-        )
-        .await?;
+    let (show_id, launch) = live_show(&client, rows, "Bench").await?;
     println!(
         "launch of {} seats over HTTP: {} ms",
         rows * 100,
-        launch_started.elapsed().as_millis()
+        launch.as_millis()
     );
     let mut tokens = Vec::with_capacity(config.users);
     for _ in 0..config.users {
