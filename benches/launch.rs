@@ -48,7 +48,7 @@ fn layout() -> Vec<SectionSpec> {
 async fn prepare(db: Db) -> (Db, i64, i64, Vec<(i64, i64)>) {
     db.migrate().await.expect("migrate");
     let now = Utc::now();
-    let user: i64 = with_db!(&db, pool => {
+    let user: i64 = with_db!(&db, |pool| {
         sqlx::query_scalar(
             "INSERT INTO users (email, email_norm, name, password_hash, created_at)
              VALUES ('b@x.io', 'b@x.io', 'Bench', 'x', $1) RETURNING user_id",
@@ -73,7 +73,7 @@ async fn prepare(db: Db) -> (Db, i64, i64, Vec<(i64, i64)>) {
     )
     .await
     .expect("venue");
-    let event: i64 = with_db!(&db, pool => {
+    let event: i64 = with_db!(&db, |pool| {
         sqlx::query_scalar(
             "INSERT INTO events (organiser_id, title, category, created_at, updated_at)
              VALUES ($1, 'Bench', 'concert', $2, $2) RETURNING event_id",

@@ -29,7 +29,7 @@ pub async fn create_user(
     roles.push(Role::User);
     roles.sort();
     roles.dedup();
-    with_db!(db, pool => {
+    with_db!(db, |pool| {
         let mut tx = pool.begin().await?;
         let inserted: Option<i64> = sqlx::query_scalar(
             "INSERT INTO users (email, email_norm, name, password_hash, created_at)
@@ -67,19 +67,21 @@ pub async fn create_user(
 
 /// Adds `role` to an existing user (used by `boxoffice admin create`).
 pub async fn grant_role(db: &Db, user_id: i64, role: Role) -> Result<(), sqlx::Error> {
-    with_db!(db, pool => {
-        sqlx::query("INSERT INTO user_roles (user_id, role) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-            .bind(user_id)
-            .bind(role.as_str())
-            .execute(pool)
-            .await?;
+    with_db!(db, |pool| {
+        sqlx::query(
+            "INSERT INTO user_roles (user_id, role) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(user_id)
+        .bind(role.as_str())
+        .execute(pool)
+        .await?;
         Ok(())
     })
 }
 
 /// The user id and password hash for a normalised email.
 pub async fn credentials(db: &Db, email_norm: &str) -> Result<Option<(i64, String)>, sqlx::Error> {
-    with_db!(db, pool => {
+    with_db!(db, |pool| {
         sqlx::query_as("SELECT user_id, password_hash FROM users WHERE email_norm = $1")
             .bind(email_norm)
             .fetch_optional(pool)
@@ -89,7 +91,7 @@ pub async fn credentials(db: &Db, email_norm: &str) -> Result<Option<(i64, Strin
 
 /// The roles a user holds in the database.
 pub async fn roles_of(db: &Db, user_id: i64) -> Result<Vec<Role>, sqlx::Error> {
-    let names: Vec<String> = with_primary_read!(db, pool => {
+    let names: Vec<String> = with_primary_read!(db, |pool| {
         sqlx::query_scalar("SELECT role FROM user_roles WHERE user_id = $1 ORDER BY role")
             .bind(user_id)
             .fetch_all(pool)
@@ -101,7 +103,7 @@ pub async fn roles_of(db: &Db, user_id: i64) -> Result<Vec<Role>, sqlx::Error> {
 }
 
 pub async fn find_user(db: &Db, user_id: i64) -> Result<Option<User>, sqlx::Error> {
-    let row: Option<(i64, String, String, DateTime<Utc>)> = with_primary_read!(db, pool => {
+    let row: Option<(i64, String, String, DateTime<Utc>)> = with_primary_read!(db, |pool| {
         sqlx::query_as("SELECT user_id, email, name, created_at FROM users WHERE user_id = $1")
             .bind(user_id)
             .fetch_optional(pool)
@@ -120,7 +122,7 @@ pub async fn find_user(db: &Db, user_id: i64) -> Result<Option<User>, sqlx::Erro
 }
 
 pub async fn set_password(db: &Db, user_id: i64, hash: &str) -> Result<(), sqlx::Error> {
-    with_db!(db, pool => {
+    with_db!(db, |pool| {
         sqlx::query("UPDATE users SET password_hash = $1 WHERE user_id = $2")
             .bind(hash)
             .bind(user_id)
@@ -138,7 +140,7 @@ pub async fn insert_refresh_token(
     user_id: i64,
     expires_at: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    with_db!(db, pool => {
+    with_db!(db, |pool| {
         sqlx::query(
             "INSERT INTO refresh_tokens (token_hash, family_id, user_id, issued_at, expires_at)
              VALUES ($1, $2, $3, $4, $5)",
@@ -195,7 +197,7 @@ pub async fn rotate_refresh_token(
     grace: chrono::Duration,
 ) -> Result<Rotation, sqlx::Error> {
     let now = Utc::now();
-    with_db!(db, pool => {
+    with_db!(db, |pool| {
         let mut tx = pool.begin().await?;
         let spent: Option<(String, i64, DateTime<Utc>)> = sqlx::query_as(
             "UPDATE refresh_tokens SET spent_at = $1
@@ -232,7 +234,14 @@ pub async fn rotate_refresh_token(
         .bind(presented_hash)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some(StoredRefreshToken { family_id, user_id, expires_at, spent_at, revoked_at }) = row else {
+        let Some(StoredRefreshToken {
+            family_id,
+            user_id,
+            expires_at,
+            spent_at,
+            revoked_at,
+        }) = row
+        else {
             return Ok(Rotation::Refused);
         };
         let Some(spent_at) = spent_at else {
@@ -259,7 +268,7 @@ pub async fn rotate_refresh_token(
 /// Revokes the family of a refresh token; returns the owner, if the token was known.
 pub async fn revoke_family_of(db: &Db, token_hash: &str) -> Result<Option<i64>, sqlx::Error> {
     let now = Utc::now();
-    with_db!(db, pool => {
+    with_db!(db, |pool| {
         let row: Option<(String, i64)> =
             sqlx::query_as("SELECT family_id, user_id FROM refresh_tokens WHERE token_hash = $1")
                 .bind(token_hash)
@@ -268,11 +277,13 @@ pub async fn revoke_family_of(db: &Db, token_hash: &str) -> Result<Option<i64>, 
         let Some((family_id, user_id)) = row else {
             return Ok(None);
         };
-        sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL")
-            .bind(now)
-            .bind(&family_id)
-            .execute(pool)
-            .await?;
+        sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(&family_id)
+        .execute(pool)
+        .await?;
         Ok(Some(user_id))
     })
 }
@@ -280,19 +291,21 @@ pub async fn revoke_family_of(db: &Db, token_hash: &str) -> Result<Option<i64>, 
 /// Revokes every refresh token of a user.
 pub async fn revoke_all_of_user(db: &Db, user_id: i64) -> Result<(), sqlx::Error> {
     let now = Utc::now();
-    with_db!(db, pool => {
-        sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
-            .bind(now)
-            .bind(user_id)
-            .execute(pool)
-            .await?;
+    with_db!(db, |pool| {
+        sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(user_id)
+        .execute(pool)
+        .await?;
         Ok(())
     })
 }
 
 /// Reads, or creates once for all nodes, a named server secret.
 pub async fn shared_secret(db: &Db, name: &str, fresh: &str) -> Result<String, sqlx::Error> {
-    with_db!(db, pool => {
+    with_db!(db, |pool| {
         sqlx::query(
             "INSERT INTO server_secrets (name, value, created_at) VALUES ($1, $2, $3)
              ON CONFLICT (name) DO NOTHING",

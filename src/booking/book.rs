@@ -305,7 +305,7 @@ async fn book_claimed(
 /// Voids an authorization unless a committed booking uses it (a commit whose answer was lost, or
 /// a second request on the same key that lost the race, must not void the winner's payment).
 async fn void(state: &AppState, txn: &str) {
-    let used: Result<Option<i64>, sqlx::Error> = with_db!(&state.db, pool => {
+    let used: Result<Option<i64>, sqlx::Error> = with_db!(&state.db, |pool| {
         sqlx::query_scalar("SELECT payment_id FROM payments WHERE transaction_id = $1")
             .bind(txn)
             .fetch_optional(pool)
@@ -368,21 +368,28 @@ async fn commit_booking(
         Backend::Sqlite => "SELECT status, start_time FROM shows WHERE show_id = $1",
     };
     let pause_before_commit = state.faults.fire(Fault::PauseBeforeBookingCommit);
-    with_db!(&state.db, pool => {
+    with_db!(&state.db, |pool| {
         let mut tx = pool.begin().await?;
         // The hold checked the cap against the seats bought when it was made; a booking of the
         // same buyer that committed since (or at the same time) is only visible from here.
         // Two statements on purpose: under READ COMMITTED the count below takes its snapshot
         // after the lock is granted, so it sees a booking that held the lock before us; a
         // subquery in the locking statement would use that statement's older snapshot.
-        sqlx::query(lock_buyer).bind(user.user_id).execute(&mut *tx).await?;
+        sqlx::query(lock_buyer)
+            .bind(user.user_id)
+            .execute(&mut *tx)
+            .await?;
         let (status, start_time): (String, chrono::DateTime<Utc>) = sqlx::query_as(lock_show)
             .bind(show.show_id)
             .fetch_one(&mut *tx)
             .await?;
         if status != "live" || start_time <= now {
             tx.rollback().await?;
-            let current = SaleShow { status, start_time, ..show.clone() };
+            let current = SaleShow {
+                status,
+                start_time,
+                ..show.clone()
+            };
             return Err(current
                 .ensure_on_sale()
                 .err()
@@ -521,16 +528,23 @@ async fn commit_booking(
             .bind(now)
             .execute(&mut *tx)
             .await?;
-        enqueue_outbox!(tx, topics::BOOKING_CONFIRMED, booking_id, json!({
-            "booking_id": booking_id, "show_id": show.show_id, "user_id": user.user_id,
-            "seat_ids": labels, "transaction_id": txn,
-        }))
+        enqueue_outbox!(
+            tx,
+            topics::BOOKING_CONFIRMED,
+            booking_id,
+            json!({
+                "booking_id": booking_id, "show_id": show.show_id, "user_id": user.user_id,
+                "seat_ids": labels, "transaction_id": txn,
+            })
+        )
         .await?;
         if pause_before_commit {
             tokio::time::sleep(crate::faults::PAUSE).await;
         }
         if fail_before_commit {
-            return Err(ApiError::internal(anyhow::anyhow!("injected failure before commit")));
+            return Err(ApiError::internal(anyhow::anyhow!(
+                "injected failure before commit"
+            )));
         }
         tx.commit().await?;
         tracing::info!(booking_id, seats = seats.len(), "booking confirmed");

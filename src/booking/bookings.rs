@@ -88,7 +88,7 @@ async fn tickets_of(
     if booking_ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let rows: Vec<TicketRow> = with_primary_read!(db, pool => {
+    let rows: Vec<TicketRow> = with_primary_read!(db, |pool| {
         let mut qb = sqlx::QueryBuilder::new(
             "SELECT t.booking_id, t.ticket_id, st.label, sec.name, t.price_minor, t.status,
                     t.checked_in_at, t.code
@@ -175,8 +175,11 @@ async fn own_booking_row(
     booking_id: i64,
 ) -> ApiResult<BookingRow> {
     let sql = format!("{BOOKING_SELECT} WHERE b.booking_id = $1");
-    let row: Option<BookingRow> = with_primary_read!(&state.db, pool => {
-        sqlx::query_as(&sql).bind(booking_id).fetch_optional(pool).await?
+    let row: Option<BookingRow> = with_primary_read!(&state.db, |pool| {
+        sqlx::query_as(&sql)
+            .bind(booking_id)
+            .fetch_optional(pool)
+            .await?
     });
     // Someone else's booking is as invisible as a missing one.
     row.filter(|r| r.user_id == user.user_id)
@@ -188,8 +191,11 @@ pub async fn list_bookings(
     user: AuthUser,
 ) -> ApiResult<Json<Vec<Booking>>> {
     let sql = format!("{BOOKING_SELECT} WHERE b.user_id = $1 ORDER BY b.created_at DESC, b.booking_id DESC LIMIT 200");
-    let rows: Vec<BookingRow> = with_primary_read!(&state.db, pool => {
-        sqlx::query_as(&sql).bind(user.user_id).fetch_all(pool).await?
+    let rows: Vec<BookingRow> = with_primary_read!(&state.db, |pool| {
+        sqlx::query_as(&sql)
+            .bind(user.user_id)
+            .fetch_all(pool)
+            .await?
     });
     Ok(Json(with_tickets(&state.db, rows).await?))
 }
@@ -231,7 +237,7 @@ pub async fn cancel_booking(
     // our lock and then finds its ticket void, or wins and makes us give up, so a scanned ticket
     // is never voided and refunded (`tests/integration/after_booking.rs`,
     // `a_cancellation_racing_a_check_in_never_voids_a_scanned_ticket`).
-    let cancelled = with_db!(&state.db, pool => {
+    let cancelled = with_db!(&state.db, |pool| {
         let mut tx = pool.begin().await?;
         sqlx::query(
             "UPDATE tickets SET status = 'void'

@@ -22,7 +22,7 @@ pub async fn heartbeat(db: &Db, user_id: i64, key: &str) {
     every.tick().await;
     loop {
         every.tick().await;
-        let renewed: Result<_, sqlx::Error> = with_db!(db, pool => {
+        let renewed: Result<_, sqlx::Error> = with_db!(db, |pool| {
             sqlx::query(
                 "UPDATE idempotency_records SET updated_at = $3
                   WHERE user_id = $1 AND idempotency_key = $2 AND status = 'in_progress'",
@@ -69,7 +69,7 @@ pub async fn claim(
     request_hash: &str,
 ) -> Result<Claim, sqlx::Error> {
     let now = Utc::now();
-    with_db!(db, pool => {
+    with_db!(db, |pool| {
         let inserted = sqlx::query(
             "INSERT INTO idempotency_records (user_id, idempotency_key, request_hash, status, created_at, updated_at)
              VALUES ($1, $2, $3, 'in_progress', $4, $4)
@@ -101,7 +101,9 @@ pub async fn claim(
             return Ok(Claim::Mismatch);
         }
         if record.status == "completed" {
-            return Ok(Claim::Completed { body: record.response_body.unwrap_or_default() });
+            return Ok(Claim::Completed {
+                body: record.response_body.unwrap_or_default(),
+            });
         }
         if record.updated_at < now - Duration::seconds(LEASE_SECONDS) {
             let taken = sqlx::query(
@@ -125,7 +127,7 @@ pub async fn claim(
 
 /// Gives a claimed key back after a failed attempt, so the client may retry with it.
 pub async fn release(db: &Db, user_id: i64, key: &str) -> Result<(), sqlx::Error> {
-    with_db!(db, pool => {
+    with_db!(db, |pool| {
         sqlx::query(
             "DELETE FROM idempotency_records
              WHERE user_id = $1 AND idempotency_key = $2 AND status = 'in_progress'",

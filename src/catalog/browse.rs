@@ -134,21 +134,21 @@ pub async fn list_shows(db: &Db, filter: &ListFilter) -> Result<Vec<ShowSummary>
              ORDER BY s.start_time, s.show_id
              LIMIT $10 OFFSET $11"
     );
-    let rows: Vec<ShowSummaryRow> = with_read_db!(db, pool => {
+    let rows: Vec<ShowSummaryRow> = with_read_db!(db, |pool| {
         sqlx::query_as(&sql)
-        .bind(filter.include_unlisted)
-        .bind(Utc::now())
-        .bind(filter.category.as_deref())
-        .bind(filter.city.as_deref())
-        .bind(filter.event_id)
-        .bind(from_instant)
-        .bind(to_instant)
-        .bind(from_date)
-        .bind(to_date)
-        .bind(limit)
-        .bind(filter.offset)
-        .fetch_all(pool)
-        .await?
+            .bind(filter.include_unlisted)
+            .bind(Utc::now())
+            .bind(filter.category.as_deref())
+            .bind(filter.city.as_deref())
+            .bind(filter.event_id)
+            .bind(from_instant)
+            .bind(to_instant)
+            .bind(from_date)
+            .bind(to_date)
+            .bind(limit)
+            .bind(filter.offset)
+            .fetch_all(pool)
+            .await?
     });
     Ok(rows
         .iter()
@@ -325,7 +325,7 @@ struct ShowRow {
 
 /// Loads a show with live section counts (from the inventory once live).
 pub async fn load_show(db: &Db, show_id: i64) -> Result<Option<ShowDetail>, sqlx::Error> {
-    let row: Option<ShowRow> = with_read_db!(db, pool => {
+    let row: Option<ShowRow> = with_read_db!(db, |pool| {
         sqlx::query_as(
             "SELECT s.show_id, s.event_id, s.venue_id, s.status, e.category, e.title, e.description,
                     e.language, e.duration_minutes, e.tags, e.artists, v.name AS venue_name, v.city,
@@ -340,7 +340,7 @@ pub async fn load_show(db: &Db, show_id: i64) -> Result<Option<ShowDetail>, sqlx
         .await?
     });
     let Some(row) = row else { return Ok(None) };
-    let priced: Vec<(i64, String, i32, String, i64, i64)> = with_read_db!(db, pool => {
+    let priced: Vec<(i64, String, i32, String, i64, i64)> = with_read_db!(db, |pool| {
         sqlx::query_as(
             "SELECT sec.section_id, sec.name, sec.priority, sec.colour, p.price_minor,
                     (SELECT COUNT(*) FROM seats t WHERE t.section_id = sec.section_id)
@@ -352,7 +352,7 @@ pub async fn load_show(db: &Db, show_id: i64) -> Result<Option<ShowDetail>, sqlx
         .await?
     });
     // One pass over the show's inventory for every section's counts.
-    let counts: Vec<(i64, String, i64)> = with_read_db!(db, pool => {
+    let counts: Vec<(i64, String, i64)> = with_read_db!(db, |pool| {
         sqlx::query_as(
             "SELECT section_id, status, COUNT(*) FROM inventory WHERE show_id = $1
              GROUP BY section_id, status",
@@ -486,7 +486,7 @@ async fn count_holds(state: &AppState, show: &mut ShowDetail) -> ApiResult<()> {
     let labels: Vec<&String> = holds.keys().collect();
     let mut per_section: Vec<(String, i64)> = Vec::new();
     for chunk in labels.chunks(1000) {
-        let rows: Vec<(String, i64)> = with_read_db!(&state.db, pool => {
+        let rows: Vec<(String, i64)> = with_read_db!(&state.db, |pool| {
             let mut qb = sqlx::QueryBuilder::new(
                 "SELECT sec.name, COUNT(*) FROM inventory i
                  JOIN seats t ON t.seat_id = i.seat_id
@@ -545,7 +545,7 @@ async fn get_seats(
     let show = visible_show(&state, reader.as_ref(), show_id).await?;
     type Row = (String, String, String, i32, i32, i32, bool, i64, String);
     let rows: Vec<Row> = if show.status == "draft" {
-        with_read_db!(&state.db, pool => {
+        with_read_db!(&state.db, |pool| {
             sqlx::query_as(
                 "SELECT t.label, sec.name, t.row_label, t.number, t.x, t.y, t.accessible,
                         p.price_minor, 'available'
@@ -559,7 +559,7 @@ async fn get_seats(
             .await?
         })
     } else {
-        with_read_db!(&state.db, pool => {
+        with_read_db!(&state.db, |pool| {
             sqlx::query_as(
                 "SELECT t.label, sec.name, t.row_label, t.number, t.x, t.y, t.accessible,
                         i.price_minor, i.status

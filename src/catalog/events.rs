@@ -54,7 +54,10 @@ const EVENT_COLUMNS: &str = "event_id, organiser_id, title, category, descriptio
 
 pub async fn find_event(db: &Db, event_id: i64) -> Result<Option<Event>, sqlx::Error> {
     let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE event_id = $1");
-    with_db!(db, pool => sqlx::query_as(&sql).bind(event_id).fetch_optional(pool).await)
+    with_db!(db, |pool| sqlx::query_as(&sql)
+        .bind(event_id)
+        .fetch_optional(pool)
+        .await)
 }
 
 /// The event, if the caller organises it (or is an admin): 404 if missing, 403 if not theirs.
@@ -146,7 +149,7 @@ async fn create_event(
          tags, artists, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
          RETURNING {EVENT_COLUMNS}"
     );
-    let event: Event = with_db!(&state.db, pool => {
+    let event: Event = with_db!(&state.db, |pool| {
         sqlx::query_as(&sql)
             .bind(user.user_id)
             .bind(title)
@@ -178,8 +181,11 @@ async fn get_event(
     ApiPath(event_id): ApiPath<i64>,
 ) -> ApiResult<Response> {
     let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE event_id = $1");
-    let event: Event = with_read_db!(&state.db, pool => {
-        sqlx::query_as(&sql).bind(event_id).fetch_optional(pool).await?
+    let event: Event = with_read_db!(&state.db, |pool| {
+        sqlx::query_as(&sql)
+            .bind(event_id)
+            .fetch_optional(pool)
+            .await?
     })
     .ok_or_else(|| ApiError::not_found("Event", event_id))?;
     let is_organiser = match &reader {
@@ -252,7 +258,7 @@ async fn update_event(
          duration_minutes = $6, tags = $7, artists = $8, updated_at = $9 WHERE event_id = $1 \
          RETURNING {EVENT_COLUMNS}"
     );
-    let event: Event = with_db!(&state.db, pool => {
+    let event: Event = with_db!(&state.db, |pool| {
         let mut tx = pool.begin().await?;
         let event: Event = sqlx::query_as(&sql)
             .bind(event_id)
@@ -266,15 +272,19 @@ async fn update_event(
             .bind(Utc::now())
             .fetch_one(&mut *tx)
             .await?;
-        let show_ids: Vec<i64> = sqlx::query_scalar(
-            "SELECT show_id FROM shows WHERE event_id = $1 AND status = 'live'",
-        )
-        .bind(event_id)
-        .fetch_all(&mut *tx)
-        .await?;
-        for show_id in show_ids {
-            enqueue_outbox!(tx, topics::SHOW_UPDATED, show_id, json!({ "show_id": show_id, "event_id": event_id }))
+        let show_ids: Vec<i64> =
+            sqlx::query_scalar("SELECT show_id FROM shows WHERE event_id = $1 AND status = 'live'")
+                .bind(event_id)
+                .fetch_all(&mut *tx)
                 .await?;
+        for show_id in show_ids {
+            enqueue_outbox!(
+                tx,
+                topics::SHOW_UPDATED,
+                show_id,
+                json!({ "show_id": show_id, "event_id": event_id })
+            )
+            .await?;
         }
         tx.commit().await?;
         event

@@ -290,7 +290,7 @@ async fn update_show(
         body.queue.as_ref(),
     )?;
     let queue = body.queue.unwrap_or_default();
-    with_db!(&state.db, pool => {
+    with_db!(&state.db, |pool| {
         let mut tx = pool.begin().await?;
         sqlx::query(
             "UPDATE shows SET
@@ -309,8 +309,13 @@ async fn update_show(
         .bind(Utc::now())
         .execute(&mut *tx)
         .await?;
-        enqueue_outbox!(tx, topics::SHOW_UPDATED, show_id, json!({ "show_id": show_id, "event_id": show.event_id }))
-            .await?;
+        enqueue_outbox!(
+            tx,
+            topics::SHOW_UPDATED,
+            show_id,
+            json!({ "show_id": show_id, "event_id": show.event_id })
+        )
+        .await?;
         tx.commit().await?;
     });
     state.shows.invalidate(show_id);
@@ -328,31 +333,33 @@ async fn cancel_show(
 ) -> ApiResult<Json<ShowDetail>> {
     let show = show_of_organiser(&state, &user, show_id).await?;
     let now = Utc::now();
-    let cancelled: Option<(Vec<i64>, Vec<String>)> = with_db!(&state.db, pool => {
-            let mut tx = pool.begin().await?;
-            let flipped = sqlx::query(
-                "UPDATE shows SET status = 'cancelled', cancelled_at = $2, updated_at = $2
+    let cancelled: Option<(Vec<i64>, Vec<String>)> = with_db!(&state.db, |pool| {
+        let mut tx = pool.begin().await?;
+        let flipped = sqlx::query(
+            "UPDATE shows SET status = 'cancelled', cancelled_at = $2, updated_at = $2
                  WHERE show_id = $1 AND status IN ('draft', 'live')",
+        )
+        .bind(show_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if flipped == 1 {
+            let bookings: Vec<i64> = sqlx::query_scalar(
+                "UPDATE bookings SET status = 'cancelled', cancelled_at = $2
+                     WHERE show_id = $1 AND status = 'confirmed' RETURNING booking_id",
             )
             .bind(show_id)
             .bind(now)
+            .fetch_all(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE tickets SET status = 'void' WHERE show_id = $1 AND status = 'valid'",
+            )
+            .bind(show_id)
             .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if flipped == 1 {
-                let bookings: Vec<i64> = sqlx::query_scalar(
-                    "UPDATE bookings SET status = 'cancelled', cancelled_at = $2
-                     WHERE show_id = $1 AND status = 'confirmed' RETURNING booking_id",
-                )
-                .bind(show_id)
-                .bind(now)
-                .fetch_all(&mut *tx)
-                .await?;
-                sqlx::query("UPDATE tickets SET status = 'void' WHERE show_id = $1 AND status = 'valid'")
-                    .bind(show_id)
-                    .execute(&mut *tx)
-                    .await?;
-    let refunds: Vec<String> = sqlx::query_scalar(
+            .await?;
+            let refunds: Vec<String> = sqlx::query_scalar(
                     "UPDATE payments SET status = 'refund_pending', updated_at = $2
                  WHERE status = 'captured' AND booking_id IN (SELECT booking_id FROM bookings WHERE show_id = $1)
                  RETURNING transaction_id",
@@ -361,22 +368,29 @@ async fn cancel_show(
                 .bind(now)
                 .fetch_all(&mut *tx)
                 .await?;
-                sqlx::query("UPDATE inventory SET status = 'blocked', booking_id = NULL WHERE show_id = $1")
-                    .bind(show_id)
-                    .execute(&mut *tx)
-                    .await?;
-                enqueue_outbox!(tx, topics::SHOW_CANCELLED, show_id, json!({ "show_id": show_id, "event_id": show.event_id, "booking_ids": bookings }))
-                    .await?;
-                for booking_id in &bookings {
-                    enqueue_outbox!(tx, topics::BOOKING_CANCELLED, *booking_id, json!({ "booking_id": booking_id, "show_id": show_id, "reason": "show_cancelled" }))
+            sqlx::query(
+                "UPDATE inventory SET status = 'blocked', booking_id = NULL WHERE show_id = $1",
+            )
+            .bind(show_id)
+            .execute(&mut *tx)
+            .await?;
+            enqueue_outbox!(
+                tx,
+                topics::SHOW_CANCELLED,
+                show_id,
+                json!({ "show_id": show_id, "event_id": show.event_id, "booking_ids": bookings })
+            )
+            .await?;
+            for booking_id in &bookings {
+                enqueue_outbox!(tx, topics::BOOKING_CANCELLED, *booking_id, json!({ "booking_id": booking_id, "show_id": show_id, "reason": "show_cancelled" }))
                         .await?;
-                }
-                tx.commit().await?;
-                Some((bookings, refunds))
-            } else {
-                None
             }
-        });
+            tx.commit().await?;
+            Some((bookings, refunds))
+        } else {
+            None
+        }
+    });
     let Some((bookings, refunds)) = cancelled else {
         return Err(ApiError::invalid_state(format!(
             "Show {show_id} is {} and cannot be cancelled",
@@ -420,7 +434,7 @@ pub struct NewShow {
 /// Stores a draft show with its prices in one transaction.
 pub async fn insert_show(db: &Db, show: &NewShow) -> Result<i64, sqlx::Error> {
     let now = Utc::now();
-    with_db!(db, pool => {
+    with_db!(db, |pool| {
         let mut tx = pool.begin().await?;
         let show_id: i64 = sqlx::query_scalar(
             "INSERT INTO shows (event_id, venue_id, start_time, end_time, start_local_date, currency,
@@ -442,12 +456,14 @@ pub async fn insert_show(db: &Db, show: &NewShow) -> Result<i64, sqlx::Error> {
         .fetch_one(&mut *tx)
         .await?;
         for (section_id, minor) in &show.prices {
-            sqlx::query("INSERT INTO show_prices (show_id, section_id, price_minor) VALUES ($1, $2, $3)")
-                .bind(show_id)
-                .bind(section_id)
-                .bind(minor)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO show_prices (show_id, section_id, price_minor) VALUES ($1, $2, $3)",
+            )
+            .bind(show_id)
+            .bind(section_id)
+            .bind(minor)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(show_id)
@@ -464,7 +480,7 @@ pub async fn launch_inventory(
     event_id: i64,
 ) -> Result<Option<u64>, sqlx::Error> {
     let now = Utc::now();
-    with_db!(db, pool => {
+    with_db!(db, |pool| {
         let mut tx = pool.begin().await?;
         let flipped = sqlx::query(
             "UPDATE shows SET status = 'live', launched_at = $2, updated_at = $2
@@ -489,8 +505,13 @@ pub async fn launch_inventory(
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        enqueue_outbox!(tx, topics::SHOW_LAUNCHED, show_id, json!({ "show_id": show_id, "event_id": event_id, "seats": seats }))
-            .await?;
+        enqueue_outbox!(
+            tx,
+            topics::SHOW_LAUNCHED,
+            show_id,
+            json!({ "show_id": show_id, "event_id": event_id, "seats": seats })
+        )
+        .await?;
         tx.commit().await?;
         Ok(Some(seats))
     })

@@ -38,8 +38,10 @@ pub const ACCOUNTS: &[(&str, &str, &str, &[Role])] = &[
 
 /// Loads the demo data if the database has no users yet (first start of the embedded default).
 pub async fn seed_if_empty(state: &AppState) -> anyhow::Result<bool> {
-    let users: i64 = with_db!(&state.db, pool => {
-        sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(pool).await?
+    let users: i64 = with_db!(&state.db, |pool| {
+        sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(pool)
+            .await?
     });
     if users > 0 {
         return Ok(false);
@@ -209,7 +211,7 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
         let now = Utc::now();
         let tags: Vec<String> = event.tags.iter().map(|s| (*s).to_owned()).collect();
         let artists: Vec<String> = event.artists.iter().map(|s| (*s).to_owned()).collect();
-        let event_id: i64 = with_db!(&state.db, pool => {
+        let event_id: i64 = with_db!(&state.db, |pool| {
             sqlx::query_scalar(
                 "INSERT INTO events (organiser_id, title, category, description, language,
                                      duration_minutes, tags, artists, created_at, updated_at)

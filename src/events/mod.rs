@@ -74,7 +74,7 @@ impl Deployment {
     pub async fn load(db: &Db) -> Result<Self, sqlx::Error> {
         let fresh = uuid::Uuid::new_v4().simple().to_string();
         let id = crate::auth::store::shared_secret(db, "deployment_id", &fresh).await?;
-        let created_at = with_db!(db, pool => {
+        let created_at = with_db!(db, |pool| {
             sqlx::query_scalar("SELECT created_at FROM server_secrets WHERE name = $1")
                 .bind("deployment_id")
                 .fetch_one(pool)
@@ -214,13 +214,15 @@ pub async fn relay_once(state: &AppState) -> anyhow::Result<usize> {
         }
     };
     // The claim is one short statement: no transaction stays open while the batch is published.
-    let mut rows: Vec<OutboxEvent> = with_db!(&state.db, pool => {
-        timed(sqlx::query_as(claim_sql)
-            .bind(until)
-            .bind(&claim)
-            .bind(now)
-            .bind(BATCH)
-            .fetch_all(pool))
+    let mut rows: Vec<OutboxEvent> = with_db!(&state.db, |pool| {
+        timed(
+            sqlx::query_as(claim_sql)
+                .bind(until)
+                .bind(&claim)
+                .bind(now)
+                .bind(BATCH)
+                .fetch_all(pool),
+        )
         .await?
     });
     if rows.is_empty() {
@@ -254,7 +256,7 @@ async fn mark_published(db: &Db, ids: &[i64]) -> anyhow::Result<()> {
         return Ok(());
     }
     let now = Utc::now();
-    with_db!(db, pool => {
+    with_db!(db, |pool| {
         let mut qb = sqlx::QueryBuilder::new(
             "UPDATE outbox SET claimed_until = NULL, claimed_by = NULL, published_at = ",
         );
@@ -272,7 +274,7 @@ async fn mark_published(db: &Db, ids: &[i64]) -> anyhow::Result<()> {
 
 /// Gives up the unpublished rows of the claim `claim`.
 async fn release_claim(db: &Db, claim: &str) -> anyhow::Result<()> {
-    with_db!(db, pool => {
+    with_db!(db, |pool| {
         timed(
             sqlx::query(
                 "UPDATE outbox SET claimed_until = NULL, claimed_by = NULL
@@ -359,7 +361,7 @@ async fn publish_batch(
 
 /// Age in seconds of the oldest unpublished outbox row (0 when none).
 pub async fn outbox_lag_seconds(db: &Db) -> Result<f64, sqlx::Error> {
-    let oldest: Option<DateTime<Utc>> = with_read_db!(db, pool => {
+    let oldest: Option<DateTime<Utc>> = with_read_db!(db, |pool| {
         sqlx::query_scalar("SELECT MIN(created_at) FROM outbox WHERE published_at IS NULL")
             .fetch_one(pool)
             .await?
@@ -371,7 +373,7 @@ pub async fn outbox_lag_seconds(db: &Db) -> Result<f64, sqlx::Error> {
 
 /// Unpublished outbox rows.
 pub async fn outbox_backlog(db: &Db) -> Result<i64, sqlx::Error> {
-    with_db!(db, pool => {
+    with_db!(db, |pool| {
         sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE published_at IS NULL")
             .fetch_one(pool)
             .await

@@ -103,7 +103,7 @@ pub async fn cached_sale_show(db: &Db, cache: &ShowCache, show_id: i64) -> ApiRe
 
 /// The show if it exists and is public (not a draft): otherwise the seed's 404.
 pub async fn sale_show(db: &Db, show_id: i64) -> ApiResult<SaleShow> {
-    let show: Option<SaleShow> = with_primary_read!(db, pool => {
+    let show: Option<SaleShow> = with_primary_read!(db, |pool| {
         sqlx::query_as(
             "SELECT s.show_id, s.event_id, s.venue_id, s.status, s.start_time, s.currency,
                     s.hold_seconds, s.max_seats_per_user, v.timezone
@@ -178,14 +178,16 @@ pub async fn inventory_seats(
     labels: &[String],
     buyer: i64,
 ) -> ApiResult<(Vec<InventorySeat>, i64)> {
-    let rows: Vec<InventorySeat> = with_primary_read!(db, pool => {
+    let rows: Vec<InventorySeat> = with_primary_read!(db, |pool| {
         let mut qb = sqlx::QueryBuilder::new(
             "SELECT t.label, t.seat_id, i.status, i.price_minor,
                     (SELECT CAST(COALESCE(SUM(b.seat_count), 0) AS BIGINT) FROM bookings b
                       WHERE b.show_id = i.show_id AND b.status = 'confirmed' AND b.user_id = ",
         );
         qb.push_bind(buyer);
-        qb.push(") AS bought FROM seats t JOIN inventory i ON i.seat_id = t.seat_id AND i.show_id = ");
+        qb.push(
+            ") AS bought FROM seats t JOIN inventory i ON i.seat_id = t.seat_id AND i.show_id = ",
+        );
         qb.push_bind(show.show_id);
         qb.push(" WHERE t.venue_id = ");
         qb.push_bind(show.venue_id);

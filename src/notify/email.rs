@@ -103,7 +103,7 @@ fn recipient(b: &BookingMail) -> Option<Mailbox> {
 }
 
 async fn already_sent(state: &AppState, booking_id: i64, kind: &str) -> Result<bool, sqlx::Error> {
-    with_db!(&state.db, pool => {
+    with_db!(&state.db, |pool| {
         let found: Option<i64> = sqlx::query_scalar(
             "SELECT booking_id FROM emails_sent WHERE booking_id = $1 AND kind = $2",
         )
@@ -121,7 +121,7 @@ async fn record_sent(
     kind: &str,
     to: &str,
 ) -> Result<(), sqlx::Error> {
-    with_db!(&state.db, pool => {
+    with_db!(&state.db, |pool| {
         sqlx::query(
             "INSERT INTO emails_sent (booking_id, kind, recipient, sent_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (booking_id, kind) DO NOTHING",
@@ -140,7 +140,7 @@ async fn booking_mail(
     state: &AppState,
     booking_id: i64,
 ) -> Result<Option<BookingMail>, sqlx::Error> {
-    with_db!(&state.db, pool => {
+    with_db!(&state.db, |pool| {
         sqlx::query_as(
             "SELECT u.email, u.name, e.title, v.name AS venue_name, v.city, v.address, v.timezone,
                     s.start_time, b.total_minor, b.currency, b.status
@@ -167,7 +167,7 @@ pub async fn send_confirmation(state: &AppState, booking_id: i64) -> anyhow::Res
         // Cancelled before this (re)delivery: a confirmation now would contradict it.
         return Ok(());
     }
-    let tickets: Vec<(i64, String, String, Option<String>)> = with_db!(&state.db, pool => {
+    let tickets: Vec<(i64, String, String, Option<String>)> = with_db!(&state.db, |pool| {
         sqlx::query_as(
             "SELECT t.ticket_id, st.label, sec.name, t.code FROM tickets t
              JOIN seats st ON st.seat_id = t.seat_id JOIN sections sec ON sec.section_id = st.section_id

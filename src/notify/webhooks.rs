@@ -116,7 +116,7 @@ async fn create_webhook(
     let url = check_url(&body.url, state.webhooks_allow_private).await?;
     let secret = format!("whsec_{}", crate::auth::tokens::random_token(24));
     let now = Utc::now();
-    let webhook_id: i64 = with_db!(&state.db, pool => {
+    let webhook_id: i64 = with_db!(&state.db, |pool| {
         sqlx::query_scalar(
             "INSERT INTO webhooks (event_id, url, secret, created_at) VALUES ($1, $2, $3, $4)
              RETURNING webhook_id",
@@ -143,7 +143,7 @@ async fn list_webhooks(
     ApiPath(event_id): ApiPath<i64>,
 ) -> ApiResult<Json<Vec<Value>>> {
     event_of_organiser(&state, &user, event_id).await?;
-    let rows: Vec<(i64, String, DateTime<Utc>, i64, i64)> = with_db!(&state.db, pool => {
+    let rows: Vec<(i64, String, DateTime<Utc>, i64, i64)> = with_db!(&state.db, |pool| {
         sqlx::query_as(
             "SELECT w.webhook_id, w.url, w.created_at,
                     (SELECT COUNT(*) FROM webhook_deliveries d WHERE d.webhook_id = w.webhook_id AND d.status = 'delivered'),
@@ -170,7 +170,7 @@ async fn delete_webhook(
     ApiPath((event_id, webhook_id)): ApiPath<(i64, i64)>,
 ) -> ApiResult<StatusCode> {
     event_of_organiser(&state, &user, event_id).await?;
-    let deleted = with_db!(&state.db, pool => {
+    let deleted = with_db!(&state.db, |pool| {
         sqlx::query("DELETE FROM webhooks WHERE webhook_id = $1 AND event_id = $2")
             .bind(webhook_id)
             .bind(event_id)
@@ -190,7 +190,7 @@ pub async fn enqueue(state: &AppState, event: &OutboxEvent) -> anyhow::Result<()
     let event_id: Option<i64> = match payload.get("event_id").and_then(Value::as_i64) {
         Some(id) => Some(id),
         None => match payload.get("show_id").and_then(Value::as_i64) {
-            Some(show_id) => with_db!(&state.db, pool => {
+            Some(show_id) => with_db!(&state.db, |pool| {
                 sqlx::query_scalar("SELECT event_id FROM shows WHERE show_id = $1")
                     .bind(show_id)
                     .fetch_optional(pool)
@@ -209,7 +209,7 @@ pub async fn enqueue(state: &AppState, event: &OutboxEvent) -> anyhow::Result<()
         "data": payload,
     })
     .to_string();
-    with_db!(&state.db, pool => {
+    with_db!(&state.db, |pool| {
         sqlx::query(
             "INSERT INTO webhook_deliveries (webhook_id, outbox_id, topic, payload, status, attempts, next_attempt_at)
              SELECT webhook_id, $2, $3, $4, 'pending', 0, $5 FROM webhooks WHERE event_id = $1
@@ -290,7 +290,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 async fn deliver_due(state: &AppState, client: &reqwest::Client) -> anyhow::Result<usize> {
     let now = Utc::now();
-    let due: Vec<Due> = with_db!(&state.db, pool => {
+    let due: Vec<Due> = with_db!(&state.db, |pool| {
         sqlx::query_as(
             "SELECT d.webhook_id, d.outbox_id, d.topic, d.payload, d.attempts, d.next_attempt_at, w.url, w.secret
              FROM webhook_deliveries d JOIN webhooks w ON w.webhook_id = d.webhook_id
@@ -304,7 +304,7 @@ async fn deliver_due(state: &AppState, client: &reqwest::Client) -> anyhow::Resu
     let mut sent = 0;
     for d in due {
         // Lease the delivery for 30 s so another node does not send it at the same time.
-        let leased = with_db!(&state.db, pool => {
+        let leased = with_db!(&state.db, |pool| {
             sqlx::query(
                 "UPDATE webhook_deliveries SET next_attempt_at = $4
                  WHERE webhook_id = $1 AND outbox_id = $2 AND status = 'pending' AND next_attempt_at = $3",
@@ -375,7 +375,7 @@ async fn deliver_due(state: &AppState, client: &reqwest::Client) -> anyhow::Resu
         if let Some(e) = &error {
             tracing::warn!(webhook_id = d.webhook_id, outbox_id = d.outbox_id, attempts, error = %e, "webhook delivery failed");
         }
-        with_db!(&state.db, pool => {
+        with_db!(&state.db, |pool| {
             sqlx::query(
                 "UPDATE webhook_deliveries SET status = $3, attempts = $4, next_attempt_at = $5,
                         last_error = $6, delivered_at = CASE WHEN $3 = 'delivered' THEN $5 ELSE NULL END

@@ -131,7 +131,7 @@ impl Sandbox {
             uuid::Builder::from_random_bytes(bytes).into_uuid()
         );
         let now = Utc::now();
-        with_db!(&self.db, pool => {
+        with_db!(&self.db, |pool| {
             sqlx::query(
                 "INSERT INTO sandbox_ledger (transaction_id, idempotency, amount_minor, currency, state,
                                              captures, created_at, updated_at)
@@ -152,7 +152,7 @@ impl Sandbox {
     }
 
     async fn lookup(&self, txn: &str) -> Result<Option<String>, PaymentError> {
-        let state = with_db!(&self.db, pool => {
+        let state = with_db!(&self.db, |pool| {
             sqlx::query_scalar("SELECT state FROM sandbox_ledger WHERE transaction_id = $1")
                 .bind(txn)
                 .fetch_optional(pool)
@@ -166,7 +166,7 @@ impl Sandbox {
         before: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<(String, String)>, PaymentError> {
-        let rows = with_db!(&self.db, pool => {
+        let rows = with_db!(&self.db, |pool| {
             sqlx::query_as(
                 "SELECT transaction_id, idempotency FROM sandbox_ledger
                   WHERE state = 'authorized' AND updated_at <= $1
@@ -183,7 +183,7 @@ impl Sandbox {
     /// Moves `txn` from `from` to `to` if it is in `from`; returns its state afterwards.
     async fn transition(&self, txn: &str, from: &str, to: &str) -> Result<String, PaymentError> {
         let captures = i32::from(to == "captured");
-        let state = with_db!(&self.db, pool => {
+        let state = with_db!(&self.db, |pool| {
             let moved: Option<String> = sqlx::query_scalar(
                 "UPDATE sandbox_ledger SET state = $3, captures = captures + $4, updated_at = $5
                  WHERE transaction_id = $1 AND state = $2 RETURNING state",
@@ -223,7 +223,7 @@ pub async fn settle_refund(db: &Db, provider: &PaymentProvider, transaction_id: 
             return false;
         }
     }
-    let recorded: Result<(), sqlx::Error> = with_db!(db, pool => {
+    let recorded: Result<(), sqlx::Error> = with_db!(db, |pool| {
         sqlx::query(
             "UPDATE payments SET status = 'refunded', updated_at = $2
              WHERE transaction_id = $1 AND status IN ('refund_pending', 'authorized')",

@@ -38,9 +38,12 @@ pub async fn record_capture(db: &Db, txn: &str) -> Result<CaptureRecord, sqlx::E
               WHERE p.transaction_id = $1"
         }
     };
-    with_db!(db, pool => {
+    with_db!(db, |pool| {
         let mut tx = pool.begin().await?;
-        let booking: Option<String> = sqlx::query_scalar(lock).bind(txn).fetch_optional(&mut *tx).await?;
+        let booking: Option<String> = sqlx::query_scalar(lock)
+            .bind(txn)
+            .fetch_optional(&mut *tx)
+            .await?;
         let to = match booking.as_deref() {
             Some("confirmed") => "captured",
             Some(_) => "refund_pending",
@@ -92,7 +95,7 @@ enum Settled {
 
 /// Moves `txn`'s payment row from `from` to `to` (no-op if it changed meanwhile).
 async fn set_status(db: &Db, txn: &str, from: &str, to: &str) -> Result<(), sqlx::Error> {
-    with_db!(db, pool => {
+    with_db!(db, |pool| {
         sqlx::query(
             "UPDATE payments SET status = $3, updated_at = $4 WHERE transaction_id = $1 AND status = $2",
         )
@@ -179,7 +182,7 @@ pub async fn reconcile_once(
 ) -> Result<Reconciled, PaymentError> {
     let before = Utc::now()
         - chrono::Duration::from_std(settled_within).unwrap_or_else(|_| chrono::Duration::zero());
-    let rows: Vec<(String, String, String)> = with_db!(db, pool => {
+    let rows: Vec<(String, String, String)> = with_db!(db, |pool| {
         sqlx::query_as(
             "SELECT p.transaction_id, p.status, b.status FROM payments p
                JOIN bookings b ON b.booking_id = p.booking_id
@@ -234,11 +237,12 @@ async fn void_orphans(
         else {
             continue;
         };
-        let (used, running): (Option<i64>, Option<i64>) = with_db!(db, pool => {
-            let used = sqlx::query_scalar("SELECT payment_id FROM payments WHERE transaction_id = $1")
-                .bind(&txn)
-                .fetch_optional(pool)
-                .await?;
+        let (used, running): (Option<i64>, Option<i64>) = with_db!(db, |pool| {
+            let used =
+                sqlx::query_scalar("SELECT payment_id FROM payments WHERE transaction_id = $1")
+                    .bind(&txn)
+                    .fetch_optional(pool)
+                    .await?;
             let running = sqlx::query_scalar(
                 "SELECT user_id FROM idempotency_records
                   WHERE user_id = $1 AND idempotency_key = $2 AND status = 'in_progress'

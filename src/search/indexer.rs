@@ -85,7 +85,7 @@ fn write_position(dir: &Path, position: i64) -> std::io::Result<()> {
 }
 
 async fn max_outbox_id(db: &Db) -> Result<i64, sqlx::Error> {
-    with_read_db!(db, pool => {
+    with_read_db!(db, |pool| {
         sqlx::query_scalar("SELECT CAST(COALESCE(MAX(outbox_id), 0) AS BIGINT) FROM outbox")
             .fetch_one(pool)
             .await
@@ -107,7 +107,7 @@ pub async fn rebuild(db: &Db, index: &Arc<SearchIndex>, dir: &Path) -> anyhow::R
     let position = max_outbox_id(db).await?;
     let now = Utc::now();
     let sql = format!("{} WHERE s.status = 'live' AND s.start_time > $1", select());
-    let rows: Vec<Row> = with_read_db!(db, pool => {
+    let rows: Vec<Row> = with_read_db!(db, |pool| {
         sqlx::query_as(&sql).bind(now).fetch_all(pool).await?
     });
     let docs: Vec<ShowDoc> = rows
@@ -138,7 +138,7 @@ pub async fn sync_once(db: &Db, index: &Arc<SearchIndex>, dir: &Path) -> anyhow:
         rebuild(db, index, dir).await?;
         return Ok(0);
     };
-    let events: Vec<(i64, String, i64, SqlJson<serde_json::Value>)> = with_db!(db, pool => {
+    let events: Vec<(i64, String, i64, SqlJson<serde_json::Value>)> = with_db!(db, |pool| {
         sqlx::query_as(
             "SELECT outbox_id, topic, aggregate_id, payload FROM outbox
              WHERE outbox_id > $1 ORDER BY outbox_id LIMIT 2000",
@@ -190,7 +190,7 @@ pub async fn sync_once(db: &Db, index: &Arc<SearchIndex>, dir: &Path) -> anyhow:
     let mut docs = Vec::new();
     for chunk in shows.iter().copied().collect::<Vec<_>>().chunks(200) {
         // The primary, not a replica: the outbox row was read there, so the show must be too.
-        let rows: Vec<Row> = with_db!(db, pool => {
+        let rows: Vec<Row> = with_db!(db, |pool| {
             let mut qb = sqlx::QueryBuilder::new(format!("{} WHERE s.show_id IN (", select()));
             let mut list = qb.separated(", ");
             for id in chunk {

@@ -44,7 +44,7 @@ pub enum Db {
 /// Runs `$body` with `$pool` bound to the writer pool of whichever backend `$db` is.
 #[macro_export]
 macro_rules! with_db {
-    ($db:expr, $pool:ident => $body:expr) => {
+    ($db:expr, |$pool:ident| $body:expr) => {
         match $db {
             $crate::store::Db::Postgres { write: $pool, .. } => $body,
             $crate::store::Db::Sqlite { write: $pool, .. } => $body,
@@ -58,7 +58,7 @@ macro_rules! with_db {
 /// reads of holding and booking seats use it.
 #[macro_export]
 macro_rules! with_primary_read {
-    ($db:expr, $pool:ident => $body:expr) => {
+    ($db:expr, |$pool:ident| $body:expr) => {
         match $db {
             $crate::store::Db::Postgres { write: $pool, .. } => $body,
             $crate::store::Db::Sqlite { read: $pool, .. } => $body,
@@ -69,7 +69,7 @@ macro_rules! with_primary_read {
 /// Runs `$body` with `$pool` bound to the reader pool of whichever backend `$db` is.
 #[macro_export]
 macro_rules! with_read_db {
-    ($db:expr, $pool:ident => $body:expr) => {
+    ($db:expr, |$pool:ident| $body:expr) => {
         match $db {
             $crate::store::Db::Postgres { read: $pool, .. } => $body,
             $crate::store::Db::Sqlite { read: $pool, .. } => $body,
@@ -160,7 +160,10 @@ impl Db {
 
     /// Answers whether the database responds, for `/readyz`.
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        with_db!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))
+        with_db!(self, |pool| sqlx::query("SELECT 1")
+            .execute(pool)
+            .await
+            .map(|_| ()))
     }
 
     /// Closes every pool, waiting for checked-out connections to come back.

@@ -85,7 +85,7 @@ fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> 
 /// Gives every live ticket of a booking its signed code (idempotent: a ticket keeps the code it
 /// has). Returns how many codes were written.
 pub async fn issue_for_booking(state: &AppState, booking_id: i64) -> Result<u64, sqlx::Error> {
-    let pending: Vec<(i64, i64, String)> = with_db!(&state.db, pool => {
+    let pending: Vec<(i64, i64, String)> = with_db!(&state.db, |pool| {
         sqlx::query_as(
             "SELECT t.ticket_id, t.show_id, s.label FROM tickets t JOIN seats s ON s.seat_id = t.seat_id
              WHERE t.booking_id = $1 AND t.code IS NULL AND t.status = 'valid' ORDER BY t.ticket_id",
@@ -103,7 +103,7 @@ pub async fn issue_for_booking(state: &AppState, booking_id: i64) -> Result<u64,
             seat,
             booking_id,
         });
-        written += with_db!(&state.db, pool => {
+        written += with_db!(&state.db, |pool| {
             sqlx::query("UPDATE tickets SET code = $2, issued_at = $3 WHERE ticket_id = $1 AND code IS NULL")
                 .bind(ticket_id)
                 .bind(&code)
@@ -127,7 +127,7 @@ async fn public_key(State(state): State<AppState>) -> Json<serde_json::Value> {
 
 /// The code of a ticket the caller owns, issuing it if the consumer has not yet.
 pub async fn owned_code(state: &AppState, user: &AuthUser, ticket_id: i64) -> ApiResult<String> {
-    let row: Option<(i64, i64, Option<String>, String)> = with_db!(&state.db, pool => {
+    let row: Option<(i64, i64, Option<String>, String)> = with_db!(&state.db, |pool| {
         sqlx::query_as(
             "SELECT b.user_id, b.booking_id, t.code, t.status FROM tickets t
              JOIN bookings b ON b.booking_id = t.booking_id WHERE t.ticket_id = $1",
@@ -148,7 +148,7 @@ pub async fn owned_code(state: &AppState, user: &AuthUser, ticket_id: i64) -> Ap
         return Ok(code);
     }
     issue_for_booking(state, booking_id).await?;
-    let code: Option<String> = with_db!(&state.db, pool => {
+    let code: Option<String> = with_db!(&state.db, |pool| {
         sqlx::query_scalar("SELECT code FROM tickets WHERE ticket_id = $1")
             .bind(ticket_id)
             .fetch_one(pool)
@@ -222,7 +222,7 @@ async fn check_in(
             .with_details(json!({ "field": "code" }))
     };
     let claim = state.ticket_keys.verify(&body.code).ok_or_else(invalid)?;
-    let ticket: GateTicket = with_db!(&state.db, pool => {
+    let ticket: GateTicket = with_db!(&state.db, |pool| {
         sqlx::query_as(
             "SELECT t.ticket_id, t.status, t.code, t.checked_in_at, e.organiser_id, v.owner_id,
                     st.label, sec.name AS section
@@ -254,7 +254,7 @@ async fn check_in(
     }
     let now = Utc::now();
     // The conditional update is the arbiter between two gates scanning at the same instant.
-    let won = with_db!(&state.db, pool => {
+    let won = with_db!(&state.db, |pool| {
         sqlx::query(
             "UPDATE tickets SET checked_in_at = $2
              WHERE ticket_id = $1 AND status = 'valid' AND checked_in_at IS NULL",
@@ -268,7 +268,7 @@ async fn check_in(
     });
     if !won {
         // Another gate scanned it, or its booking was cancelled meanwhile: say which.
-        let current: Option<(String, Option<DateTime<Utc>>)> = with_db!(&state.db, pool => {
+        let current: Option<(String, Option<DateTime<Utc>>)> = with_db!(&state.db, |pool| {
             sqlx::query_as("SELECT status, checked_in_at FROM tickets WHERE ticket_id = $1")
                 .bind(ticket.ticket_id)
                 .fetch_optional(pool)

@@ -70,7 +70,7 @@ pub async fn insert_venue(
     layout: &Layout,
 ) -> Result<i64, sqlx::Error> {
     let now = Utc::now();
-    with_db!(db, pool => {
+    with_db!(db, |pool| {
         let mut tx = pool.begin().await?;
         let venue_id: i64 = sqlx::query_scalar(
             "INSERT INTO venues (owner_id, name, city, address, timezone, created_at)
@@ -123,14 +123,17 @@ const VENUE_COLUMNS: &str = "venue_id, owner_id, name, city, address, timezone, 
 
 pub async fn find_venue_row(db: &Db, venue_id: i64) -> Result<Option<VenueRow>, sqlx::Error> {
     let sql = format!("SELECT {VENUE_COLUMNS} FROM venues WHERE venue_id = $1");
-    with_db!(db, pool => {
-        sqlx::query_as(&sql).bind(venue_id).fetch_optional(pool).await
+    with_db!(db, |pool| {
+        sqlx::query_as(&sql)
+            .bind(venue_id)
+            .fetch_optional(pool)
+            .await
     })
 }
 
 /// The sections of a venue with their seat counts, best first.
 pub async fn sections_of(db: &Db, venue_id: i64) -> Result<Vec<SectionRow>, sqlx::Error> {
-    with_read_db!(db, pool => {
+    with_read_db!(db, |pool| {
         sqlx::query_as(
             "SELECT s.section_id, s.name, s.priority, s.colour,
                     (SELECT COUNT(*) FROM seats t WHERE t.section_id = s.section_id) AS seat_count
@@ -145,12 +148,15 @@ pub async fn sections_of(db: &Db, venue_id: i64) -> Result<Vec<SectionRow>, sqlx
 /// The whole layout of a venue, or `None` if it does not exist.
 pub async fn find_venue(db: &Db, venue_id: i64) -> Result<Option<Venue>, sqlx::Error> {
     let sql = format!("SELECT {VENUE_COLUMNS} FROM venues WHERE venue_id = $1");
-    let row: Option<VenueRow> = with_read_db!(db, pool => {
-        sqlx::query_as(&sql).bind(venue_id).fetch_optional(pool).await?
+    let row: Option<VenueRow> = with_read_db!(db, |pool| {
+        sqlx::query_as(&sql)
+            .bind(venue_id)
+            .fetch_optional(pool)
+            .await?
     });
     let Some(venue) = row else { return Ok(None) };
     let sections = sections_of(db, venue_id).await?;
-    let seats: Vec<SeatRow> = with_read_db!(db, pool => {
+    let seats: Vec<SeatRow> = with_read_db!(db, |pool| {
         sqlx::query_as(
             "SELECT t.label, s.name AS section, t.row_label, t.number, t.x, t.y, t.accessible
              FROM seats t JOIN sections s ON s.section_id = t.section_id
@@ -186,7 +192,7 @@ pub async fn list_venues(
     city: Option<&str>,
     owner_id: Option<i64>,
 ) -> Result<Vec<VenueSummary>, sqlx::Error> {
-    with_read_db!(db, pool => {
+    with_read_db!(db, |pool| {
         sqlx::query_as(
             "SELECT v.venue_id, v.owner_id, v.name, v.city, v.address, v.timezone,
                     (SELECT COUNT(*) FROM seats t WHERE t.venue_id = v.venue_id) AS seat_count

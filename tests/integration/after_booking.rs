@@ -199,8 +199,11 @@ async fn relay_crash_after_publish_redelivers_without_duplicates(backend: Backen
     let booking_id = booked["booking_id"].as_i64().expect("id");
     // Every outbox row is eventually marked published.
     let marked = eventually(Duration::from_secs(5), || async {
-        let open: i64 = with_db!(&app.state.db, pool => {
-            sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE published_at IS NULL").fetch_one(pool).await.expect("count")
+        let open: i64 = with_db!(&app.state.db, |pool| {
+            sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE published_at IS NULL")
+                .fetch_one(pool)
+                .await
+                .expect("count")
         });
         (open == 0).then_some(())
     })
@@ -225,8 +228,11 @@ async fn relay_crash_after_publish_redelivers_without_duplicates(backend: Backen
     );
     let mails = emails(&app, &sink);
     assert_eq!(mails.len(), 1, "exactly one email");
-    let sent: i64 = with_db!(&app.state.db, pool => {
-        sqlx::query_scalar("SELECT COUNT(*) FROM emails_sent").fetch_one(pool).await.expect("count")
+    let sent: i64 = with_db!(&app.state.db, |pool| {
+        sqlx::query_scalar("SELECT COUNT(*) FROM emails_sent")
+            .fetch_one(pool)
+            .await
+            .expect("count")
     });
     assert_eq!(sent, 1);
 }
@@ -605,8 +611,11 @@ async fn webhooks_are_signed_retried_and_never_block_bookings(backend: Backend) 
         assert_eq!(event["data"]["booking_id"], booking_id);
     }
     let delivered = eventually(Duration::from_secs(2), || async {
-        let row: Option<(String, i32)> = with_db!(&app.state.db, pool => {
-            sqlx::query_as("SELECT status, attempts FROM webhook_deliveries").fetch_optional(pool).await.expect("row")
+        let row: Option<(String, i32)> = with_db!(&app.state.db, |pool| {
+            sqlx::query_as("SELECT status, attempts FROM webhook_deliveries")
+                .fetch_optional(pool)
+                .await
+                .expect("row")
         });
         row.filter(|r| r.0 == "delivered")
     })
@@ -664,12 +673,14 @@ async fn webhooks_cannot_target_the_private_network(backend: Backend) {
 /// The delivery row of the only webhook delivery, once it has been attempted.
 async fn attempted_delivery(app: &TestApp, webhook_id: i64) -> Option<(String, i32, String)> {
     eventually(Duration::from_secs(8), || async {
-        let row: Option<(String, i32, Option<String>)> = with_db!(&app.state.db, pool => {
-            sqlx::query_as("SELECT status, attempts, last_error FROM webhook_deliveries WHERE webhook_id = $1")
-                .bind(webhook_id)
-                .fetch_optional(pool)
-                .await
-                .expect("row")
+        let row: Option<(String, i32, Option<String>)> = with_db!(&app.state.db, |pool| {
+            sqlx::query_as(
+                "SELECT status, attempts, last_error FROM webhook_deliveries WHERE webhook_id = $1",
+            )
+            .bind(webhook_id)
+            .fetch_optional(pool)
+            .await
+            .expect("row")
         });
         row.filter(|r| r.1 >= 1)
             .map(|(status, attempts, error)| (status, attempts, error.unwrap_or_default()))
@@ -767,7 +778,7 @@ async fn webhook_sends_check_the_addresses_they_connect_to(backend: Backend) {
         format!("http://localhost:{port}/hook"),
         format!("http://[::ffff:127.0.0.1]:{port}/hook"),
     ] {
-        let id: i64 = with_db!(&app.state.db, pool => {
+        let id: i64 = with_db!(&app.state.db, |pool| {
             sqlx::query_scalar(
                 "INSERT INTO webhooks (event_id, url, secret, created_at) VALUES ($1, $2, 'whsec_x', $3)
                  RETURNING webhook_id",
@@ -955,7 +966,7 @@ async fn https_webhooks_are_delivered_with_an_operator_ca(backend: Backend) {
 async fn a_leased_outbox_row_waits_for_its_lease(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let now = chrono::Utc::now();
-    let outbox_id: i64 = with_db!(&app.state.db, pool => {
+    let outbox_id: i64 = with_db!(&app.state.db, |pool| {
         sqlx::query_scalar(
             "INSERT INTO outbox (topic, aggregate_id, payload, created_at, claimed_until, claimed_by)
              VALUES ('show.updated', 0, $1, $2, $3, 'another-node') RETURNING outbox_id",
@@ -968,7 +979,7 @@ async fn a_leased_outbox_row_waits_for_its_lease(backend: Backend) {
         .expect("outbox row")
     });
     let published = || async {
-        let at: Option<chrono::DateTime<chrono::Utc>> = with_db!(&app.state.db, pool => {
+        let at: Option<chrono::DateTime<chrono::Utc>> = with_db!(&app.state.db, |pool| {
             sqlx::query_scalar("SELECT published_at FROM outbox WHERE outbox_id = $1")
                 .bind(outbox_id)
                 .fetch_one(pool)
@@ -980,7 +991,7 @@ async fn a_leased_outbox_row_waits_for_its_lease(backend: Backend) {
     app.state.outbox_wakeup.notify_one();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(published().await.is_none(), "a live lease is respected");
-    with_db!(&app.state.db, pool => {
+    with_db!(&app.state.db, |pool| {
         sqlx::query("UPDATE outbox SET claimed_until = $1 WHERE outbox_id = $2")
             .bind(chrono::Utc::now() - chrono::Duration::seconds(1))
             .bind(outbox_id)
@@ -1144,17 +1155,25 @@ async fn a_cancellation_racing_a_check_in_never_voids_a_scanned_ticket(backend: 
             "booking {booking_id}: cancel {c}, scan {s}"
         );
     }
-    let (bad, scanned): (i64, i64) = with_db!(&app.state.db, pool => {
+    let (bad, scanned): (i64, i64) = with_db!(&app.state.db, |pool| {
         let bad: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM tickets t JOIN bookings b ON b.booking_id = t.booking_id
               LEFT JOIN payments p ON p.booking_id = b.booking_id
               WHERE t.show_id = $1 AND t.checked_in_at IS NOT NULL
                 AND (t.status <> 'valid' OR b.status <> 'confirmed'
                      OR p.status IN ('refund_pending', 'refunded'))",
-        ).bind(fx.show).fetch_one(pool).await.expect("bad");
+        )
+        .bind(fx.show)
+        .fetch_one(pool)
+        .await
+        .expect("bad");
         let scanned: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM tickets WHERE show_id = $1 AND checked_in_at IS NOT NULL",
-        ).bind(fx.show).fetch_one(pool).await.expect("scanned");
+        )
+        .bind(fx.show)
+        .fetch_one(pool)
+        .await
+        .expect("scanned");
         (bad, scanned)
     });
     assert_eq!(

@@ -75,25 +75,46 @@ async fn book(app: &TestApp, user: &User, key: &str, body: Value) -> common::Res
 /// Invariants read from the database: no seat in two live tickets, sold seats = live tickets =
 /// confirmed bookings' seats, every confirmed booking has a payment.
 async fn audit(app: &TestApp, show: i64) -> i64 {
-    let (doubles, sold, tickets, booked, unpaid): (i64, i64, i64, i64, i64) = with_db!(&app.state.db, pool => {
-        let doubles: i64 = sqlx::query_scalar(
+    let (doubles, sold, tickets, booked, unpaid): (i64, i64, i64, i64, i64) = with_db!(
+        &app.state.db,
+        |pool| {
+            let doubles: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM (SELECT seat_id FROM tickets WHERE show_id = $1 AND status = 'valid'
              GROUP BY seat_id HAVING COUNT(*) > 1) d",
         ).bind(show).fetch_one(pool).await.expect("doubles");
-        let sold: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM inventory WHERE show_id = $1 AND status = 'sold'")
-            .bind(show).fetch_one(pool).await.expect("sold");
-        let tickets: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tickets WHERE show_id = $1 AND status = 'valid'")
-            .bind(show).fetch_one(pool).await.expect("tickets");
-        let booked: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM tickets t JOIN bookings b ON b.booking_id = t.booking_id
+            let sold: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM inventory WHERE show_id = $1 AND status = 'sold'",
+            )
+            .bind(show)
+            .fetch_one(pool)
+            .await
+            .expect("sold");
+            let tickets: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM tickets WHERE show_id = $1 AND status = 'valid'",
+            )
+            .bind(show)
+            .fetch_one(pool)
+            .await
+            .expect("tickets");
+            let booked: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM tickets t JOIN bookings b ON b.booking_id = t.booking_id
              WHERE b.show_id = $1 AND b.status = 'confirmed' AND t.status = 'valid'",
-        ).bind(show).fetch_one(pool).await.expect("booked");
-        let unpaid: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM bookings b WHERE b.show_id = $1 AND b.status = 'confirmed'
+            )
+            .bind(show)
+            .fetch_one(pool)
+            .await
+            .expect("booked");
+            let unpaid: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM bookings b WHERE b.show_id = $1 AND b.status = 'confirmed'
              AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.booking_id = b.booking_id)",
-        ).bind(show).fetch_one(pool).await.expect("unpaid");
-        (doubles, sold, tickets, booked, unpaid)
-    });
+            )
+            .bind(show)
+            .fetch_one(pool)
+            .await
+            .expect("unpaid");
+            (doubles, sold, tickets, booked, unpaid)
+        }
+    );
     assert_eq!(doubles, 0, "a seat is in two live tickets");
     assert_eq!(sold, tickets, "sold seats = live tickets");
     assert_eq!(tickets, booked, "live tickets = confirmed bookings' seats");
@@ -103,7 +124,7 @@ async fn audit(app: &TestApp, show: i64) -> i64 {
 
 /// (state, captures) of the sandbox ledger's transaction.
 async fn ledger(app: &TestApp, txn: &str) -> Option<(String, i32)> {
-    with_db!(&app.state.db, pool => {
+    with_db!(&app.state.db, |pool| {
         sqlx::query_as("SELECT state, captures FROM sandbox_ledger WHERE transaction_id = $1")
             .bind(txn)
             .fetch_optional(pool)
@@ -124,8 +145,12 @@ async fn set_cap(app: &TestApp, fx: &common::Fixture, cap: u32) {
 }
 
 async fn count(app: &TestApp, sql: &str, show: i64) -> i64 {
-    with_db!(&app.state.db, pool => {
-        sqlx::query_scalar(sql).bind(show).fetch_one(pool).await.expect("count")
+    with_db!(&app.state.db, |pool| {
+        sqlx::query_scalar(sql)
+            .bind(show)
+            .fetch_one(pool)
+            .await
+            .expect("count")
     })
 }
 
@@ -853,9 +878,11 @@ async fn booking_rechecks_the_cap_a_stale_hold_missed(backend: Backend) {
     assert_eq!(err["details"]["max_seats_per_user"], 3);
     // Nothing of the refused booking was written and its authorization was voided.
     assert_eq!(audit(&app, fx.show).await, 2);
-    let open: i64 = with_db!(&app.state.db, pool => {
+    let open: i64 = with_db!(&app.state.db, |pool| {
         sqlx::query_scalar("SELECT COUNT(*) FROM sandbox_ledger WHERE state = 'authorized'")
-            .fetch_one(pool).await.expect("ledger")
+            .fetch_one(pool)
+            .await
+            .expect("ledger")
     });
     assert_eq!(open, 0, "the refused booking's authorization is voided");
     let seats = app
@@ -1041,8 +1068,11 @@ async fn injected_failure_then_retry(backend: Backend, fault: Fault) {
         0
     );
     assert_eq!(count(&app, "SELECT COUNT(*) FROM outbox WHERE topic = 'booking.confirmed' AND aggregate_id > $1 - $1", fx.show).await, 0);
-    let voided: Vec<(String, i32)> = with_db!(&app.state.db, pool => {
-        sqlx::query_as("SELECT state, captures FROM sandbox_ledger").fetch_all(pool).await.expect("ledger")
+    let voided: Vec<(String, i32)> = with_db!(&app.state.db, |pool| {
+        sqlx::query_as("SELECT state, captures FROM sandbox_ledger")
+            .fetch_all(pool)
+            .await
+            .expect("ledger")
     });
     assert_eq!(
         voided,
@@ -1119,7 +1149,7 @@ async fn no_cancellation_once_the_show_has_started(backend: Backend) {
     .await
     .expect(201);
     // The show begins: move its start into the past, as time would.
-    with_db!(&app.state.db, pool => {
+    with_db!(&app.state.db, |pool| {
         sqlx::query("UPDATE shows SET start_time = $2 WHERE show_id = $1")
             .bind(fx.show)
             .bind(chrono::Utc::now() - chrono::Duration::minutes(5))
@@ -1171,7 +1201,7 @@ async fn booked(
 }
 
 async fn payment_status(app: &TestApp, txn: &str) -> String {
-    with_db!(&app.state.db, pool => {
+    with_db!(&app.state.db, |pool| {
         sqlx::query_scalar("SELECT status FROM payments WHERE transaction_id = $1")
             .bind(txn)
             .fetch_one(pool)
@@ -1592,7 +1622,7 @@ async fn authorizations_no_booking_used_are_voided_and_their_keys_freed(backend:
             .expect("authorized");
         let claimed_at = if i == 0 { long_ago } else { chrono::Utc::now() };
         let hash = boxoffice::booking::request_hash(fx.show, &[format!("A{}", i + 1)], None);
-        with_db!(&app.state.db, pool => {
+        with_db!(&app.state.db, |pool| {
             sqlx::query(
                 "INSERT INTO idempotency_records (user_id, idempotency_key, request_hash, status, created_at, updated_at)
                  VALUES ($1, $2, $4, 'in_progress', $3, $3)",

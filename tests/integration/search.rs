@@ -315,7 +315,7 @@ async fn a_restarted_node_catches_up_from_its_position(backend: Backend) {
         // While this node is down, the show is cancelled (by another node: straight in the
         // database, with its outbox row).
         let stopped = app.restart_after(|db| async move {
-            with_db!(&db, pool => {
+            with_db!(&db, |pool| {
                 sqlx::query("UPDATE shows SET status = 'cancelled' WHERE show_id = $1").bind(c.pushpa).execute(pool).await.expect("cancel");
                 sqlx::query("INSERT INTO outbox (topic, aggregate_id, payload, created_at) VALUES ('show.cancelled', $1, $2, $3)")
                     .bind(c.pushpa)
