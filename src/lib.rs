@@ -19,6 +19,7 @@
 //! - [`workers`]: the one loop every background worker runs in, with shutdown.
 //! - [`faults`]: failure injection for the crash tests.
 //! - [`outbox`]: events written in the same transaction as the change.
+//! - [`domain`]: the statuses of shows, seats, bookings, tickets and payments, as types.
 //! - [`money`]: exact money in minor units.
 //! - [`demo`]: demo data.
 
@@ -29,6 +30,7 @@ pub mod booking;
 pub mod catalog;
 pub mod config;
 pub mod demo;
+pub mod domain;
 pub mod error;
 pub mod events;
 pub mod faults;

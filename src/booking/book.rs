@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::idempotency::{self, Claim};
 use crate::app::AppState;
+use crate::domain::{InventoryStatus, PaymentStatus, ShowStatus, TicketStatus};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::faults::Fault;
 use crate::holds::SeatHold;
@@ -185,7 +186,7 @@ fn check_holds(
     let mut expired = Vec::new();
     for (seat, hold) in seats.iter().zip(holds) {
         match hold {
-            _ if seat.status != "available" => unavailable.push(seat.label.clone()),
+            _ if seat.status != InventoryStatus::Available => unavailable.push(seat.label.clone()),
             Some(h) if h.user_id == user_id => {}
             Some(_) => unavailable.push(seat.label.clone()),
             None => expired.push(seat.label.clone()),
@@ -274,7 +275,7 @@ async fn book_claimed(
             Err(e) => {
                 tracing::error!(error = %e, transaction_id = %txn, "capture failed after commit")
             }
-            Ok(provider) if provider != "captured" => {
+            Ok(provider) if provider != PaymentStatus::Captured => {
                 tracing::warn!(transaction_id = %txn, %provider, "capture refused; reconciliation settles it")
             }
             Ok(_) if state.faults.fire(Fault::CaptureNotRecorded) => {
@@ -323,7 +324,7 @@ async fn void(state: &AppState, txn: &str) {
         }
     }
     match state.payments.void(txn).await {
-        Ok(provider) if provider == "voided" => {}
+        Ok(PaymentStatus::Voided) => {}
         Ok(provider) => {
             tracing::error!(transaction_id = %txn, %provider, "authorization not voided; reconciliation cannot see it (no payment row)")
         }
@@ -379,11 +380,11 @@ async fn commit_booking(
             .bind(user.user_id)
             .execute(&mut *tx)
             .await?;
-        let (status, start_time): (String, chrono::DateTime<Utc>) = sqlx::query_as(lock_show)
+        let (status, start_time): (ShowStatus, chrono::DateTime<Utc>) = sqlx::query_as(lock_show)
             .bind(show.show_id)
             .fetch_one(&mut *tx)
             .await?;
-        if status != "live" || start_time <= now {
+        if status != ShowStatus::Live || start_time <= now {
             tx.rollback().await?;
             let current = SaleShow {
                 status,
@@ -481,7 +482,7 @@ async fn commit_booking(
                 .push_bind(show.show_id)
                 .push_bind(seat.seat_id)
                 .push_bind(seat.price_minor)
-                .push_bind("valid");
+                .push_bind(TicketStatus::Valid);
         });
         qb.push(" RETURNING ticket_id, seat_id");
         let tickets: Vec<(i64, i64)> = qb.build_query_as().fetch_all(&mut *tx).await?;

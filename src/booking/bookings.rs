@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 
 use crate::app::AppState;
 use crate::catalog::time::local_rfc3339;
+use crate::domain::{BookingStatus, PaymentStatus};
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::AuthUser;
 use crate::http::json::ApiPath;
@@ -25,7 +26,7 @@ struct BookingRow {
     booking_id: i64,
     user_id: i64,
     show_id: i64,
-    status: String,
+    status: BookingStatus,
     total_minor: i64,
     currency: String,
     created_at: DateTime<Utc>,
@@ -36,7 +37,7 @@ struct BookingRow {
     timezone: String,
     start_time: DateTime<Utc>,
     transaction_id: Option<String>,
-    payment_status: Option<String>,
+    payment_status: Option<PaymentStatus>,
 }
 
 const BOOKING_SELECT: &str = "SELECT b.booking_id, b.user_id, b.show_id, b.status, b.total_minor,
@@ -53,7 +54,7 @@ const BOOKING_SELECT: &str = "SELECT b.booking_id, b.user_id, b.show_id, b.statu
 pub struct Booking {
     pub booking_id: i64,
     pub show_id: i64,
-    pub status: String,
+    pub status: BookingStatus,
     pub title: String,
     pub venue_name: String,
     pub city: String,
@@ -61,7 +62,7 @@ pub struct Booking {
     pub total: serde_json::Number,
     pub currency: String,
     pub transaction_id: Option<String>,
-    pub payment_status: Option<String>,
+    pub payment_status: Option<PaymentStatus>,
     pub created_at: String,
     pub cancelled_at: Option<String>,
     pub seat_ids: Vec<String>,
@@ -216,7 +217,7 @@ pub async fn cancel_booking(
     ApiPath(booking_id): ApiPath<i64>,
 ) -> ApiResult<Json<Booking>> {
     let row = own_booking_row(&state, &user, booking_id).await?;
-    if row.status != "confirmed" {
+    if row.status != BookingStatus::Confirmed {
         return Err(
             ApiError::invalid_state(format!("Booking {booking_id} is {}", row.status))
                 .with_details(json!({ "booking_id": booking_id, "status": row.status })),

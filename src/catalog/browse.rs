@@ -14,6 +14,7 @@ use sqlx::types::Json as SqlJson;
 
 use super::time::{local_rfc3339, parse_time_filter, TimeFilter};
 use crate::app::AppState;
+use crate::domain::{InventoryStatus, SeatStatus, ShowStatus};
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::{AuthUser, CatalogReader};
 use crate::http::cache::{catalog_json, no_store_json};
@@ -44,7 +45,7 @@ pub struct ShowSummary {
     pub currency: String,
     /// Only in an organiser's view of their own event, where drafts appear too.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
+    pub status: Option<ShowStatus>,
 }
 
 /// Filters of a show listing; the default lists every live, upcoming show.
@@ -75,7 +76,7 @@ pub struct ShowSummaryRow {
     pub timezone: String,
     pub min_price: Option<i64>,
     pub currency: String,
-    pub status: String,
+    pub status: ShowStatus,
 }
 
 /// The select list of a [`ShowSummaryRow`] over `shows s`, `events e` and `venues v`.
@@ -108,7 +109,7 @@ impl ShowSummary {
                 .min_price
                 .and_then(|m| Currency::parse(&row.currency).map(|c| c.to_major(m))),
             currency: row.currency.clone(),
-            status: with_status.then(|| row.status.clone()),
+            status: with_status.then_some(row.status),
         }
     }
 }
@@ -269,7 +270,7 @@ pub struct ShowDetail {
     pub show_id: i64,
     pub event_id: i64,
     pub venue_id: i64,
-    pub status: String,
+    pub status: ShowStatus,
     pub category: String,
     pub title: String,
     pub description: String,
@@ -301,7 +302,7 @@ struct ShowRow {
     show_id: i64,
     event_id: i64,
     venue_id: i64,
-    status: String,
+    status: ShowStatus,
     category: String,
     title: String,
     description: String,
@@ -352,7 +353,7 @@ pub async fn load_show(db: &Db, show_id: i64) -> Result<Option<ShowDetail>, sqlx
         .await?
     });
     // One pass over the show's inventory for every section's counts.
-    let counts: Vec<(i64, String, i64)> = with_read_db!(db, |pool| {
+    let counts: Vec<(i64, InventoryStatus, i64)> = with_read_db!(db, |pool| {
         sqlx::query_as(
             "SELECT section_id, status, COUNT(*) FROM inventory WHERE show_id = $1
              GROUP BY section_id, status",
@@ -361,10 +362,10 @@ pub async fn load_show(db: &Db, show_id: i64) -> Result<Option<ShowDetail>, sqlx
         .fetch_all(pool)
         .await?
     });
-    let count = |section_id: i64, status: &str| {
+    let count = |section_id: i64, status: InventoryStatus| {
         counts
             .iter()
-            .find(|(id, st, _)| *id == section_id && st == status)
+            .find(|(id, st, _)| *id == section_id && *st == status)
             .map(|(_, _, n)| *n)
             .unwrap_or(0)
     };
@@ -377,8 +378,8 @@ pub async fn load_show(db: &Db, show_id: i64) -> Result<Option<ShowDetail>, sqlx
                 colour,
                 price,
                 total,
-                count(id, "available"),
-                count(id, "sold"),
+                count(id, InventoryStatus::Available),
+                count(id, InventoryStatus::Sold),
             )
         })
         .collect();
@@ -389,7 +390,7 @@ pub async fn load_show(db: &Db, show_id: i64) -> Result<Option<ShowDetail>, sqlx
             .map(|c| c.to_major(minor))
             .unwrap_or_else(|| serde_json::Number::from(minor))
     };
-    let is_draft = row.status == "draft";
+    let is_draft = row.status == ShowStatus::Draft;
     let sections: Vec<SectionAvailability> = sections
         .into_iter()
         .map(
@@ -450,7 +451,7 @@ pub async fn visible_show(
     let show = load_show(&state.db, show_id)
         .await?
         .ok_or_else(|| ApiError::show_not_found(show_id))?;
-    if show.status == "draft" {
+    if show.status == ShowStatus::Draft {
         let allowed = match reader {
             Some(user) => user.user_id == show.organiser_id || user.is_admin(state).await?,
             None => false,
@@ -469,11 +470,11 @@ async fn get_show(
     ApiPath(show_id): ApiPath<i64>,
 ) -> ApiResult<Response> {
     let mut show = visible_show(&state, reader.as_ref(), show_id).await?;
-    if show.status == "live" {
+    if show.status == ShowStatus::Live {
         count_holds(&state, &mut show).await?;
     }
     let max_age = state.settings.catalog_max_age.min(5);
-    let private = reader.is_some() || show.status == "draft";
+    let private = reader.is_some() || show.status == ShowStatus::Draft;
     catalog_json(&headers, &show, max_age, private)
 }
 
@@ -522,7 +523,7 @@ async fn count_holds(state: &AppState, show: &mut ShowDetail) -> ApiResult<()> {
 
 /// One seat of a show's map with its live status.
 #[derive(Debug, Serialize)]
-pub struct SeatStatus {
+pub struct SeatView {
     pub seat_id: String,
     pub section: String,
     pub row: String,
@@ -531,7 +532,7 @@ pub struct SeatStatus {
     pub y: i32,
     pub accessible: bool,
     pub price: serde_json::Number,
-    pub status: String,
+    pub status: SeatStatus,
     /// True on seats held by the caller.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub mine: bool,
@@ -543,8 +544,18 @@ async fn get_seats(
     ApiPath(show_id): ApiPath<i64>,
 ) -> ApiResult<Response> {
     let show = visible_show(&state, reader.as_ref(), show_id).await?;
-    type Row = (String, String, String, i32, i32, i32, bool, i64, String);
-    let rows: Vec<Row> = if show.status == "draft" {
+    type Row = (
+        String,
+        String,
+        String,
+        i32,
+        i32,
+        i32,
+        bool,
+        i64,
+        InventoryStatus,
+    );
+    let rows: Vec<Row> = if show.status == ShowStatus::Draft {
         with_read_db!(&state.db, |pool| {
             sqlx::query_as(
                 "SELECT t.label, sec.name, t.row_label, t.number, t.x, t.y, t.accessible,
@@ -573,23 +584,25 @@ async fn get_seats(
         })
     };
     let currency = Currency::parse(&show.currency);
-    let holds = if show.status == "live" {
+    let holds = if show.status == ShowStatus::Live {
         state.holds.holds_of_show(show_id).await?
     } else {
         Default::default()
     };
     let me = reader.as_ref().map(|u| u.user_id);
-    let seats: Vec<SeatStatus> = rows
+    let seats: Vec<SeatView> = rows
         .into_iter()
         .map(
             |(seat_id, section, row, number, x, y, accessible, price, status)| {
-                let hold = holds.get(&seat_id).filter(|_| status == "available");
-                SeatStatus {
+                let hold = holds
+                    .get(&seat_id)
+                    .filter(|_| status == InventoryStatus::Available);
+                SeatView {
                     mine: hold.is_some_and(|h| Some(h.user_id) == me),
                     status: if hold.is_some() {
-                        "held".to_owned()
+                        SeatStatus::Held
                     } else {
-                        status
+                        status.into()
                     },
                     seat_id,
                     section,
@@ -605,7 +618,10 @@ async fn get_seats(
             },
         )
         .collect();
-    let held = seats.iter().filter(|s| s.status == "held").count();
+    let held = seats
+        .iter()
+        .filter(|s| s.status == SeatStatus::Held)
+        .count();
     no_store_json(&json!({
         "show_id": show_id,
         "status": show.status,

@@ -19,6 +19,7 @@ use super::browse::{load_show, ShowDetail};
 use super::events::event_of_organiser;
 use super::time::{local_date, parse_show_time};
 use crate::app::AppState;
+use crate::domain::ShowStatus;
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::AuthUser;
 use crate::http::json::{ApiJson, ApiPath};
@@ -223,7 +224,7 @@ async fn show_of_organiser(
 ) -> ApiResult<ShowDetail> {
     let show = reload(state, show_id).await?;
     if show.organiser_id != user.user_id && !user.is_admin(state).await? {
-        if show.status == "draft" {
+        if show.status == ShowStatus::Draft {
             return Err(ApiError::show_not_found(show_id));
         }
         return Err(ApiError::forbidden(
@@ -242,7 +243,7 @@ async fn launch_show(
     let started = Instant::now();
     let seats = launch_inventory(&state.db, show_id, show.venue_id, show.event_id).await?;
     let Some(seats) = seats else {
-        return Err(if show.status != "draft" {
+        return Err(if show.status != ShowStatus::Draft {
             ApiError::invalid_state(format!(
                 "Show {show_id} is {}, only a draft can be launched",
                 show.status
@@ -278,7 +279,7 @@ async fn update_show(
     ApiJson(body): ApiJson<UpdateShow>,
 ) -> ApiResult<Json<ShowDetail>> {
     let show = show_of_organiser(&state, &user, show_id).await?;
-    if show.status == "cancelled" || show.status == "completed" {
+    if matches!(show.status, ShowStatus::Cancelled | ShowStatus::Completed) {
         return Err(ApiError::invalid_state(format!(
             "Show {show_id} is {}",
             show.status

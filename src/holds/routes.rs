@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use super::{HoldOutcome, HoldRequest};
 use crate::app::AppState;
 use crate::catalog::time::local_rfc3339_millis;
+use crate::domain::InventoryStatus;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::auth::AuthUser;
 use crate::http::json::ApiJson;
@@ -38,7 +39,7 @@ async fn reserve(
     let (seats, bought) = inventory_seats(&state.db, &show, &labels, user.user_id).await?;
     let sold: Vec<&str> = seats
         .iter()
-        .filter(|s| s.status != "available")
+        .filter(|s| s.status != InventoryStatus::Available)
         .map(|s| s.label.as_str())
         .collect();
     if !sold.is_empty() {

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde_json::json;
 
+use crate::domain::{InventoryStatus, ShowStatus};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::store::Db;
 use crate::with_primary_read;
@@ -20,7 +21,7 @@ pub struct SaleShow {
     pub show_id: i64,
     pub event_id: i64,
     pub venue_id: i64,
-    pub status: String,
+    pub status: ShowStatus,
     pub start_time: DateTime<Utc>,
     pub currency: String,
     pub hold_seconds: i32,
@@ -35,7 +36,7 @@ impl SaleShow {
 
     /// 409 unless the show is live and has not started.
     pub fn ensure_on_sale(&self) -> ApiResult<()> {
-        if self.status != "live" {
+        if self.status != ShowStatus::Live {
             return Err(ApiError::invalid_state(format!(
                 "Show {} is {} and not on sale",
                 self.show_id, self.status
@@ -113,7 +114,7 @@ pub async fn sale_show(db: &Db, show_id: i64) -> ApiResult<SaleShow> {
         .fetch_optional(pool)
         .await?
     });
-    show.filter(|s| s.status != "draft")
+    show.filter(|s| s.status != ShowStatus::Draft)
         .ok_or_else(|| ApiError::show_not_found(show_id))
 }
 
@@ -122,7 +123,7 @@ pub async fn sale_show(db: &Db, show_id: i64) -> ApiResult<SaleShow> {
 pub struct InventorySeat {
     pub label: String,
     pub seat_id: i64,
-    pub status: String,
+    pub status: InventoryStatus,
     pub price_minor: i64,
     /// Seats the buyer has bought for the show (the same on every row).
     pub bought: i64,

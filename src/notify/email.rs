@@ -12,6 +12,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::app::AppState;
 use crate::catalog::time::local_rfc3339;
+use crate::domain::BookingStatus;
 use crate::money::Currency;
 use crate::with_db;
 
@@ -87,7 +88,7 @@ struct BookingMail {
     start_time: DateTime<Utc>,
     total_minor: i64,
     currency: String,
-    status: String,
+    status: BookingStatus,
 }
 
 /// The buyer's mailbox; an address no mail server would take can never succeed, so it is
@@ -163,7 +164,7 @@ pub async fn send_confirmation(state: &AppState, booking_id: i64) -> anyhow::Res
     let Some(b) = booking_mail(state, booking_id).await? else {
         return Ok(());
     };
-    if b.status != "confirmed" {
+    if b.status != BookingStatus::Confirmed {
         // Cancelled before this (re)delivery: a confirmation now would contradict it.
         return Ok(());
     }

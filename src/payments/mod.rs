@@ -9,6 +9,7 @@ pub use reconcile::{reconcile_once, record_capture, CaptureRecord, Reconciled, R
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
+use crate::domain::PaymentStatus;
 use crate::store::Db;
 use crate::with_db;
 
@@ -55,23 +56,40 @@ impl PaymentProvider {
 
     /// Captures an authorization. Returns the provider's state afterwards: `captured` (also
     /// when it already was), or what stopped it (`voided` by a void that came first, ...).
-    pub async fn capture(&self, transaction_id: &str) -> Result<String, PaymentError> {
+    pub async fn capture(&self, transaction_id: &str) -> Result<PaymentStatus, PaymentError> {
         match self {
-            Self::Sandbox(s) => s.transition(transaction_id, "authorized", "captured").await,
+            Self::Sandbox(s) => {
+                s.transition(
+                    transaction_id,
+                    PaymentStatus::Authorized,
+                    PaymentStatus::Captured,
+                )
+                .await
+            }
         }
     }
 
     /// Voids an authorization that will not be captured. Returns the provider's state
     /// afterwards: `voided`, or `captured` when a capture came first.
-    pub async fn void(&self, transaction_id: &str) -> Result<String, PaymentError> {
+    pub async fn void(&self, transaction_id: &str) -> Result<PaymentStatus, PaymentError> {
         match self {
-            Self::Sandbox(s) => s.transition(transaction_id, "authorized", "voided").await,
+            Self::Sandbox(s) => {
+                s.transition(
+                    transaction_id,
+                    PaymentStatus::Authorized,
+                    PaymentStatus::Voided,
+                )
+                .await
+            }
         }
     }
 
     /// The provider's own record of a transaction (`authorized`, `captured`, `voided`,
     /// `refunded`), or `None` if it does not know it: the truth reconciliation compares with.
-    pub async fn lookup(&self, transaction_id: &str) -> Result<Option<String>, PaymentError> {
+    pub async fn lookup(
+        &self,
+        transaction_id: &str,
+    ) -> Result<Option<PaymentStatus>, PaymentError> {
         match self {
             Self::Sandbox(s) => s.lookup(transaction_id).await,
         }
@@ -95,9 +113,16 @@ impl PaymentProvider {
     /// sandbox's transition is conditional; a real provider gets an idempotency key derived
     /// from the transaction). Returns the provider's state afterwards: `refunded`, or the state
     /// that had nothing to refund (`authorized`, `voided`).
-    pub async fn refund(&self, transaction_id: &str) -> Result<String, PaymentError> {
+    pub async fn refund(&self, transaction_id: &str) -> Result<PaymentStatus, PaymentError> {
         match self {
-            Self::Sandbox(s) => s.transition(transaction_id, "captured", "refunded").await,
+            Self::Sandbox(s) => {
+                s.transition(
+                    transaction_id,
+                    PaymentStatus::Captured,
+                    PaymentStatus::Refunded,
+                )
+                .await
+            }
         }
     }
 }
@@ -151,7 +176,7 @@ impl Sandbox {
         Ok(txn)
     }
 
-    async fn lookup(&self, txn: &str) -> Result<Option<String>, PaymentError> {
+    async fn lookup(&self, txn: &str) -> Result<Option<PaymentStatus>, PaymentError> {
         let state = with_db!(&self.db, |pool| {
             sqlx::query_scalar("SELECT state FROM sandbox_ledger WHERE transaction_id = $1")
                 .bind(txn)
@@ -181,10 +206,15 @@ impl Sandbox {
     }
 
     /// Moves `txn` from `from` to `to` if it is in `from`; returns its state afterwards.
-    async fn transition(&self, txn: &str, from: &str, to: &str) -> Result<String, PaymentError> {
-        let captures = i32::from(to == "captured");
+    async fn transition(
+        &self,
+        txn: &str,
+        from: PaymentStatus,
+        to: PaymentStatus,
+    ) -> Result<PaymentStatus, PaymentError> {
+        let captures = i32::from(to == PaymentStatus::Captured);
         let state = with_db!(&self.db, |pool| {
-            let moved: Option<String> = sqlx::query_scalar(
+            let moved: Option<PaymentStatus> = sqlx::query_scalar(
                 "UPDATE sandbox_ledger SET state = $3, captures = captures + $4, updated_at = $5
                  WHERE transaction_id = $1 AND state = $2 RETURNING state",
             )
@@ -213,7 +243,7 @@ impl Sandbox {
 /// it; a payment that was never captured is left to reconciliation too (it voids it).
 pub async fn settle_refund(db: &Db, provider: &PaymentProvider, transaction_id: &str) -> bool {
     match provider.refund(transaction_id).await {
-        Ok(state) if state == "refunded" => {}
+        Ok(PaymentStatus::Refunded) => {}
         Ok(state) => {
             tracing::warn!(%transaction_id, provider_state = %state, "nothing to refund; reconciliation settles it");
             return false;

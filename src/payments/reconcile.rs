@@ -10,6 +10,7 @@ use chrono::Utc;
 
 use super::{settle_refund, PaymentError, PaymentProvider};
 use crate::app::AppState;
+use crate::domain::{BookingStatus, PaymentStatus};
 use crate::store::{Backend, Db};
 use crate::with_db;
 
@@ -40,13 +41,13 @@ pub async fn record_capture(db: &Db, txn: &str) -> Result<CaptureRecord, sqlx::E
     };
     with_db!(db, |pool| {
         let mut tx = pool.begin().await?;
-        let booking: Option<String> = sqlx::query_scalar(lock)
+        let booking: Option<BookingStatus> = sqlx::query_scalar(lock)
             .bind(txn)
             .fetch_optional(&mut *tx)
             .await?;
-        let to = match booking.as_deref() {
-            Some("confirmed") => "captured",
-            Some(_) => "refund_pending",
+        let to = match booking {
+            Some(BookingStatus::Confirmed) => PaymentStatus::Captured,
+            Some(BookingStatus::Cancelled) => PaymentStatus::RefundPending,
             None => return Ok(CaptureRecord::Unchanged),
         };
         let changed = sqlx::query(
@@ -62,7 +63,7 @@ pub async fn record_capture(db: &Db, txn: &str) -> Result<CaptureRecord, sqlx::E
         tx.commit().await?;
         Ok(match (changed, to) {
             (0, _) => CaptureRecord::Unchanged,
-            (_, "captured") => CaptureRecord::Captured,
+            (_, PaymentStatus::Captured) => CaptureRecord::Captured,
             _ => CaptureRecord::RefundPending,
         })
     })
@@ -94,7 +95,12 @@ enum Settled {
 }
 
 /// Moves `txn`'s payment row from `from` to `to` (no-op if it changed meanwhile).
-async fn set_status(db: &Db, txn: &str, from: &str, to: &str) -> Result<(), sqlx::Error> {
+async fn set_status(
+    db: &Db,
+    txn: &str,
+    from: PaymentStatus,
+    to: PaymentStatus,
+) -> Result<(), sqlx::Error> {
     with_db!(db, |pool| {
         sqlx::query(
             "UPDATE payments SET status = $3, updated_at = $4 WHERE transaction_id = $1 AND status = $2",
@@ -114,9 +120,9 @@ async fn refund(
     db: &Db,
     provider: &PaymentProvider,
     txn: &str,
-    ours: &str,
+    ours: PaymentStatus,
 ) -> Result<Settled, PaymentError> {
-    set_status(db, txn, ours, "refund_pending").await?;
+    set_status(db, txn, ours, PaymentStatus::RefundPending).await?;
     Ok(if settle_refund(db, provider, txn).await {
         Settled::Refunded
     } else {
@@ -132,40 +138,41 @@ async fn settle(
     db: &Db,
     provider: &PaymentProvider,
     txn: &str,
-    ours: &str,
-    booking: &str,
+    ours: PaymentStatus,
+    booking: BookingStatus,
 ) -> Result<Settled, PaymentError> {
-    let keep = ours == "authorized" && booking == "confirmed";
+    use PaymentStatus::*;
+    let keep = ours == Authorized && booking == BookingStatus::Confirmed;
     let truth = provider.lookup(txn).await?;
-    Ok(match truth.as_deref() {
-        Some("authorized" | "captured") if keep => {
+    Ok(match truth {
+        Some(Authorized | Captured) if keep => {
             let now = provider.capture(txn).await?;
-            if now != "captured" {
+            if now != Captured {
                 // A void won: only a cancelled booking's payment is voided.
-                set_status(db, txn, ours, &now).await?;
+                set_status(db, txn, ours, now).await?;
                 return Ok(Settled::Voided);
             }
             match record_capture(db, txn).await? {
                 CaptureRecord::Captured => Settled::Captured,
-                CaptureRecord::RefundPending => refund(db, provider, txn, "refund_pending").await?,
+                CaptureRecord::RefundPending => refund(db, provider, txn, RefundPending).await?,
                 CaptureRecord::Unchanged => Settled::Nothing,
             }
         }
-        Some("authorized") => match provider.void(txn).await?.as_str() {
-            "voided" => {
-                set_status(db, txn, ours, "voided").await?;
+        Some(Authorized) => match provider.void(txn).await? {
+            Voided => {
+                set_status(db, txn, ours, Voided).await?;
                 Settled::Voided
             }
-            "captured" => refund(db, provider, txn, ours).await?,
+            Captured => refund(db, provider, txn, ours).await?,
             _ => Settled::Unresolved,
         },
-        Some("captured") => refund(db, provider, txn, ours).await?,
-        Some("refunded") if !keep => {
-            set_status(db, txn, ours, "refunded").await?;
+        Some(Captured) => refund(db, provider, txn, ours).await?,
+        Some(Refunded) if !keep => {
+            set_status(db, txn, ours, Refunded).await?;
             Settled::Refunded
         }
-        Some("voided") if !keep => {
-            set_status(db, txn, ours, "voided").await?;
+        Some(Voided) if !keep => {
+            set_status(db, txn, ours, Voided).await?;
             Settled::Voided
         }
         _ => Settled::Unresolved,
@@ -182,7 +189,7 @@ pub async fn reconcile_once(
 ) -> Result<Reconciled, PaymentError> {
     let before = Utc::now()
         - chrono::Duration::from_std(settled_within).unwrap_or_else(|_| chrono::Duration::zero());
-    let rows: Vec<(String, String, String)> = with_db!(db, |pool| {
+    let rows: Vec<(String, PaymentStatus, BookingStatus)> = with_db!(db, |pool| {
         sqlx::query_as(
             "SELECT p.transaction_id, p.status, b.status FROM payments p
                JOIN bookings b ON b.booking_id = p.booking_id
@@ -195,7 +202,7 @@ pub async fn reconcile_once(
     });
     let mut done = Reconciled::default();
     for (txn, ours, booking) in rows {
-        match settle(db, provider, &txn, &ours, &booking).await {
+        match settle(db, provider, &txn, ours, booking).await {
             Ok(Settled::Captured) => done.captured += 1,
             Ok(Settled::Voided) => done.voided += 1,
             Ok(Settled::Refunded) => done.refunded += 1,
@@ -207,12 +214,12 @@ pub async fn reconcile_once(
                 );
                 done.unresolved += 1;
                 // To the back of the queue, so it cannot starve the others.
-                let _ = set_status(db, &txn, &ours, &ours).await;
+                let _ = set_status(db, &txn, ours, ours).await;
             }
             Err(e) => {
                 tracing::warn!(error = %e, transaction_id = %txn, "payment reconciliation failed; will retry");
                 done.failed += 1;
-                let _ = set_status(db, &txn, &ours, &ours).await;
+                let _ = set_status(db, &txn, ours, ours).await;
             }
         }
     }
@@ -258,7 +265,7 @@ async fn void_orphans(
         if used.is_some() || running.is_some() {
             continue;
         }
-        if provider.void(&txn).await? == "voided" {
+        if provider.void(&txn).await? == PaymentStatus::Voided {
             tracing::warn!(transaction_id = %txn, "voided an authorization no booking used");
             voided += 1;
         }

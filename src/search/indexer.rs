@@ -14,6 +14,7 @@ use sqlx::types::Json as SqlJson;
 use super::index::{SearchIndex, ShowDoc};
 use crate::app::AppState;
 use crate::catalog::browse::{ShowSummary, ShowSummaryRow, SUMMARY_COLUMNS};
+use crate::domain::ShowStatus;
 use crate::store::Db;
 use crate::{with_db, with_read_db};
 
@@ -42,7 +43,7 @@ fn select() -> String {
 /// The document of a searchable show: live, not started, not sold out.
 fn to_doc(row: Row, now: DateTime<Utc>) -> Option<ShowDoc> {
     let r = &row.summary;
-    if r.status != "live" || r.start_time <= now || row.available == 0 {
+    if r.status != ShowStatus::Live || r.start_time <= now || row.available == 0 {
         return None;
     }
     let summary = ShowSummary::from_row(r, false);

@@ -17,6 +17,7 @@ use serde_json::json;
 pub use codes::{TicketClaim, TicketKeys};
 
 use crate::app::AppState;
+use crate::domain::TicketStatus;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::auth::AuthUser;
 use crate::http::json::{ApiJson, ApiPath};
@@ -127,7 +128,7 @@ async fn public_key(State(state): State<AppState>) -> Json<serde_json::Value> {
 
 /// The code of a ticket the caller owns, issuing it if the consumer has not yet.
 pub async fn owned_code(state: &AppState, user: &AuthUser, ticket_id: i64) -> ApiResult<String> {
-    let row: Option<(i64, i64, Option<String>, String)> = with_db!(&state.db, |pool| {
+    let row: Option<(i64, i64, Option<String>, TicketStatus)> = with_db!(&state.db, |pool| {
         sqlx::query_as(
             "SELECT b.user_id, b.booking_id, t.code, t.status FROM tickets t
              JOIN bookings b ON b.booking_id = t.booking_id WHERE t.ticket_id = $1",
@@ -139,7 +140,7 @@ pub async fn owned_code(state: &AppState, user: &AuthUser, ticket_id: i64) -> Ap
     let (_, booking_id, code, status) = row
         .filter(|r| r.0 == user.user_id)
         .ok_or_else(|| ApiError::not_found("Ticket", ticket_id))?;
-    if status != "valid" {
+    if status != TicketStatus::Valid {
         return Err(ApiError::invalid_state(format!(
             "Ticket {ticket_id} is {status}"
         )));
@@ -200,7 +201,7 @@ struct CheckInBody {
 #[derive(sqlx::FromRow)]
 struct GateTicket {
     ticket_id: i64,
-    status: String,
+    status: TicketStatus,
     code: Option<String>,
     checked_in_at: Option<DateTime<Utc>>,
     organiser_id: i64,
@@ -246,7 +247,7 @@ async fn check_in(
             "Only the event's organiser or the venue's owner can check tickets in",
         ));
     }
-    if ticket.status != "valid" || ticket.code.as_deref() != Some(body.code.trim()) {
+    if ticket.status != TicketStatus::Valid || ticket.code.as_deref() != Some(body.code.trim()) {
         return Err(invalid());
     }
     if let Some(at) = ticket.checked_in_at {
@@ -268,14 +269,14 @@ async fn check_in(
     });
     if !won {
         // Another gate scanned it, or its booking was cancelled meanwhile: say which.
-        let current: Option<(String, Option<DateTime<Utc>>)> = with_db!(&state.db, |pool| {
+        let current: Option<(TicketStatus, Option<DateTime<Utc>>)> = with_db!(&state.db, |pool| {
             sqlx::query_as("SELECT status, checked_in_at FROM tickets WHERE ticket_id = $1")
                 .bind(ticket.ticket_id)
                 .fetch_optional(pool)
                 .await?
         });
         return Err(match current {
-            Some((status, Some(at))) if status == "valid" => already(ticket.ticket_id, at),
+            Some((TicketStatus::Valid, Some(at))) => already(ticket.ticket_id, at),
             _ => invalid(),
         });
     }

@@ -6,6 +6,7 @@ use crate::common;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
+use boxoffice::domain::PaymentStatus;
 use boxoffice::faults::Fault;
 use boxoffice::holds::{HoldOutcome, HoldRequest, HoldStore};
 use boxoffice::with_db;
@@ -1657,9 +1658,12 @@ async fn authorizations_no_booking_used_are_voided_and_their_keys_freed(backend:
         let payments = app.state.payments.clone();
         async move { payments.lookup(&txn).await.expect("lookup") }
     };
-    assert_eq!(state(txns[0].clone()).await.as_deref(), Some("voided"));
-    assert_eq!(state(txns[1].clone()).await.as_deref(), Some("authorized"));
-    assert_eq!(state(used_txn).await.as_deref(), Some("captured"));
+    assert_eq!(state(txns[0].clone()).await, Some(PaymentStatus::Voided));
+    assert_eq!(
+        state(txns[1].clone()).await,
+        Some(PaymentStatus::Authorized)
+    );
+    assert_eq!(state(used_txn).await, Some(PaymentStatus::Captured));
 
     // The crashed buyer retries with the same key: the stale claim is taken over and the
     // booking goes through, on a fresh authorization of the same transaction.
@@ -1673,7 +1677,7 @@ async fn authorizations_no_booking_used_are_voided_and_their_keys_freed(backend:
     .await
     .expect(201);
     assert_eq!(retried["transaction_id"], txns[0].as_str());
-    assert_eq!(state(txns[0].clone()).await.as_deref(), Some("captured"));
+    assert_eq!(state(txns[0].clone()).await, Some(PaymentStatus::Captured));
     // The running one's key is still exclusive.
     reserve(&app, &users[1], fx.show, &["A2"]).await.expect(202);
     book(
