@@ -60,7 +60,10 @@ pub fn router(state: AppState, limits: RequestLimits) -> Router {
             crate::http::request_deadline,
         ))
         .layer(RequestBodyTimeoutLayer::new(limits.body_timeout))
-        .layer(middleware::from_fn(crate::http::request_limits))
+        .layer(middleware::from_fn_with_state(
+            limits.max_body_bytes,
+            crate::http::request_limits,
+        ))
         .layer(middleware::map_response(crate::http::error_shape))
         .layer(middleware::map_response(crate::http::security::security_headers))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))

@@ -5,7 +5,7 @@
 //!
 //! Holds are advisory: the database transaction of a booking is the arbiter of every sale, so a
 //! lost hold (a flushed Redis) can never sell a seat twice (`tests/integration/booking.rs`,
-//! `redis_flush_never_sells_a_seat_twice`).
+//! `losing_every_hold_never_sells_a_seat_twice`).
 
 mod memory;
 mod redis_store;

@@ -84,9 +84,33 @@ pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 /// Most request header fields (more: 431 in our shape).
 pub const MAX_HEADERS: usize = 100;
 
-/// Refuses request targets and header sections over our limits, in our shape. hyper's own
-/// limits sit above these (see `serve`), so every request hyper parses meets this check.
-pub async fn request_limits(request: Request, next: Next) -> Response {
+/// Refuses request targets and header sections over our limits, and bodies declared larger
+/// than `max_body_bytes`, in our shape. hyper's own limits sit above these (see `serve`), so
+/// every request hyper parses meets this check. The body check comes first so a route that
+/// never reads its body (a launch, a cancellation) still answers 413, as every other route does.
+pub async fn request_limits(
+    State(max_body_bytes): State<usize>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max_body_bytes as u64) {
+        linger(request.into_body()).await;
+        let mut refused = ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("Request body is larger than {max_body_bytes} bytes"),
+        )
+        .into_response();
+        refused.headers_mut().insert(
+            header::CONNECTION,
+            header::HeaderValue::from_static("close"),
+        );
+        return refused;
+    }
     let uri_len = request
         .uri()
         .path_and_query()
@@ -112,6 +136,29 @@ pub async fn request_limits(request: Request, next: Next) -> Response {
     }
     next.run(request).await
 }
+
+/// Reads and discards what a refused body sends within a bound ([`LINGER_BYTES`] or
+/// [`LINGER_TIME`]), as a lingering close does: closing with unread data would reset the
+/// connection before the client read our answer.
+async fn linger(body: axum::body::Body) {
+    use http_body_util::BodyExt;
+    let mut body = body;
+    let mut read = 0usize;
+    let drain = async {
+        while let Some(Ok(frame)) = body.frame().await {
+            read += frame.data_ref().map_or(0, |d| d.len());
+            if read > LINGER_BYTES {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER_TIME, drain).await;
+}
+
+/// The most of a refused body read before answering.
+const LINGER_BYTES: usize = 4 * 1024 * 1024;
+/// The longest a refused body is read before answering.
+const LINGER_TIME: Duration = Duration::from_secs(2);
 
 /// Answers 503 when a request is not answered within `limit` (the work a handler spawned, such
 /// as a booking, goes on).

@@ -2,7 +2,8 @@
 //!
 //! - A connection gets `header_timeout` to send a whole request head; the same timer runs while
 //!   a keep-alive connection sits idle between requests, so silent and slow-header clients are
-//!   closed (`tests/integration/ops.rs`, `silent_connections_are_closed_and_health_stays_up`).
+//!   closed (`tests/integration/ops.rs`, `silent_slow_and_idle_connections_are_closed`,
+//!   `a_flood_of_silent_connections_leaves_health_answering`).
 //! - A request body must arrive within `body_timeout` (408) and a whole request must be answered
 //!   within `request_timeout` (503); both are layers in `router::router`.
 //! - At most `max_connections` are open at once; one over the cap is answered a 503 in our

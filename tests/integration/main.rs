@@ -11,6 +11,7 @@ mod authz;
 mod bad_input;
 mod booking;
 mod catalog;
+mod hardening;
 mod launch_scale;
 mod migrations;
 mod ops;
