@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 
+use super::feed::{initial_version, FeedEvent, FeedMessage, SeatChange, SeatFeed};
 use super::{new_hold_id, HoldOutcome, HoldRequest, SeatHold};
+use crate::domain::InventoryStatus;
 
 #[derive(Debug, Clone)]
 struct Entry {
@@ -14,10 +16,37 @@ struct Entry {
     expires_at: DateTime<Utc>,
 }
 
-/// In-process holds: show id → seat label → hold.
+/// In-process holds: show id → seat label → hold, and each show's feed version.
 #[derive(Clone, Default)]
 pub struct MemoryHolds {
-    shows: Arc<Mutex<HashMap<i64, HashMap<String, Entry>>>>,
+    inner: Arc<Mutex<Inner>>,
+    feed: SeatFeed,
+}
+
+#[derive(Default)]
+struct Inner {
+    shows: HashMap<i64, HashMap<String, Entry>>,
+    versions: HashMap<i64, u64>,
+}
+
+impl Inner {
+    /// Numbers `changes` as the show's next version and sends them, under the store's lock so
+    /// versions go out in the order the changes were made.
+    fn announce(&mut self, feed: &SeatFeed, show_id: i64, changes: Vec<SeatChange>) {
+        if changes.is_empty() {
+            return;
+        }
+        let version = self
+            .versions
+            .entry(show_id)
+            .and_modify(|v| *v += 1)
+            .or_insert_with(initial_version);
+        feed.send(FeedEvent::Message(Arc::new(FeedMessage {
+            show_id,
+            version: *version,
+            changes,
+        })));
+    }
 }
 
 impl MemoryHolds {
@@ -25,23 +54,90 @@ impl MemoryHolds {
         Self::default()
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<i64, HashMap<String, Entry>>> {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock cannot leave the map half-updated (every update is a
         // single insert or remove), so a poisoned lock is still safe to use.
-        self.shows.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn feed(&self) -> &SeatFeed {
+        &self.feed
+    }
+
+    pub fn version(&self, show_id: i64) -> u64 {
+        self.lock().versions.get(&show_id).copied().unwrap_or(0)
+    }
+
+    pub fn announce(&self, show_id: i64, changes: &[(String, InventoryStatus)]) {
+        let changes = changes
+            .iter()
+            .map(|(label, status)| SeatChange::Recorded {
+                label: label.clone(),
+                status: *status,
+            })
+            .collect();
+        self.lock().announce(&self.feed, show_id, changes);
+    }
+
+    pub fn expire(&self, show_id: i64, candidates: &[(String, i64, i64)]) {
+        let now_ms = Utc::now().timestamp_millis();
+        let mut inner = self.lock();
+        let mut changes = Vec::new();
+        if let Some(seats) = inner.shows.get_mut(&show_id) {
+            for (label, user_id, expires_ms) in candidates {
+                if *expires_ms > now_ms {
+                    continue;
+                }
+                match seats.get(label) {
+                    // Held again since: that hold was announced and stands.
+                    Some(e) if e.expires_at.timestamp_millis() > now_ms => continue,
+                    Some(e)
+                        if e.user_id != *user_id
+                            || e.expires_at.timestamp_millis() != *expires_ms =>
+                    {
+                        continue
+                    }
+                    Some(_) => {
+                        seats.remove(label);
+                    }
+                    None => {}
+                }
+                changes.push(SeatChange::Unheld {
+                    label: label.clone(),
+                });
+            }
+        } else {
+            changes.extend(candidates.iter().filter(|c| c.2 <= now_ms).map(|c| {
+                SeatChange::Unheld {
+                    label: c.0.clone(),
+                }
+            }));
+        }
+        inner.announce(&self.feed, show_id, changes);
     }
 
     /// Drops every hold, as a restarted process would (used by the tests that prove the
     /// database, not the hold store, decides every sale).
     pub fn forget_all(&self) {
-        self.lock().clear();
+        let mut inner = self.lock();
+        inner.shows.clear();
+        inner.versions.clear();
     }
 
     pub fn hold(&self, req: &HoldRequest<'_>) -> HoldOutcome {
         let now = Utc::now();
-        let mut shows = self.lock();
-        let seats = shows.entry(req.show_id).or_default();
-        seats.retain(|_, e| e.expires_at > now);
+        let mut inner = self.lock();
+        let seats = inner.shows.entry(req.show_id).or_default();
+        let mut changes: Vec<SeatChange> = Vec::new();
+        seats.retain(|label, e| {
+            let live = e.expires_at > now;
+            if !live {
+                changes.push(SeatChange::Unheld {
+                    label: label.clone(),
+                });
+            }
+            live
+        });
         let locked: Vec<String> = req
             .seats
             .iter()
@@ -49,6 +145,7 @@ impl MemoryHolds {
             .cloned()
             .collect();
         if !locked.is_empty() {
+            inner.announce(&self.feed, req.show_id, changes);
             return HoldOutcome::Locked { seats: locked };
         }
         let held = seats.values().filter(|e| e.user_id == req.user_id).count() as u32;
@@ -58,6 +155,7 @@ impl MemoryHolds {
             .filter(|s| !seats.contains_key(*s))
             .collect();
         if held + new.len() as u32 + req.bought > req.cap {
+            inner.announce(&self.feed, req.show_id, changes);
             return HoldOutcome::CapExceeded {
                 held,
                 bought: req.bought,
@@ -65,6 +163,11 @@ impl MemoryHolds {
         }
         let expires_at = now + chrono::Duration::seconds(i64::from(req.hold_seconds));
         for seat in new {
+            changes.push(SeatChange::Held {
+                label: seat.clone(),
+                user_id: req.user_id,
+                expires_ms: expires_at.timestamp_millis(),
+            });
             seats.insert(
                 seat.clone(),
                 Entry {
@@ -79,6 +182,7 @@ impl MemoryHolds {
             .filter_map(|s| seats.get(s).map(|e| e.expires_at))
             .min()
             .unwrap_or(expires_at);
+        inner.announce(&self.feed, req.show_id, changes);
         HoldOutcome::Held {
             hold_id: new_hold_id(),
             expires_at: soonest,
@@ -87,8 +191,8 @@ impl MemoryHolds {
 
     pub fn release(&self, show_id: i64, user_id: i64, seats: &[String]) -> Vec<String> {
         let now = Utc::now();
-        let mut shows = self.lock();
-        let Some(held) = shows.get_mut(&show_id) else {
+        let mut inner = self.lock();
+        let Some(held) = inner.shows.get_mut(&show_id) else {
             return vec![];
         };
         let mut released = Vec::new();
@@ -101,13 +205,20 @@ impl MemoryHolds {
                 released.push(seat.clone());
             }
         }
+        let changes = released
+            .iter()
+            .map(|label| SeatChange::Unheld {
+                label: label.clone(),
+            })
+            .collect();
+        inner.announce(&self.feed, show_id, changes);
         released
     }
 
     pub fn holders(&self, show_id: i64, seats: &[String]) -> Vec<Option<SeatHold>> {
         let now = Utc::now();
-        let shows = self.lock();
-        let held = shows.get(&show_id);
+        let inner = self.lock();
+        let held = inner.shows.get(&show_id);
         seats
             .iter()
             .map(|s| {
@@ -123,8 +234,9 @@ impl MemoryHolds {
 
     pub fn holds_of_show(&self, show_id: i64) -> HashMap<String, SeatHold> {
         let now = Utc::now();
-        let shows = self.lock();
-        shows
+        let inner = self.lock();
+        inner
+            .shows
             .get(&show_id)
             .map(|h| {
                 h.iter()

@@ -7,6 +7,7 @@
 //! lost hold (a flushed Redis) can never sell a seat twice (`tests/integration/booking.rs`,
 //! `losing_every_hold_never_sells_a_seat_twice`).
 
+mod feed;
 mod memory;
 mod redis_store;
 mod routes;
@@ -17,6 +18,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
+pub use feed::{FeedEvent, FeedMessage, SeatChange, SeatFeed};
 pub use memory::MemoryHolds;
 pub use redis_store::RedisHolds;
 
@@ -122,6 +124,62 @@ impl HoldStore {
         match self {
             Self::Redis(s) => s.holds_of_show(show_id).await,
             Self::Memory(s) => Ok(s.holds_of_show(show_id)),
+        }
+    }
+
+    /// Announces changes the database made (sales, refunds, a cancelled show) to every node,
+    /// in the same numbered sequence as the holds of the show.
+    pub async fn announce(
+        &self,
+        show_id: i64,
+        changes: &[(String, crate::domain::InventoryStatus)],
+    ) -> Result<(), HoldStoreError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        match self {
+            Self::Redis(s) => s.announce(show_id, changes).await,
+            Self::Memory(s) => {
+                s.announce(show_id, changes);
+                Ok(())
+            }
+        }
+    }
+
+    /// Ends the holds among `candidates` (label, holder, expiry in ms) whose time has passed
+    /// and announces them; a seat someone holds again meanwhile is left alone. Every node calls
+    /// this for the expiries it has seen, so an expiry is announced even if the node that made
+    /// the hold is gone; the second caller finds nothing left to do.
+    pub async fn expire(
+        &self,
+        show_id: i64,
+        candidates: &[(String, i64, i64)],
+    ) -> Result<(), HoldStoreError> {
+        if candidates.is_empty() {
+            return Ok(());
+        }
+        match self {
+            Self::Redis(s) => s.expire(show_id, candidates).await,
+            Self::Memory(s) => {
+                s.expire(show_id, candidates);
+                Ok(())
+            }
+        }
+    }
+
+    /// The latest announced version of a show's seats (0 if none yet).
+    pub async fn version(&self, show_id: i64) -> Result<u64, HoldStoreError> {
+        match self {
+            Self::Redis(s) => s.version(show_id).await,
+            Self::Memory(s) => Ok(s.version(show_id)),
+        }
+    }
+
+    /// The stream of seat changes of every show, as this node receives them.
+    pub fn feed(&self) -> &SeatFeed {
+        match self {
+            Self::Redis(s) => s.feed(),
+            Self::Memory(s) => s.feed(),
         }
     }
 

@@ -17,23 +17,48 @@ use chrono::{DateTime, TimeZone, Utc};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::Script;
 
-use super::{new_hold_id, HoldOutcome, HoldRequest, HoldStoreError, SeatHold};
+use std::sync::{Arc, Weak};
 
-const HOLD_LUA: &str = r#"
+use futures_util::StreamExt;
+
+use super::feed::{parse_message, recorded_code, FeedEvent, SeatFeed};
+use super::{new_hold_id, HoldOutcome, HoldRequest, HoldStoreError, SeatHold};
+use crate::domain::InventoryStatus;
+
+/// Shared by the scripts: numbers a step's changes as the show's next version and publishes
+/// them on the deployment's channel, in the same atomic step as the changes themselves.
+const PUBLISH_LUA: &str = r#"
+local function publish(verkey, now, channel, show, changes)
+  if #changes == 0 then return end
+  local v = redis.call('INCR', verkey)
+  if v == 1 then
+    v = now * 1000
+    redis.call('SET', verkey, string.format('%.0f', v))
+  end
+  redis.call('PEXPIRE', verkey, 2592000000)
+  redis.call('PUBLISH', channel, '{"s":' .. show .. ',"v":"' .. string.format('%.0f', v)
+    .. '","c":' .. cjson.encode(changes) .. '}')
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+"#;
+
+/// KEYS: index, user's holds, version, then one seat key per seat. ARGV: user, hold id, ttl ms,
+/// cap, bought, show, channel, then the seat labels.
+const HOLD_LUA: &str = r#"
 local user, hold_id = ARGV[1], ARGV[2]
 local ttl, cap, bought = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local n = #KEYS - 2
+local first = 3
+local n = #KEYS - first
 local locked, fresh, mine = {}, {}, {}
 for i = 1, n do
-  local v = redis.call('GET', KEYS[i + 2])
+  local v = redis.call('GET', KEYS[first + i])
   if v then
     local owner, expires = string.match(v, '^([^:]+):[^:]*:(%d+)$')
     if owner == user then
       mine[#mine + 1] = tonumber(expires)
     else
-      locked[#locked + 1] = ARGV[5 + i]
+      locked[#locked + 1] = ARGV[7 + i]
     end
   else
     fresh[#fresh + 1] = i
@@ -51,11 +76,14 @@ for j = 1, #entries, 2 do
 end
 if held + #fresh + bought > cap then return {'cap', tostring(held), tostring(bought)} end
 local expires = now + ttl
+local expires_text = string.format('%.0f', expires)
+local changes = {}
 for _, i in ipairs(fresh) do
-  local label = ARGV[5 + i]
-  redis.call('SET', KEYS[i + 2], user .. ':' .. hold_id .. ':' .. expires, 'PX', ttl)
-  redis.call('HSET', KEYS[1], label, user .. ':' .. expires)
-  redis.call('HSET', KEYS[2], label, expires)
+  local label = ARGV[7 + i]
+  redis.call('SET', KEYS[first + i], user .. ':' .. hold_id .. ':' .. expires_text, 'PX', ttl)
+  redis.call('HSET', KEYS[1], label, user .. ':' .. expires_text)
+  redis.call('HSET', KEYS[2], label, expires_text)
+  changes[#changes + 1] = {label, 'h', user, expires_text}
 end
 local soonest = expires
 for _, e in ipairs(mine) do
@@ -66,25 +94,60 @@ for k = 1, 2 do
     redis.call('PEXPIRE', KEYS[k], ttl + 60000)
   end
 end
-return {'held', tostring(soonest)}
+publish(KEYS[3], now, ARGV[7], ARGV[6], changes)
+return {'held', string.format('%.0f', soonest)}
 "#;
 
+/// KEYS: index, user's holds, version, then the seat keys. ARGV: user, show, channel, labels.
 const RELEASE_LUA: &str = r#"
 local user = ARGV[1]
-local released = {}
-local n = #KEYS - 2
+local released, changes = {}, {}
+local n = #KEYS - 3
 for i = 1, n do
-  local v = redis.call('GET', KEYS[i + 2])
+  local v = redis.call('GET', KEYS[i + 3])
   if v and string.match(v, '^([^:]+):') == user then
-    redis.call('DEL', KEYS[i + 2])
-    redis.call('HDEL', KEYS[1], ARGV[1 + i])
-    redis.call('HDEL', KEYS[2], ARGV[1 + i])
-    released[#released + 1] = ARGV[1 + i]
+    redis.call('DEL', KEYS[i + 3])
+    redis.call('HDEL', KEYS[1], ARGV[3 + i])
+    redis.call('HDEL', KEYS[2], ARGV[3 + i])
+    released[#released + 1] = ARGV[3 + i]
+    changes[#changes + 1] = {ARGV[3 + i], 'u'}
   end
 end
+publish(KEYS[3], now, ARGV[3], ARGV[2], changes)
 return released
 "#;
 
+/// KEYS: index, version, then the seat keys. ARGV: show, channel, then (label, user, expiry ms)
+/// per seat. A hold is over when its seat key has expired and the index still names it; the
+/// first node to notice removes it from the index and announces it, later ones find it gone.
+const EXPIRE_LUA: &str = r#"
+local changes = {}
+local n = #KEYS - 2
+for i = 1, n do
+  local label, user, expires = ARGV[3 * i], ARGV[3 * i + 1], ARGV[3 * i + 2]
+  if tonumber(expires) <= now and redis.call('EXISTS', KEYS[i + 2]) == 0 then
+    if redis.call('HGET', KEYS[1], label) == user .. ':' .. expires then
+      redis.call('HDEL', KEYS[1], label)
+      changes[#changes + 1] = {label, 'u'}
+    end
+  end
+end
+publish(KEYS[2], now, ARGV[2], ARGV[1], changes)
+return #changes
+"#;
+
+/// KEYS: version. ARGV: show, channel, then (label, code) per seat.
+const ANNOUNCE_LUA: &str = r#"
+local changes = {}
+for i = 3, #ARGV, 2 do
+  changes[#changes + 1] = {ARGV[i], ARGV[i + 1]}
+end
+publish(KEYS[1], now, ARGV[2], ARGV[1], changes)
+return #changes
+"#;
+
+/// Reads the index without changing it: entries past their expiry are left for the expiry
+/// announcement to remove.
 const READ_SHOW_LUA: &str = r#"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -95,8 +158,6 @@ for j = 1, #entries, 2 do
   if expires and tonumber(expires) > now then
     live[#live + 1] = entries[j]
     live[#live + 1] = owner .. ':' .. expires
-  else
-    redis.call('HDEL', KEYS[1], entries[j])
   end
 end
 return live
@@ -111,7 +172,14 @@ pub struct RedisHolds {
     prefix: String,
     hold: Script,
     release: Script,
+    expire: Script,
+    announce: Script,
     read_show: Script,
+    /// The deployment's seat feed channel, `<prefix>:seats`.
+    channel: String,
+    feed: SeatFeed,
+    /// Dropped with the last clone of the store: ends the feed's subscriber task.
+    _alive: Arc<()>,
 }
 
 impl RedisHolds {
@@ -129,6 +197,10 @@ impl RedisHolds {
 
     fn user_key(&self, show_id: i64, user_id: i64) -> String {
         format!("{}:user:{user_id}", self.tag(show_id))
+    }
+
+    fn version_key(&self, show_id: i64) -> String {
+        format!("{}:ver", self.tag(show_id))
     }
 }
 
@@ -169,25 +241,95 @@ impl RedisHolds {
             .set_number_of_retries(2);
         let conn = tokio::time::timeout(
             timeout * 2,
-            ConnectionManager::new_with_config(client, config),
+            ConnectionManager::new_with_config(client.clone(), config),
         )
         .await
         .map_err(|_| HoldStoreError("timed out connecting to Redis".into()))??;
+        let feed = SeatFeed::default();
+        let alive = Arc::new(());
+        let channel = format!("{prefix}:seats");
+        tokio::spawn(subscribe(
+            client,
+            channel.clone(),
+            feed.clone(),
+            timeout,
+            Arc::downgrade(&alive),
+        ));
+        let script = |body: &str| Script::new(&format!("{PUBLISH_LUA}{body}"));
         Ok(Self {
             conn,
             timeout,
             prefix: prefix.to_owned(),
-            hold: Script::new(HOLD_LUA),
-            release: Script::new(RELEASE_LUA),
+            hold: script(HOLD_LUA),
+            release: script(RELEASE_LUA),
+            expire: script(EXPIRE_LUA),
+            announce: script(ANNOUNCE_LUA),
             read_show: Script::new(READ_SHOW_LUA),
+            channel,
+            feed,
+            _alive: alive,
         })
+    }
+
+    pub fn feed(&self) -> &SeatFeed {
+        &self.feed
+    }
+
+    pub async fn version(&self, show_id: i64) -> Result<u64, HoldStoreError> {
+        let mut conn = self.conn.clone();
+        let version: Option<u64> = self
+            .bounded(
+                redis::cmd("GET")
+                    .arg(self.version_key(show_id))
+                    .query_async(&mut conn),
+            )
+            .await?;
+        Ok(version.unwrap_or(0))
+    }
+
+    pub async fn announce(
+        &self,
+        show_id: i64,
+        changes: &[(String, InventoryStatus)],
+    ) -> Result<(), HoldStoreError> {
+        let mut inv = self.announce.prepare_invoke();
+        inv.key(self.version_key(show_id))
+            .arg(show_id)
+            .arg(&self.channel);
+        for (label, status) in changes {
+            inv.arg(label).arg(recorded_code(*status));
+        }
+        let mut conn = self.conn.clone();
+        let _: i64 = self.bounded(inv.invoke_async(&mut conn)).await?;
+        Ok(())
+    }
+
+    pub async fn expire(
+        &self,
+        show_id: i64,
+        candidates: &[(String, i64, i64)],
+    ) -> Result<(), HoldStoreError> {
+        let mut inv = self.expire.prepare_invoke();
+        inv.key(self.holds_key(show_id))
+            .key(self.version_key(show_id));
+        for (label, _, _) in candidates {
+            inv.key(self.seat_key(show_id, label));
+        }
+        inv.arg(show_id).arg(&self.channel);
+        for (label, user_id, expires_ms) in candidates {
+            inv.arg(label).arg(user_id).arg(expires_ms);
+        }
+        let mut conn = self.conn.clone();
+        let _: i64 = self.bounded(inv.invoke_async(&mut conn)).await?;
+        Ok(())
     }
 
     pub async fn hold(&self, req: &HoldRequest<'_>) -> Result<HoldOutcome, HoldStoreError> {
         let hold_id = new_hold_id();
         let mut inv = self.hold.prepare_invoke();
         inv.key(self.holds_key(req.show_id))
-            .key(self.user_key(req.show_id, req.user_id));
+            .key(self.user_key(req.show_id, req.user_id))
+            .key(self.version_key(req.show_id));
         for seat in req.seats {
             inv.key(self.seat_key(req.show_id, seat));
         }
@@ -195,7 +337,9 @@ impl RedisHolds {
             .arg(&hold_id)
             .arg(u64::from(req.hold_seconds) * 1000)
             .arg(req.cap)
-            .arg(req.bought);
+            .arg(req.bought)
+            .arg(req.show_id)
+            .arg(&self.channel);
         for seat in req.seats {
             inv.arg(seat);
         }
@@ -243,11 +387,12 @@ impl RedisHolds {
         }
         let mut inv = self.release.prepare_invoke();
         inv.key(self.holds_key(show_id))
-            .key(self.user_key(show_id, user_id));
+            .key(self.user_key(show_id, user_id))
+            .key(self.version_key(show_id));
         for seat in seats {
             inv.key(self.seat_key(show_id, seat));
         }
-        inv.arg(user_id);
+        inv.arg(user_id).arg(show_id).arg(&self.channel);
         for seat in seats {
             inv.arg(seat);
         }
@@ -313,6 +458,65 @@ impl RedisHolds {
         match tokio::time::timeout(self.timeout, call).await {
             Ok(result) => Ok(result?),
             Err(_) => Err(HoldStoreError("Redis did not answer in time".into())),
+        }
+    }
+}
+
+/// Forwards the deployment's seat feed channel to this node's [`SeatFeed`], re-subscribing with
+/// a backoff when the connection is lost and telling the receivers to resynchronise after each
+/// (re)subscription, since changes published meanwhile were missed. Ends when the store is gone.
+async fn subscribe(
+    client: redis::Client,
+    channel: String,
+    feed: SeatFeed,
+    timeout: Duration,
+    alive: Weak<()>,
+) {
+    let mut backoff = Duration::from_millis(50);
+    while alive.strong_count() > 0 {
+        let connected = tokio::time::timeout(timeout * 2, async {
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub.subscribe(&channel).await?;
+            Ok::<_, redis::RedisError>(pubsub)
+        })
+        .await;
+        let pubsub = match connected {
+            Ok(Ok(pubsub)) => pubsub,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "seat feed: cannot subscribe; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(timeout.max(Duration::from_millis(100)));
+                continue;
+            }
+            Err(_) => {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(timeout.max(Duration::from_millis(100)));
+                continue;
+            }
+        };
+        backoff = Duration::from_millis(50);
+        feed.send(FeedEvent::Resync);
+        let mut messages = pubsub.into_on_message();
+        loop {
+            let next = tokio::time::timeout(Duration::from_secs(1), messages.next()).await;
+            match next {
+                Ok(Some(msg)) => {
+                    let payload: String = match msg.get_payload() {
+                        Ok(p) => p,
+                        Err(_) => continue,
+                    };
+                    match parse_message(&payload) {
+                        Some(m) => feed.send(FeedEvent::Message(Arc::new(m))),
+                        None => tracing::warn!("seat feed: unreadable message"),
+                    }
+                }
+                Ok(None) => {
+                    tracing::warn!("seat feed: subscription lost; re-subscribing");
+                    break;
+                }
+                Err(_) if alive.strong_count() == 0 => return,
+                Err(_) => {}
+            }
         }
     }
 }
