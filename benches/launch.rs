@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use boxoffice::catalog::shows::{insert_show, launch_inventory, NewShow};
+use boxoffice::catalog::store::{insert_show, launch_inventory, NewShow};
 use boxoffice::config::{DatabaseUrl, StorageConfig};
 use boxoffice::money::Currency;
 use boxoffice::store::Db;

@@ -6,14 +6,14 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::idempotency::{self, Claim};
+use super::store::{self, BookingFaults, BookingOutcome, NewBooking};
 use crate::app::AppState;
-use crate::domain::{InventoryStatus, PaymentStatus, ShowStatus, TicketStatus};
+use crate::domain::{InventoryStatus, PaymentStatus};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::faults::Fault;
 use crate::holds::SeatHold;
@@ -23,10 +23,7 @@ use crate::inventory::{
     cached_sale_show, check_seat_ids, inventory_seats, InventorySeat, SaleShow,
 };
 use crate::money::Currency;
-use crate::outbox::topics;
 use crate::payments::{record_capture, settle_refund, CaptureRecord, PaymentError};
-use crate::store::Backend;
-use crate::{enqueue_outbox, with_db};
 
 #[derive(Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
@@ -306,13 +303,7 @@ async fn book_claimed(
 /// Voids an authorization unless a committed booking uses it (a commit whose answer was lost, or
 /// a second request on the same key that lost the race, must not void the winner's payment).
 async fn void(state: &AppState, txn: &str) {
-    let used: Result<Option<i64>, sqlx::Error> = with_db!(&state.db, |pool| {
-        sqlx::query_scalar("SELECT payment_id FROM payments WHERE transaction_id = $1")
-            .bind(txn)
-            .fetch_optional(pool)
-            .await
-    });
-    match used {
+    match store::payment_of_transaction(&state.db, txn).await {
         Ok(Some(_)) => {
             tracing::warn!(transaction_id = %txn, "not voiding: a committed booking uses this authorization");
             return;
@@ -334,8 +325,8 @@ async fn void(state: &AppState, txn: &str) {
     }
 }
 
-/// The booking transaction. `Ok(Err(seats))` when some seats were no longer available (nothing
-/// is written then).
+/// The booking transaction ([`store::commit_booking`]). `Ok(Err(seats))` when some seats were
+/// no longer available (nothing is written then).
 #[allow(clippy::too_many_arguments)]
 async fn commit_booking(
     state: &AppState,
@@ -347,208 +338,93 @@ async fn commit_booking(
     txn: &str,
     total: i64,
 ) -> ApiResult<Result<String, Vec<String>>> {
-    let now = Utc::now();
     let drop_connection = state.faults.fire(Fault::DropConnectionInBooking);
     let fail_before_commit = state.faults.fire(Fault::FailBeforeCommit);
-    let kill_sql = match state.db.backend() {
-        Backend::Postgres => "SELECT pg_terminate_backend(pg_backend_pid())",
-        Backend::Sqlite => "SELECT 1",
-    };
-    // Serialises one buyer's bookings (PostgreSQL; SQLite has a single writer already) so the
-    // per-person cap below is checked against every booking committed before this one.
-    let lock_buyer = match state.db.backend() {
-        Backend::Postgres => "SELECT user_id FROM users WHERE user_id = $1 FOR NO KEY UPDATE",
-        Backend::Sqlite => "SELECT user_id FROM users WHERE user_id = $1",
-    };
-    // Keeps the show on sale until this transaction ends: cancelling a show updates its row, so
-    // it waits for bookings in flight and then cancels them with the rest, and a booking that
-    // starts after the cancellation sees it (`tests/integration/booking.rs`,
-    // `a_show_cancelled_while_a_booking_commits_leaves_no_sale`).
-    let lock_show = match state.db.backend() {
-        Backend::Postgres => "SELECT status, start_time FROM shows WHERE show_id = $1 FOR SHARE",
-        Backend::Sqlite => "SELECT status, start_time FROM shows WHERE show_id = $1",
-    };
     let pause_before_commit = state.faults.fire(Fault::PauseBeforeBookingCommit);
-    with_db!(&state.db, |pool| {
-        let mut tx = pool.begin().await?;
-        // The hold checked the cap against the seats bought when it was made; a booking of the
-        // same buyer that committed since (or at the same time) is only visible from here.
-        // Two statements on purpose: under READ COMMITTED the count below takes its snapshot
-        // after the lock is granted, so it sees a booking that held the lock before us; a
-        // subquery in the locking statement would use that statement's older snapshot.
-        sqlx::query(lock_buyer)
-            .bind(user.user_id)
-            .execute(&mut *tx)
-            .await?;
-        let (status, start_time): (ShowStatus, chrono::DateTime<Utc>) = sqlx::query_as(lock_show)
-            .bind(show.show_id)
-            .fetch_one(&mut *tx)
-            .await?;
-        if status != ShowStatus::Live || start_time <= now {
-            tx.rollback().await?;
+    let booking = NewBooking {
+        user_id: user.user_id,
+        idempotency_key: key,
+        show,
+        currency,
+        seats,
+        transaction_id: txn,
+        provider: state.payments.name(),
+        total_minor: total,
+    };
+    let faults = BookingFaults {
+        drop_connection,
+        pause_before_commit,
+        fail_before_commit,
+    };
+    let response = |booking_id: i64, tickets: &[(i64, i64)]| {
+        confirmation_body(
+            booking_id,
+            tickets,
+            show.show_id,
+            seats,
+            txn,
+            currency,
+            total,
+        )
+    };
+    match store::commit_booking(&state.db, &booking, faults, response).await? {
+        BookingOutcome::Confirmed { booking_id, body } => {
+            tracing::info!(booking_id, seats = seats.len(), "booking confirmed");
+            Ok(Ok(body))
+        }
+        BookingOutcome::SeatsTaken(labels) => Ok(Err(labels)),
+        BookingOutcome::NotOnSale { status, start_time } => {
             let current = SaleShow {
                 status,
                 start_time,
                 ..show.clone()
             };
-            return Err(current
+            Err(current
                 .ensure_on_sale()
                 .err()
-                .unwrap_or_else(|| ApiError::invalid_state("The show is not on sale")));
+                .unwrap_or_else(|| ApiError::invalid_state("The show is not on sale")))
         }
-        let bought: i64 = sqlx::query_scalar(
-            "SELECT CAST(COALESCE(SUM(seat_count), 0) AS BIGINT) FROM bookings
-              WHERE user_id = $1 AND show_id = $2 AND status = 'confirmed'",
+        BookingOutcome::SeatLimitExceeded { cap, bought } => Err(ApiError::new(
+            ErrorCode::SeatLimitExceeded,
+            format!("At most {cap} seats per person for this show (you bought {bought})"),
         )
-        .bind(user.user_id)
-        .bind(show.show_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        let cap = i64::from(show.max_seats_per_user);
-        if bought + seats.len() as i64 > cap {
-            tx.rollback().await?;
-            return Err(ApiError::new(
-                ErrorCode::SeatLimitExceeded,
-                format!("At most {cap} seats per person for this show (you bought {bought})"),
-            )
-            .with_details(json!({
-                "show_id": show.show_id,
-                "max_seats_per_user": cap,
-                "bought": bought,
-                "requested": seats.len(),
-            })));
-        }
-        let booking_id: i64 = sqlx::query_scalar(
-            "INSERT INTO bookings (user_id, show_id, status, total_minor, seat_count, currency, idempotency_key, created_at)
-             VALUES ($1, $2, 'confirmed', $3, $7, $4, $5, $6) RETURNING booking_id",
-        )
-        .bind(user.user_id)
-        .bind(show.show_id)
-        .bind(total)
-        .bind(currency.code)
-        .bind(key)
-        .bind(now)
-        .bind(seats.len() as i32)
-        .fetch_one(&mut *tx)
-        .await?;
-
-        let mut qb = sqlx::QueryBuilder::new("UPDATE inventory SET status = 'sold', booking_id = ");
-        qb.push_bind(booking_id);
-        qb.push(" WHERE show_id = ");
-        qb.push_bind(show.show_id);
-        qb.push(" AND status = 'available' AND seat_id IN (");
-        let mut list = qb.separated(", ");
-        for seat in seats {
-            list.push_bind(seat.seat_id);
-        }
-        qb.push(")");
-        let flipped = qb.build().execute(&mut *tx).await?.rows_affected();
-        if flipped != seats.len() as u64 {
-            // Someone else's booking won a seat: find which, write nothing.
-            let mut qb = sqlx::QueryBuilder::new("SELECT seat_id FROM inventory WHERE show_id = ");
-            qb.push_bind(show.show_id);
-            qb.push(" AND status <> 'available' AND (booking_id IS NULL OR booking_id <> ");
-            qb.push_bind(booking_id);
-            qb.push(") AND seat_id IN (");
-            let mut list = qb.separated(", ");
-            for seat in seats {
-                list.push_bind(seat.seat_id);
-            }
-            qb.push(")");
-            let taken: Vec<i64> = qb.build_query_scalar().fetch_all(&mut *tx).await?;
-            tx.rollback().await?;
-            let labels = seats
-                .iter()
-                .filter(|s| taken.contains(&s.seat_id))
-                .map(|s| s.label.clone())
-                .collect();
-            return Ok(Err(labels));
-        }
-
-        if drop_connection {
-            // PostgreSQL: the backend terminates itself, so the transaction dies with an I/O
-            // error as on a lost connection. SQLite has no server connection to drop.
-            let result = sqlx::query(kill_sql).execute(&mut *tx).await.map(|_| ());
-            return Err(ApiError::internal(anyhow::anyhow!(
-                "connection dropped inside the booking transaction: {result:?}"
-            )));
-        }
-
-        let mut qb = sqlx::QueryBuilder::new(
-            "INSERT INTO tickets (booking_id, show_id, seat_id, price_minor, status) ",
-        );
-        qb.push_values(seats, |mut b, seat| {
-            b.push_bind(booking_id)
-                .push_bind(show.show_id)
-                .push_bind(seat.seat_id)
-                .push_bind(seat.price_minor)
-                .push_bind(TicketStatus::Valid);
-        });
-        qb.push(" RETURNING ticket_id, seat_id");
-        let tickets: Vec<(i64, i64)> = qb.build_query_as().fetch_all(&mut *tx).await?;
-
-        sqlx::query(
-            "INSERT INTO payments (booking_id, user_id, provider, transaction_id, amount_minor, currency,
-                                   status, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, 'authorized', $7, $7)",
-        )
-        .bind(booking_id)
-        .bind(user.user_id)
-        .bind(state.payments.name())
-        .bind(txn)
-        .bind(total)
-        .bind(currency.code)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-
-        let ticket_json: Vec<Value> = seats
-            .iter()
-            .map(|seat| {
-                let ticket_id = tickets.iter().find(|(_, s)| *s == seat.seat_id).map(|(t, _)| *t);
-                json!({ "ticket_id": ticket_id, "seat_id": seat.label, "price": currency.to_major(seat.price_minor) })
-            })
-            .collect();
-        let labels: Vec<&str> = seats.iter().map(|s| s.label.as_str()).collect();
-        let body = json!({
-            "status": "seats_booked",
-            "booking_id": booking_id,
-            "transaction_id": txn,
+        .with_details(json!({
             "show_id": show.show_id,
-            "seat_ids": labels,
-            "tickets": ticket_json,
-            "total": currency.to_major(total),
-            "currency": currency.code,
+            "max_seats_per_user": cap,
+            "bought": bought,
+            "requested": seats.len(),
+        }))),
+        BookingOutcome::Injected(message) => Err(ApiError::internal(anyhow::anyhow!(message))),
+    }
+}
+
+/// The 201 body of a confirmed booking (also stored as the idempotent response).
+fn confirmation_body(
+    booking_id: i64,
+    tickets: &[(i64, i64)],
+    show_id: i64,
+    seats: &[InventorySeat],
+    txn: &str,
+    currency: Currency,
+    total: i64,
+) -> String {
+    let ticket_json: Vec<Value> = seats
+        .iter()
+        .map(|seat| {
+            let ticket_id = tickets.iter().find(|(_, s)| *s == seat.seat_id).map(|(t, _)| *t);
+            json!({ "ticket_id": ticket_id, "seat_id": seat.label, "price": currency.to_major(seat.price_minor) })
         })
-        .to_string();
-        sqlx::query(idempotency::COMPLETE_SQL)
-            .bind(user.user_id)
-            .bind(key)
-            .bind(201_i32)
-            .bind(&body)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        enqueue_outbox!(
-            tx,
-            topics::BOOKING_CONFIRMED,
-            booking_id,
-            json!({
-                "booking_id": booking_id, "show_id": show.show_id, "user_id": user.user_id,
-                "seat_ids": labels, "transaction_id": txn,
-            })
-        )
-        .await?;
-        if pause_before_commit {
-            tokio::time::sleep(crate::faults::PAUSE).await;
-        }
-        if fail_before_commit {
-            return Err(ApiError::internal(anyhow::anyhow!(
-                "injected failure before commit"
-            )));
-        }
-        tx.commit().await?;
-        tracing::info!(booking_id, seats = seats.len(), "booking confirmed");
-        Ok(Ok(body))
+        .collect();
+    let labels: Vec<&str> = seats.iter().map(|s| s.label.as_str()).collect();
+    json!({
+        "status": "seats_booked",
+        "booking_id": booking_id,
+        "transaction_id": txn,
+        "show_id": show_id,
+        "seat_ids": labels,
+        "tickets": ticket_json,
+        "total": currency.to_major(total),
+        "currency": currency.code,
     })
+    .to_string()
 }

@@ -4,6 +4,7 @@
 mod book;
 mod bookings;
 pub mod idempotency;
+pub mod store;
 
 pub use book::request_hash;
 

@@ -6,12 +6,11 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sqlx::types::Json as SqlJson;
 
+use super::store::{self, ListFilter, SeatMapRow, ShowSummaryRow, StoredShow};
 use super::time::{local_rfc3339, parse_time_filter, TimeFilter};
 use crate::app::AppState;
 use crate::domain::{InventoryStatus, SeatStatus, ShowStatus};
@@ -21,7 +20,6 @@ use crate::http::cache::{catalog_json, no_store_json};
 use crate::http::json::{ApiPath, ApiQuery};
 use crate::money::Currency;
 use crate::store::Db;
-use crate::with_read_db;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -48,49 +46,6 @@ pub struct ShowSummary {
     pub status: Option<ShowStatus>,
 }
 
-/// Filters of a show listing; the default lists every live, upcoming show.
-#[derive(Debug, Default, Clone)]
-pub struct ListFilter {
-    pub category: Option<String>,
-    pub city: Option<String>,
-    pub event_id: Option<i64>,
-    pub from: Option<TimeFilter>,
-    pub to: Option<TimeFilter>,
-    /// Include drafts, cancelled and past shows (an organiser's own event page).
-    pub include_unlisted: bool,
-    pub limit: i64,
-    pub offset: i64,
-}
-
-/// The columns a [`ShowSummary`] is made from (see [`SUMMARY_COLUMNS`]).
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct ShowSummaryRow {
-    pub show_id: i64,
-    pub event_id: i64,
-    pub category: String,
-    pub title: String,
-    pub start_time: DateTime<Utc>,
-    pub end_time: DateTime<Utc>,
-    pub venue_name: String,
-    pub city: String,
-    pub timezone: String,
-    pub min_price: Option<i64>,
-    pub currency: String,
-    pub status: ShowStatus,
-}
-
-/// The select list of a [`ShowSummaryRow`] over `shows s`, `events e` and `venues v`.
-pub const SUMMARY_COLUMNS: &str = "s.show_id, s.event_id, e.category, e.title, s.start_time,
-    s.end_time, v.name AS venue_name, v.city, v.timezone,
-    (SELECT MIN(p.price_minor) FROM show_prices p WHERE p.show_id = s.show_id) AS min_price,
-    s.currency, s.status";
-
-impl ShowSummaryRow {
-    pub fn tz(&self) -> Tz {
-        self.timezone.parse().unwrap_or(Tz::UTC)
-    }
-}
-
 impl ShowSummary {
     /// The list shape of a row: times in the venue's offset, the lowest price in major units;
     /// `with_status` for an organiser's view that includes drafts.
@@ -114,55 +69,13 @@ impl ShowSummary {
     }
 }
 
-/// Shows matching `filter`, soonest first.
+/// Shows matching `filter`, soonest first, in the list shape.
 pub async fn list_shows(db: &Db, filter: &ListFilter) -> Result<Vec<ShowSummary>, sqlx::Error> {
-    let (from_instant, from_date) = split_filter(filter.from.as_ref());
-    let (to_instant, to_date) = split_filter(filter.to.as_ref());
-    let limit = if filter.limit > 0 { filter.limit } else { 1000 };
-    let sql = format!(
-        "SELECT {SUMMARY_COLUMNS}
-             FROM shows s
-             JOIN events e ON e.event_id = s.event_id
-             JOIN venues v ON v.venue_id = s.venue_id
-             WHERE ($1 OR (s.status = 'live' AND s.start_time > $2))
-               AND ($3 IS NULL OR e.category = $3)
-               AND ($4 IS NULL OR LOWER(v.city) = LOWER($4))
-               AND ($5 IS NULL OR s.event_id = $5)
-               AND ($6 IS NULL OR s.start_time >= $6)
-               AND ($7 IS NULL OR s.start_time <= $7)
-               AND ($8 IS NULL OR s.start_local_date >= $8)
-               AND ($9 IS NULL OR s.start_local_date <= $9)
-             ORDER BY s.start_time, s.show_id
-             LIMIT $10 OFFSET $11"
-    );
-    let rows: Vec<ShowSummaryRow> = with_read_db!(db, |pool| {
-        sqlx::query_as(&sql)
-            .bind(filter.include_unlisted)
-            .bind(Utc::now())
-            .bind(filter.category.as_deref())
-            .bind(filter.city.as_deref())
-            .bind(filter.event_id)
-            .bind(from_instant)
-            .bind(to_instant)
-            .bind(from_date)
-            .bind(to_date)
-            .bind(limit)
-            .bind(filter.offset)
-            .fetch_all(pool)
-            .await?
-    });
+    let rows = store::list_shows(db, filter).await?;
     Ok(rows
         .iter()
         .map(|row| ShowSummary::from_row(row, filter.include_unlisted))
         .collect())
-}
-
-fn split_filter(f: Option<&TimeFilter>) -> (Option<DateTime<Utc>>, Option<String>) {
-    match f {
-        Some(TimeFilter::Instant(t)) => (Some(*t), None),
-        Some(TimeFilter::Date(d)) => (None, Some(d.to_string())),
-        None => (None, None),
-    }
 }
 
 #[derive(Deserialize)]
@@ -297,92 +210,15 @@ pub struct ShowDetail {
     pub organiser_id: i64,
 }
 
-#[derive(sqlx::FromRow)]
-struct ShowRow {
-    show_id: i64,
-    event_id: i64,
-    venue_id: i64,
-    status: ShowStatus,
-    category: String,
-    title: String,
-    description: String,
-    language: Option<String>,
-    duration_minutes: Option<i32>,
-    tags: SqlJson<Vec<String>>,
-    artists: SqlJson<Vec<String>>,
-    venue_name: String,
-    city: String,
-    address: String,
-    timezone: String,
-    start_time: DateTime<Utc>,
-    end_time: DateTime<Utc>,
-    currency: String,
-    hold_seconds: i32,
-    max_seats_per_user: i32,
-    queue_enabled: bool,
-    queue_admit_per_minute: i32,
-    organiser_id: i64,
-}
-
-/// Loads a show with live section counts (from the inventory once live).
+/// Loads a show with live section counts (from the inventory once live), in the answer's shape.
 pub async fn load_show(db: &Db, show_id: i64) -> Result<Option<ShowDetail>, sqlx::Error> {
-    let row: Option<ShowRow> = with_read_db!(db, |pool| {
-        sqlx::query_as(
-            "SELECT s.show_id, s.event_id, s.venue_id, s.status, e.category, e.title, e.description,
-                    e.language, e.duration_minutes, e.tags, e.artists, v.name AS venue_name, v.city,
-                    v.address, v.timezone, s.start_time, s.end_time, s.currency, s.hold_seconds,
-                    s.max_seats_per_user, s.queue_enabled, s.queue_admit_per_minute, e.organiser_id
-             FROM shows s JOIN events e ON e.event_id = s.event_id
-             JOIN venues v ON v.venue_id = s.venue_id
-             WHERE s.show_id = $1",
-        )
-        .bind(show_id)
-        .fetch_optional(pool)
-        .await?
-    });
-    let Some(row) = row else { return Ok(None) };
-    let priced: Vec<(i64, String, i32, String, i64, i64)> = with_read_db!(db, |pool| {
-        sqlx::query_as(
-            "SELECT sec.section_id, sec.name, sec.priority, sec.colour, p.price_minor,
-                    (SELECT COUNT(*) FROM seats t WHERE t.section_id = sec.section_id)
-             FROM show_prices p JOIN sections sec ON sec.section_id = p.section_id
-             WHERE p.show_id = $1 ORDER BY sec.priority, sec.section_id",
-        )
-        .bind(show_id)
-        .fetch_all(pool)
-        .await?
-    });
-    // One pass over the show's inventory for every section's counts.
-    let counts: Vec<(i64, InventoryStatus, i64)> = with_read_db!(db, |pool| {
-        sqlx::query_as(
-            "SELECT section_id, status, COUNT(*) FROM inventory WHERE show_id = $1
-             GROUP BY section_id, status",
-        )
-        .bind(show_id)
-        .fetch_all(pool)
-        .await?
-    });
-    let count = |section_id: i64, status: InventoryStatus| {
-        counts
-            .iter()
-            .find(|(id, st, _)| *id == section_id && *st == status)
-            .map(|(_, _, n)| *n)
-            .unwrap_or(0)
+    let Some(StoredShow {
+        show: row,
+        sections,
+    }) = store::load_show(db, show_id).await?
+    else {
+        return Ok(None);
     };
-    let sections: Vec<(String, i32, String, i64, i64, i64, i64)> = priced
-        .into_iter()
-        .map(|(id, name, priority, colour, price, total)| {
-            (
-                name,
-                priority,
-                colour,
-                price,
-                total,
-                count(id, InventoryStatus::Available),
-                count(id, InventoryStatus::Sold),
-            )
-        })
-        .collect();
     let tz: Tz = row.timezone.parse().unwrap_or(Tz::UTC);
     let currency = Currency::parse(&row.currency);
     let major = |minor: i64| {
@@ -393,19 +229,21 @@ pub async fn load_show(db: &Db, show_id: i64) -> Result<Option<ShowDetail>, sqlx
     let is_draft = row.status == ShowStatus::Draft;
     let sections: Vec<SectionAvailability> = sections
         .into_iter()
-        .map(
-            |(name, priority, colour, price, total, available, sold)| SectionAvailability {
-                name,
-                priority,
-                colour,
-                price: major(price),
-                total,
-                // Before launch there is no inventory yet: every seat will be on sale.
-                available: if is_draft { total } else { available },
-                held: 0,
-                sold,
+        .map(|section| SectionAvailability {
+            name: section.name,
+            priority: section.priority,
+            colour: section.colour,
+            price: major(section.price_minor),
+            total: section.total,
+            // Before launch there is no inventory yet: every seat will be on sale.
+            available: if is_draft {
+                section.total
+            } else {
+                section.available
             },
-        )
+            held: 0,
+            sold: section.sold,
+        })
         .collect();
     Ok(Some(ShowDetail {
         show_id: row.show_id,
@@ -485,28 +323,8 @@ async fn count_holds(state: &AppState, show: &mut ShowDetail) -> ApiResult<()> {
         return Ok(());
     }
     let labels: Vec<&String> = holds.keys().collect();
-    let mut per_section: Vec<(String, i64)> = Vec::new();
-    for chunk in labels.chunks(1000) {
-        let rows: Vec<(String, i64)> = with_read_db!(&state.db, |pool| {
-            let mut qb = sqlx::QueryBuilder::new(
-                "SELECT sec.name, COUNT(*) FROM inventory i
-                 JOIN seats t ON t.seat_id = i.seat_id
-                 JOIN sections sec ON sec.section_id = i.section_id
-                 WHERE i.status = 'available' AND i.show_id = ",
-            );
-            qb.push_bind(show.show_id);
-            qb.push(" AND t.venue_id = ");
-            qb.push_bind(show.venue_id);
-            qb.push(" AND t.label IN (");
-            let mut list = qb.separated(", ");
-            for label in chunk {
-                list.push_bind(label.as_str());
-            }
-            qb.push(") GROUP BY sec.name");
-            qb.build_query_as().fetch_all(pool).await?
-        });
-        per_section.extend(rows);
-    }
+    let per_section =
+        store::available_per_section(&state.db, show.show_id, show.venue_id, &labels).await?;
     for section in &mut show.sections {
         let held: i64 = per_section
             .iter()
@@ -544,44 +362,10 @@ async fn get_seats(
     ApiPath(show_id): ApiPath<i64>,
 ) -> ApiResult<Response> {
     let show = visible_show(&state, reader.as_ref(), show_id).await?;
-    type Row = (
-        String,
-        String,
-        String,
-        i32,
-        i32,
-        i32,
-        bool,
-        i64,
-        InventoryStatus,
-    );
-    let rows: Vec<Row> = if show.status == ShowStatus::Draft {
-        with_read_db!(&state.db, |pool| {
-            sqlx::query_as(
-                "SELECT t.label, sec.name, t.row_label, t.number, t.x, t.y, t.accessible,
-                        p.price_minor, 'available'
-                 FROM seats t JOIN sections sec ON sec.section_id = t.section_id
-                 JOIN show_prices p ON p.show_id = $1 AND p.section_id = t.section_id
-                 WHERE t.venue_id = $2 ORDER BY t.y, t.x",
-            )
-            .bind(show_id)
-            .bind(show.venue_id)
-            .fetch_all(pool)
-            .await?
-        })
+    let rows: Vec<SeatMapRow> = if show.status == ShowStatus::Draft {
+        store::draft_seat_map(&state.db, show_id, show.venue_id).await?
     } else {
-        with_read_db!(&state.db, |pool| {
-            sqlx::query_as(
-                "SELECT t.label, sec.name, t.row_label, t.number, t.x, t.y, t.accessible,
-                        i.price_minor, i.status
-                 FROM inventory i JOIN seats t ON t.seat_id = i.seat_id
-                 JOIN sections sec ON sec.section_id = i.section_id
-                 WHERE i.show_id = $1 ORDER BY t.y, t.x",
-            )
-            .bind(show_id)
-            .fetch_all(pool)
-            .await?
-        })
+        store::inventory_seat_map(&state.db, show_id).await?
     };
     let currency = Currency::parse(&show.currency);
     let holds = if show.status == ShowStatus::Live {

@@ -6,12 +6,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sqlx::types::Json as SqlJson;
 
-use super::browse::{list_shows, ListFilter, ShowSummary};
+use super::browse::{list_shows, ShowSummary};
+use super::store::{self, Event, EventFields, ListFilter};
 use super::Category;
 use crate::app::AppState;
 use crate::auth::Role;
@@ -19,10 +18,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::auth::{AuthUser, CatalogReader};
 use crate::http::cache::catalog_json;
 use crate::http::json::{ApiJson, ApiPath};
-use crate::outbox::topics;
-use crate::store::Db;
 use crate::venues::store::text_field_opt;
-use crate::{enqueue_outbox, with_db, with_read_db};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -33,40 +29,13 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-/// An event as stored and answered.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
-pub struct Event {
-    pub event_id: i64,
-    pub organiser_id: i64,
-    pub title: String,
-    pub category: String,
-    pub description: String,
-    pub language: Option<String>,
-    pub duration_minutes: Option<i32>,
-    pub tags: SqlJson<Vec<String>>,
-    pub artists: SqlJson<Vec<String>>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-const EVENT_COLUMNS: &str = "event_id, organiser_id, title, category, description, language, \
-     duration_minutes, tags, artists, created_at, updated_at";
-
-pub async fn find_event(db: &Db, event_id: i64) -> Result<Option<Event>, sqlx::Error> {
-    let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE event_id = $1");
-    with_db!(db, |pool| sqlx::query_as(&sql)
-        .bind(event_id)
-        .fetch_optional(pool)
-        .await)
-}
-
 /// The event, if the caller organises it (or is an admin): 404 if missing, 403 if not theirs.
 pub async fn event_of_organiser(
     state: &AppState,
     user: &AuthUser,
     event_id: i64,
 ) -> ApiResult<Event> {
-    let event = find_event(&state.db, event_id)
+    let event = store::find_event(&state.db, event_id)
         .await?
         .ok_or_else(|| ApiError::not_found("Event", event_id))?;
     if event.organiser_id != user.user_id && !user.is_admin(state).await? {
@@ -143,26 +112,20 @@ async fn create_event(
     let duration = check_duration(body.duration_minutes)?;
     let tags = check_list("tags", &body.tags)?;
     let artists = check_list("artists", &body.artists)?;
-    let now = Utc::now();
-    let sql = format!(
-        "INSERT INTO events (organiser_id, title, category, description, language, duration_minutes, \
-         tags, artists, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
-         RETURNING {EVENT_COLUMNS}"
-    );
-    let event: Event = with_db!(&state.db, |pool| {
-        sqlx::query_as(&sql)
-            .bind(user.user_id)
-            .bind(title)
-            .bind(category.as_str())
-            .bind(description)
-            .bind(language)
-            .bind(duration)
-            .bind(SqlJson(&tags))
-            .bind(SqlJson(&artists))
-            .bind(now)
-            .fetch_one(pool)
-            .await?
-    });
+    let event = store::insert_event(
+        &state.db,
+        user.user_id,
+        &EventFields {
+            title,
+            category: category.as_str(),
+            description,
+            language,
+            duration_minutes: duration,
+            tags: &tags,
+            artists: &artists,
+        },
+    )
+    .await?;
     tracing::info!(event_id = event.event_id, "event created");
     Ok((StatusCode::CREATED, Json(event)).into_response())
 }
@@ -180,14 +143,9 @@ async fn get_event(
     headers: HeaderMap,
     ApiPath(event_id): ApiPath<i64>,
 ) -> ApiResult<Response> {
-    let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE event_id = $1");
-    let event: Event = with_read_db!(&state.db, |pool| {
-        sqlx::query_as(&sql)
-            .bind(event_id)
-            .fetch_optional(pool)
-            .await?
-    })
-    .ok_or_else(|| ApiError::not_found("Event", event_id))?;
+    let event = store::read_event(&state.db, event_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Event", event_id))?;
     let is_organiser = match &reader {
         Some(user) => user.user_id == event.organiser_id || user.is_admin(&state).await?,
         None => false,
@@ -253,41 +211,19 @@ async fn update_event(
         Some(a) => check_list("artists", a)?,
         None => current.artists.0.clone(),
     };
-    let sql = format!(
-        "UPDATE events SET title = $2, category = $3, description = $4, language = $5, \
-         duration_minutes = $6, tags = $7, artists = $8, updated_at = $9 WHERE event_id = $1 \
-         RETURNING {EVENT_COLUMNS}"
-    );
-    let event: Event = with_db!(&state.db, |pool| {
-        let mut tx = pool.begin().await?;
-        let event: Event = sqlx::query_as(&sql)
-            .bind(event_id)
-            .bind(&title)
-            .bind(&category)
-            .bind(&description)
-            .bind(&language)
-            .bind(duration)
-            .bind(SqlJson(&tags))
-            .bind(SqlJson(&artists))
-            .bind(Utc::now())
-            .fetch_one(&mut *tx)
-            .await?;
-        let show_ids: Vec<i64> =
-            sqlx::query_scalar("SELECT show_id FROM shows WHERE event_id = $1 AND status = 'live'")
-                .bind(event_id)
-                .fetch_all(&mut *tx)
-                .await?;
-        for show_id in show_ids {
-            enqueue_outbox!(
-                tx,
-                topics::SHOW_UPDATED,
-                show_id,
-                json!({ "show_id": show_id, "event_id": event_id })
-            )
-            .await?;
-        }
-        tx.commit().await?;
-        event
-    });
+    let event = store::update_event(
+        &state.db,
+        event_id,
+        &EventFields {
+            title: &title,
+            category: &category,
+            description: &description,
+            language: language.as_deref(),
+            duration_minutes: duration,
+            tags: &tags,
+            artists: &artists,
+        },
+    )
+    .await?;
     Ok(Json(event))
 }

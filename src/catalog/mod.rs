@@ -4,6 +4,7 @@
 pub mod browse;
 pub mod events;
 pub mod shows;
+pub mod store;
 pub mod time;
 
 use axum::Router;

@@ -10,23 +10,21 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use chrono_tz::Tz;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::browse::{load_show, ShowDetail};
 use super::events::event_of_organiser;
-use super::time::{local_date, parse_show_time};
+use super::store::{self, CancelledShow, NewShow, ShowSettings};
+use super::time::parse_show_time;
 use crate::app::AppState;
 use crate::domain::ShowStatus;
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::AuthUser;
 use crate::http::json::{ApiJson, ApiPath};
 use crate::money::Currency;
-use crate::outbox::topics;
-use crate::store::Db;
-use crate::{enqueue_outbox, with_db};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -188,7 +186,7 @@ async fn create_show(
     }
 
     let queue = body.queue.unwrap_or_default();
-    let show_id = insert_show(
+    let show_id = store::insert_show(
         &state.db,
         &NewShow {
             event_id,
@@ -241,7 +239,7 @@ async fn launch_show(
 ) -> ApiResult<Json<ShowDetail>> {
     let show = show_of_organiser(&state, &user, show_id).await?;
     let started = Instant::now();
-    let seats = launch_inventory(&state.db, show_id, show.venue_id, show.event_id).await?;
+    let seats = store::launch_inventory(&state.db, show_id, show.venue_id, show.event_id).await?;
     let Some(seats) = seats else {
         return Err(if show.status != ShowStatus::Draft {
             ApiError::invalid_state(format!(
@@ -291,108 +289,35 @@ async fn update_show(
         body.queue.as_ref(),
     )?;
     let queue = body.queue.unwrap_or_default();
-    with_db!(&state.db, |pool| {
-        let mut tx = pool.begin().await?;
-        sqlx::query(
-            "UPDATE shows SET
-                max_seats_per_user = COALESCE($2, max_seats_per_user),
-                hold_seconds = COALESCE($3, hold_seconds),
-                queue_enabled = COALESCE($4, queue_enabled),
-                queue_admit_per_minute = COALESCE($5, queue_admit_per_minute),
-                updated_at = $6
-             WHERE show_id = $1",
-        )
-        .bind(show_id)
-        .bind(body.max_seats_per_user)
-        .bind(body.hold_seconds)
-        .bind(queue.enabled)
-        .bind(queue.admit_per_minute)
-        .bind(Utc::now())
-        .execute(&mut *tx)
-        .await?;
-        enqueue_outbox!(
-            tx,
-            topics::SHOW_UPDATED,
-            show_id,
-            json!({ "show_id": show_id, "event_id": show.event_id })
-        )
-        .await?;
-        tx.commit().await?;
-    });
+    store::update_show_settings(
+        &state.db,
+        show_id,
+        show.event_id,
+        &ShowSettings {
+            max_seats_per_user: body.max_seats_per_user,
+            hold_seconds: body.hold_seconds,
+            queue_enabled: queue.enabled,
+            queue_admit_per_minute: queue.admit_per_minute,
+        },
+    )
+    .await?;
     state.shows.invalidate(show_id);
     state.outbox_wakeup.notify_one();
     Ok(Json(reload(&state, show_id).await?))
 }
 
 /// Cancels a draft or live show: every confirmed booking is cancelled with its tickets voided
-/// and its payment marked `refund_pending`, seats are withdrawn from sale, in one transaction;
-/// then each payment is refunded through the provider and recorded `refunded`.
+/// and its payment marked `refund_pending`, seats are withdrawn from sale, in one transaction
+/// ([`store::cancel_show`]); then each payment is refunded through the provider and recorded
+/// `refunded`.
 async fn cancel_show(
     State(state): State<AppState>,
     user: AuthUser,
     ApiPath(show_id): ApiPath<i64>,
 ) -> ApiResult<Json<ShowDetail>> {
     let show = show_of_organiser(&state, &user, show_id).await?;
-    let now = Utc::now();
-    let cancelled: Option<(Vec<i64>, Vec<String>)> = with_db!(&state.db, |pool| {
-        let mut tx = pool.begin().await?;
-        let flipped = sqlx::query(
-            "UPDATE shows SET status = 'cancelled', cancelled_at = $2, updated_at = $2
-                 WHERE show_id = $1 AND status IN ('draft', 'live')",
-        )
-        .bind(show_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if flipped == 1 {
-            let bookings: Vec<i64> = sqlx::query_scalar(
-                "UPDATE bookings SET status = 'cancelled', cancelled_at = $2
-                     WHERE show_id = $1 AND status = 'confirmed' RETURNING booking_id",
-            )
-            .bind(show_id)
-            .bind(now)
-            .fetch_all(&mut *tx)
-            .await?;
-            sqlx::query(
-                "UPDATE tickets SET status = 'void' WHERE show_id = $1 AND status = 'valid'",
-            )
-            .bind(show_id)
-            .execute(&mut *tx)
-            .await?;
-            let refunds: Vec<String> = sqlx::query_scalar(
-                    "UPDATE payments SET status = 'refund_pending', updated_at = $2
-                 WHERE status = 'captured' AND booking_id IN (SELECT booking_id FROM bookings WHERE show_id = $1)
-                 RETURNING transaction_id",
-                )
-                .bind(show_id)
-                .bind(now)
-                .fetch_all(&mut *tx)
-                .await?;
-            sqlx::query(
-                "UPDATE inventory SET status = 'blocked', booking_id = NULL WHERE show_id = $1",
-            )
-            .bind(show_id)
-            .execute(&mut *tx)
-            .await?;
-            enqueue_outbox!(
-                tx,
-                topics::SHOW_CANCELLED,
-                show_id,
-                json!({ "show_id": show_id, "event_id": show.event_id, "booking_ids": bookings })
-            )
-            .await?;
-            for booking_id in &bookings {
-                enqueue_outbox!(tx, topics::BOOKING_CANCELLED, *booking_id, json!({ "booking_id": booking_id, "show_id": show_id, "reason": "show_cancelled" }))
-                        .await?;
-            }
-            tx.commit().await?;
-            Some((bookings, refunds))
-        } else {
-            None
-        }
-    });
-    let Some((bookings, refunds)) = cancelled else {
+    let cancelled = store::cancel_show(&state.db, show_id, show.event_id).await?;
+    let Some(CancelledShow { bookings, refunds }) = cancelled else {
         return Err(ApiError::invalid_state(format!(
             "Show {show_id} is {} and cannot be cancelled",
             show.status
@@ -414,106 +339,4 @@ async fn cancel_show(
         "show cancelled"
     );
     Ok(Json(reload(&state, show_id).await?))
-}
-
-/// A draft show ready to store.
-pub struct NewShow {
-    pub event_id: i64,
-    pub venue_id: i64,
-    pub start: DateTime<Utc>,
-    pub end: DateTime<Utc>,
-    pub tz: Tz,
-    pub currency: Currency,
-    pub hold_seconds: i32,
-    pub max_seats_per_user: i32,
-    pub queue_enabled: bool,
-    pub queue_admit_per_minute: i32,
-    /// (section id, price in minor units) for every section of the venue.
-    pub prices: Vec<(i64, i64)>,
-}
-
-/// Stores a draft show with its prices in one transaction.
-pub async fn insert_show(db: &Db, show: &NewShow) -> Result<i64, sqlx::Error> {
-    let now = Utc::now();
-    with_db!(db, |pool| {
-        let mut tx = pool.begin().await?;
-        let show_id: i64 = sqlx::query_scalar(
-            "INSERT INTO shows (event_id, venue_id, start_time, end_time, start_local_date, currency,
-                                status, hold_seconds, max_seats_per_user, queue_enabled,
-                                queue_admit_per_minute, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, 'draft', $7, $8, $9, $10, $11, $11) RETURNING show_id",
-        )
-        .bind(show.event_id)
-        .bind(show.venue_id)
-        .bind(show.start)
-        .bind(show.end)
-        .bind(local_date(show.start, show.tz))
-        .bind(show.currency.code)
-        .bind(show.hold_seconds)
-        .bind(show.max_seats_per_user)
-        .bind(show.queue_enabled)
-        .bind(show.queue_admit_per_minute)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
-        for (section_id, minor) in &show.prices {
-            sqlx::query(
-                "INSERT INTO show_prices (show_id, section_id, price_minor) VALUES ($1, $2, $3)",
-            )
-            .bind(show_id)
-            .bind(section_id)
-            .bind(minor)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(show_id)
-    })
-}
-
-/// Flips a draft, not yet started show to `live` and creates one inventory row per seat with a
-/// single `INSERT … SELECT`, plus its `show.launched` outbox row, in one transaction. Returns
-/// the number of seats put on sale, or `None` if the show was not a future draft.
-pub async fn launch_inventory(
-    db: &Db,
-    show_id: i64,
-    venue_id: i64,
-    event_id: i64,
-) -> Result<Option<u64>, sqlx::Error> {
-    let now = Utc::now();
-    with_db!(db, |pool| {
-        let mut tx = pool.begin().await?;
-        let flipped = sqlx::query(
-            "UPDATE shows SET status = 'live', launched_at = $2, updated_at = $2
-             WHERE show_id = $1 AND status = 'draft' AND start_time > $2",
-        )
-        .bind(show_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if flipped != 1 {
-            return Ok(None);
-        }
-        let seats = sqlx::query(
-            "INSERT INTO inventory (show_id, seat_id, section_id, status, price_minor)
-             SELECT $1, t.seat_id, t.section_id, 'available', p.price_minor
-             FROM seats t JOIN show_prices p ON p.show_id = $1 AND p.section_id = t.section_id
-             WHERE t.venue_id = $2",
-        )
-        .bind(show_id)
-        .bind(venue_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        enqueue_outbox!(
-            tx,
-            topics::SHOW_LAUNCHED,
-            show_id,
-            json!({ "show_id": show_id, "event_id": event_id, "seats": seats })
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(Some(seats))
-    })
 }

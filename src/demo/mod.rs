@@ -8,7 +8,7 @@ use chrono_tz::Tz;
 
 use crate::app::AppState;
 use crate::auth::{store as users, Email, Role};
-use crate::catalog::shows::{insert_show, launch_inventory, NewShow};
+use crate::catalog::store::{insert_show, launch_inventory, NewShow};
 use crate::money::Currency;
 use crate::venues::layout::{plan_layout, RowSpec, SectionSpec};
 use crate::venues::store::{insert_venue, sections_of, NewVenue};

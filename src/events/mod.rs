@@ -15,6 +15,7 @@
 //! other's events (`deployments_sharing_a_stream_each_get_their_events`).
 
 mod nats;
+pub mod store;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -26,12 +27,12 @@ use tokio::sync::watch;
 use crate::workers::{Pace, Worker};
 
 pub use nats::NatsBus;
+pub use store::outbox_backlog;
 
 use crate::app::AppState;
 use crate::faults::Fault;
 use crate::outbox::topics;
 use crate::store::Db;
-use crate::{with_db, with_read_db};
 
 /// An outbox row as published.
 #[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow)]
@@ -74,12 +75,7 @@ impl Deployment {
     pub async fn load(db: &Db) -> Result<Self, sqlx::Error> {
         let fresh = uuid::Uuid::new_v4().simple().to_string();
         let id = crate::auth::store::shared_secret(db, "deployment_id", &fresh).await?;
-        let created_at = with_db!(db, |pool| {
-            sqlx::query_scalar("SELECT created_at FROM server_secrets WHERE name = $1")
-                .bind("deployment_id")
-                .fetch_one(pool)
-                .await?
-        });
+        let created_at = store::secret_created_at(db, "deployment_id").await?;
         Ok(Self { id, created_at })
     }
 }
@@ -195,36 +191,8 @@ pub async fn relay_once(state: &AppState) -> anyhow::Result<usize> {
     let claim = uuid::Uuid::new_v4().simple().to_string();
     let now = Utc::now();
     let until = now + chrono::Duration::from_std(LEASE)?;
-    let claim_sql = match state.db.backend() {
-        crate::store::Backend::Postgres => {
-            "UPDATE outbox SET claimed_until = $1, claimed_by = $2
-             WHERE outbox_id IN (
-                 SELECT outbox_id FROM outbox
-                 WHERE published_at IS NULL AND (claimed_until IS NULL OR claimed_until < $3)
-                 ORDER BY outbox_id LIMIT $4 FOR UPDATE SKIP LOCKED)
-             RETURNING outbox_id, topic, aggregate_id, payload, created_at"
-        }
-        crate::store::Backend::Sqlite => {
-            "UPDATE outbox SET claimed_until = $1, claimed_by = $2
-             WHERE outbox_id IN (
-                 SELECT outbox_id FROM outbox
-                 WHERE published_at IS NULL AND (claimed_until IS NULL OR claimed_until < $3)
-                 ORDER BY outbox_id LIMIT $4)
-             RETURNING outbox_id, topic, aggregate_id, payload, created_at"
-        }
-    };
     // The claim is one short statement: no transaction stays open while the batch is published.
-    let mut rows: Vec<OutboxEvent> = with_db!(&state.db, |pool| {
-        timed(
-            sqlx::query_as(claim_sql)
-                .bind(until)
-                .bind(&claim)
-                .bind(now)
-                .bind(BATCH)
-                .fetch_all(pool),
-        )
-        .await?
-    });
+    let mut rows = timed(store::claim_batch(&state.db, &claim, until, now, BATCH)).await?;
     if rows.is_empty() {
         return Ok(0);
     }
@@ -252,40 +220,12 @@ async fn timed<T>(
 
 /// Marks `ids` published (and no longer claimed).
 async fn mark_published(db: &Db, ids: &[i64]) -> anyhow::Result<()> {
-    if ids.is_empty() {
-        return Ok(());
-    }
-    let now = Utc::now();
-    with_db!(db, |pool| {
-        let mut qb = sqlx::QueryBuilder::new(
-            "UPDATE outbox SET claimed_until = NULL, claimed_by = NULL, published_at = ",
-        );
-        qb.push_bind(now);
-        qb.push(" WHERE outbox_id IN (");
-        let mut list = qb.separated(", ");
-        for id in ids {
-            list.push_bind(*id);
-        }
-        qb.push(")");
-        timed(qb.build().execute(pool)).await?;
-    });
-    Ok(())
+    timed(store::mark_published(db, ids, Utc::now())).await
 }
 
 /// Gives up the unpublished rows of the claim `claim`.
 async fn release_claim(db: &Db, claim: &str) -> anyhow::Result<()> {
-    with_db!(db, |pool| {
-        timed(
-            sqlx::query(
-                "UPDATE outbox SET claimed_until = NULL, claimed_by = NULL
-                 WHERE claimed_by = $1 AND published_at IS NULL",
-            )
-            .bind(claim)
-            .execute(pool),
-        )
-        .await?;
-    });
-    Ok(())
+    timed(store::release_claim(db, claim)).await
 }
 
 /// In-process deliveries of one row that fail this many times are dead-lettered (logged and
@@ -361,21 +301,8 @@ async fn publish_batch(
 
 /// Age in seconds of the oldest unpublished outbox row (0 when none).
 pub async fn outbox_lag_seconds(db: &Db) -> Result<f64, sqlx::Error> {
-    let oldest: Option<DateTime<Utc>> = with_read_db!(db, |pool| {
-        sqlx::query_scalar("SELECT MIN(created_at) FROM outbox WHERE published_at IS NULL")
-            .fetch_one(pool)
-            .await?
-    });
+    let oldest = store::oldest_unpublished(db).await?;
     Ok(oldest
         .map(|t| (Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0)
         .unwrap_or(0.0))
-}
-
-/// Unpublished outbox rows.
-pub async fn outbox_backlog(db: &Db) -> Result<i64, sqlx::Error> {
-    with_db!(db, |pool| {
-        sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE published_at IS NULL")
-            .fetch_one(pool)
-            .await
-    })
 }

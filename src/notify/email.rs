@@ -4,17 +4,16 @@
 
 use std::path::PathBuf;
 
-use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
+use super::store::{self, BookingMail};
 use crate::app::AppState;
 use crate::catalog::time::local_rfc3339;
 use crate::domain::BookingStatus;
 use crate::money::Currency;
-use crate::with_db;
 
 /// Where emails go.
 #[derive(Clone)]
@@ -76,21 +75,6 @@ fn smtp_transport(url: &str) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor
     Ok(builder.build())
 }
 
-#[derive(sqlx::FromRow)]
-struct BookingMail {
-    email: String,
-    name: String,
-    title: String,
-    venue_name: String,
-    city: String,
-    address: String,
-    timezone: String,
-    start_time: DateTime<Utc>,
-    total_minor: i64,
-    currency: String,
-    status: BookingStatus,
-}
-
 /// The buyer's mailbox; an address no mail server would take can never succeed, so it is
 /// logged and skipped rather than retried forever.
 fn recipient(b: &BookingMail) -> Option<Mailbox> {
@@ -103,81 +87,20 @@ fn recipient(b: &BookingMail) -> Option<Mailbox> {
     }
 }
 
-async fn already_sent(state: &AppState, booking_id: i64, kind: &str) -> Result<bool, sqlx::Error> {
-    with_db!(&state.db, |pool| {
-        let found: Option<i64> = sqlx::query_scalar(
-            "SELECT booking_id FROM emails_sent WHERE booking_id = $1 AND kind = $2",
-        )
-        .bind(booking_id)
-        .bind(kind)
-        .fetch_optional(pool)
-        .await?;
-        Ok(found.is_some())
-    })
-}
-
-async fn record_sent(
-    state: &AppState,
-    booking_id: i64,
-    kind: &str,
-    to: &str,
-) -> Result<(), sqlx::Error> {
-    with_db!(&state.db, |pool| {
-        sqlx::query(
-            "INSERT INTO emails_sent (booking_id, kind, recipient, sent_at) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (booking_id, kind) DO NOTHING",
-        )
-        .bind(booking_id)
-        .bind(kind)
-        .bind(to)
-        .bind(Utc::now())
-        .execute(pool)
-        .await?;
-        Ok(())
-    })
-}
-
-async fn booking_mail(
-    state: &AppState,
-    booking_id: i64,
-) -> Result<Option<BookingMail>, sqlx::Error> {
-    with_db!(&state.db, |pool| {
-        sqlx::query_as(
-            "SELECT u.email, u.name, e.title, v.name AS venue_name, v.city, v.address, v.timezone,
-                    s.start_time, b.total_minor, b.currency, b.status
-             FROM bookings b JOIN users u ON u.user_id = b.user_id
-             JOIN shows s ON s.show_id = b.show_id JOIN events e ON e.event_id = s.event_id
-             JOIN venues v ON v.venue_id = s.venue_id WHERE b.booking_id = $1",
-        )
-        .bind(booking_id)
-        .fetch_optional(pool)
-        .await
-    })
-}
-
 /// Sends the confirmation of a booking with its QR tickets (once).
 pub async fn send_confirmation(state: &AppState, booking_id: i64) -> anyhow::Result<()> {
-    if already_sent(state, booking_id, "confirmation").await? {
+    if store::email_sent(&state.db, booking_id, "confirmation").await? {
         return Ok(());
     }
     crate::tickets::issue_for_booking(state, booking_id).await?;
-    let Some(b) = booking_mail(state, booking_id).await? else {
+    let Some(b) = store::booking_mail(&state.db, booking_id).await? else {
         return Ok(());
     };
     if b.status != BookingStatus::Confirmed {
         // Cancelled before this (re)delivery: a confirmation now would contradict it.
         return Ok(());
     }
-    let tickets: Vec<(i64, String, String, Option<String>)> = with_db!(&state.db, |pool| {
-        sqlx::query_as(
-            "SELECT t.ticket_id, st.label, sec.name, t.code FROM tickets t
-             JOIN seats st ON st.seat_id = t.seat_id JOIN sections sec ON sec.section_id = st.section_id
-             WHERE t.booking_id = $1 AND t.status = 'valid' ORDER BY t.ticket_id",
-        )
-        .bind(booking_id)
-        .fetch_all(pool)
-        .await?
-    });
+    let tickets = store::valid_tickets(&state.db, booking_id).await?;
     let tz: Tz = b.timezone.parse().unwrap_or(Tz::UTC);
     let total = Currency::parse(&b.currency)
         .map(|c| c.to_major(b.total_minor).to_string())
@@ -219,17 +142,17 @@ pub async fn send_confirmation(state: &AppState, booking_id: i64) -> anyhow::Res
         .mailer
         .send(&format!("booking-{booking_id}-confirmation"), message)
         .await?;
-    record_sent(state, booking_id, "confirmation", &b.email).await?;
+    store::record_email_sent(&state.db, booking_id, "confirmation", &b.email).await?;
     tracing::info!(booking_id, "confirmation email sent");
     Ok(())
 }
 
 /// Sends the cancellation notice of a booking (once).
 pub async fn send_cancellation(state: &AppState, booking_id: i64) -> anyhow::Result<()> {
-    if already_sent(state, booking_id, "cancellation").await? {
+    if store::email_sent(&state.db, booking_id, "cancellation").await? {
         return Ok(());
     }
-    let Some(b) = booking_mail(state, booking_id).await? else {
+    let Some(b) = store::booking_mail(&state.db, booking_id).await? else {
         return Ok(());
     };
     let tz: Tz = b.timezone.parse().unwrap_or(Tz::UTC);
@@ -252,6 +175,6 @@ pub async fn send_cancellation(state: &AppState, booking_id: i64) -> anyhow::Res
         .mailer
         .send(&format!("booking-{booking_id}-cancellation"), message)
         .await?;
-    record_sent(state, booking_id, "cancellation", &b.email).await?;
+    store::record_email_sent(&state.db, booking_id, "cancellation", &b.email).await?;
     Ok(())
 }

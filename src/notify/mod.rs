@@ -1,5 +1,6 @@
 //! Notifications after a booking: emails to buyers and organiser webhooks.
 
 pub mod email;
+pub mod store;
 pub mod targets;
 pub mod webhooks;

@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, post};
 use axum::{Json, Router};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -22,9 +22,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::events::OutboxEvent;
 use crate::http::auth::AuthUser;
 use crate::http::json::{ApiJson, ApiPath};
-use crate::with_db;
 
-use super::targets;
+use super::{store, targets};
 
 /// Attempts before a delivery is given up.
 pub const MAX_ATTEMPTS: i32 = 8;
@@ -116,18 +115,7 @@ async fn create_webhook(
     let url = check_url(&body.url, state.webhooks_allow_private).await?;
     let secret = format!("whsec_{}", crate::auth::tokens::random_token(24));
     let now = Utc::now();
-    let webhook_id: i64 = with_db!(&state.db, |pool| {
-        sqlx::query_scalar(
-            "INSERT INTO webhooks (event_id, url, secret, created_at) VALUES ($1, $2, $3, $4)
-             RETURNING webhook_id",
-        )
-        .bind(event_id)
-        .bind(&url)
-        .bind(&secret)
-        .bind(now)
-        .fetch_one(pool)
-        .await?
-    });
+    let webhook_id = store::insert_webhook(&state.db, event_id, &url, &secret, now).await?;
     // The secret is shown once, at creation.
     Ok((
         StatusCode::CREATED,
@@ -143,22 +131,13 @@ async fn list_webhooks(
     ApiPath(event_id): ApiPath<i64>,
 ) -> ApiResult<Json<Vec<Value>>> {
     event_of_organiser(&state, &user, event_id).await?;
-    let rows: Vec<(i64, String, DateTime<Utc>, i64, i64)> = with_db!(&state.db, |pool| {
-        sqlx::query_as(
-            "SELECT w.webhook_id, w.url, w.created_at,
-                    (SELECT COUNT(*) FROM webhook_deliveries d WHERE d.webhook_id = w.webhook_id AND d.status = 'delivered'),
-                    (SELECT COUNT(*) FROM webhook_deliveries d WHERE d.webhook_id = w.webhook_id AND d.status = 'failed')
-             FROM webhooks w WHERE w.event_id = $1 ORDER BY w.webhook_id",
-        )
-        .bind(event_id)
-        .fetch_all(pool)
-        .await?
-    });
+    let webhooks = store::webhooks_of_event(&state.db, event_id).await?;
     Ok(Json(
-        rows.into_iter()
-            .map(|(id, url, created_at, delivered, failed)| {
-                json!({ "webhook_id": id, "event_id": event_id, "url": url, "created_at": created_at,
-                        "delivered": delivered, "failed": failed })
+        webhooks
+            .into_iter()
+            .map(|w| {
+                json!({ "webhook_id": w.webhook_id, "event_id": event_id, "url": w.url, "created_at": w.created_at,
+                        "delivered": w.delivered, "failed": w.failed })
             })
             .collect(),
     ))
@@ -170,15 +149,7 @@ async fn delete_webhook(
     ApiPath((event_id, webhook_id)): ApiPath<(i64, i64)>,
 ) -> ApiResult<StatusCode> {
     event_of_organiser(&state, &user, event_id).await?;
-    let deleted = with_db!(&state.db, |pool| {
-        sqlx::query("DELETE FROM webhooks WHERE webhook_id = $1 AND event_id = $2")
-            .bind(webhook_id)
-            .bind(event_id)
-            .execute(pool)
-            .await?
-            .rows_affected()
-    });
-    if deleted == 0 {
+    if !store::delete_webhook(&state.db, event_id, webhook_id).await? {
         return Err(ApiError::not_found("Webhook", webhook_id));
     }
     Ok(StatusCode::NO_CONTENT)
@@ -190,12 +161,7 @@ pub async fn enqueue(state: &AppState, event: &OutboxEvent) -> anyhow::Result<()
     let event_id: Option<i64> = match payload.get("event_id").and_then(Value::as_i64) {
         Some(id) => Some(id),
         None => match payload.get("show_id").and_then(Value::as_i64) {
-            Some(show_id) => with_db!(&state.db, |pool| {
-                sqlx::query_scalar("SELECT event_id FROM shows WHERE show_id = $1")
-                    .bind(show_id)
-                    .fetch_optional(pool)
-                    .await?
-            }),
+            Some(show_id) => store::event_of_show(&state.db, show_id).await?,
             None => None,
         },
     };
@@ -209,20 +175,15 @@ pub async fn enqueue(state: &AppState, event: &OutboxEvent) -> anyhow::Result<()
         "data": payload,
     })
     .to_string();
-    with_db!(&state.db, |pool| {
-        sqlx::query(
-            "INSERT INTO webhook_deliveries (webhook_id, outbox_id, topic, payload, status, attempts, next_attempt_at)
-             SELECT webhook_id, $2, $3, $4, 'pending', 0, $5 FROM webhooks WHERE event_id = $1
-             ON CONFLICT (webhook_id, outbox_id) DO NOTHING",
-        )
-        .bind(event_id)
-        .bind(event.outbox_id)
-        .bind(&event.topic)
-        .bind(&body)
-        .bind(Utc::now())
-        .execute(pool)
-        .await?;
-    });
+    store::queue_deliveries(
+        &state.db,
+        event_id,
+        event.outbox_id,
+        &event.topic,
+        &body,
+        Utc::now(),
+    )
+    .await?;
     state.webhook_wakeup.notify_one();
     Ok(())
 }
@@ -241,18 +202,6 @@ pub fn signature(secret: &str, timestamp: i64, body: &str) -> String {
 /// Seconds before attempt `attempts + 1`: 1, 2, 4, … up to 2^12 (about 68 minutes).
 pub fn backoff_seconds(attempts: i32) -> i64 {
     1_i64 << attempts.clamp(0, 12) as u32
-}
-
-#[derive(sqlx::FromRow)]
-struct Due {
-    webhook_id: i64,
-    outbox_id: i64,
-    topic: String,
-    payload: String,
-    attempts: i32,
-    next_attempt_at: DateTime<Utc>,
-    url: String,
-    secret: String,
 }
 
 /// The webhook sender as a background worker: each step delivers the deliveries that are due.
@@ -290,34 +239,12 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 async fn deliver_due(state: &AppState, client: &reqwest::Client) -> anyhow::Result<usize> {
     let now = Utc::now();
-    let due: Vec<Due> = with_db!(&state.db, |pool| {
-        sqlx::query_as(
-            "SELECT d.webhook_id, d.outbox_id, d.topic, d.payload, d.attempts, d.next_attempt_at, w.url, w.secret
-             FROM webhook_deliveries d JOIN webhooks w ON w.webhook_id = d.webhook_id
-             WHERE d.status = 'pending' AND d.next_attempt_at <= $1
-             ORDER BY d.next_attempt_at LIMIT 20",
-        )
-        .bind(now)
-        .fetch_all(pool)
-        .await?
-    });
+    let due = store::due_deliveries(&state.db, now).await?;
     let mut sent = 0;
     for d in due {
         // Lease the delivery for 30 s so another node does not send it at the same time.
-        let leased = with_db!(&state.db, |pool| {
-            sqlx::query(
-                "UPDATE webhook_deliveries SET next_attempt_at = $4
-                 WHERE webhook_id = $1 AND outbox_id = $2 AND status = 'pending' AND next_attempt_at = $3",
-            )
-            .bind(d.webhook_id)
-            .bind(d.outbox_id)
-            .bind(d.next_attempt_at)
-            .bind(now + chrono::Duration::seconds(30))
-            .execute(pool)
-            .await?
-            .rows_affected()
-                == 1
-        });
+        let leased =
+            store::lease_delivery(&state.db, &d, now + chrono::Duration::seconds(30)).await?;
         if !leased {
             continue;
         }
@@ -375,21 +302,16 @@ async fn deliver_due(state: &AppState, client: &reqwest::Client) -> anyhow::Resu
         if let Some(e) = &error {
             tracing::warn!(webhook_id = d.webhook_id, outbox_id = d.outbox_id, attempts, error = %e, "webhook delivery failed");
         }
-        with_db!(&state.db, |pool| {
-            sqlx::query(
-                "UPDATE webhook_deliveries SET status = $3, attempts = $4, next_attempt_at = $5,
-                        last_error = $6, delivered_at = CASE WHEN $3 = 'delivered' THEN $5 ELSE NULL END
-                 WHERE webhook_id = $1 AND outbox_id = $2",
-            )
-            .bind(d.webhook_id)
-            .bind(d.outbox_id)
-            .bind(status)
-            .bind(attempts)
-            .bind(next)
-            .bind(error.as_deref())
-            .execute(pool)
-            .await?;
-        });
+        store::record_attempt(
+            &state.db,
+            d.webhook_id,
+            d.outbox_id,
+            status,
+            attempts,
+            next,
+            error.as_deref(),
+        )
+        .await?;
     }
     Ok(sent)
 }

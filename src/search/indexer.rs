@@ -13,7 +13,8 @@ use sqlx::types::Json as SqlJson;
 
 use super::index::{SearchIndex, ShowDoc};
 use crate::app::AppState;
-use crate::catalog::browse::{ShowSummary, ShowSummaryRow, SUMMARY_COLUMNS};
+use crate::catalog::browse::ShowSummary;
+use crate::catalog::store::{ShowSummaryRow, SUMMARY_COLUMNS};
 use crate::domain::ShowStatus;
 use crate::store::Db;
 use crate::{with_db, with_read_db};

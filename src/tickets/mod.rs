@@ -4,6 +4,7 @@
 
 pub mod codes;
 pub mod qr;
+pub mod store;
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -22,7 +23,6 @@ use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::auth::AuthUser;
 use crate::http::json::{ApiJson, ApiPath};
 use crate::store::Db;
-use crate::with_db;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -86,15 +86,7 @@ fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> 
 /// Gives every live ticket of a booking its signed code (idempotent: a ticket keeps the code it
 /// has). Returns how many codes were written.
 pub async fn issue_for_booking(state: &AppState, booking_id: i64) -> Result<u64, sqlx::Error> {
-    let pending: Vec<(i64, i64, String)> = with_db!(&state.db, |pool| {
-        sqlx::query_as(
-            "SELECT t.ticket_id, t.show_id, s.label FROM tickets t JOIN seats s ON s.seat_id = t.seat_id
-             WHERE t.booking_id = $1 AND t.code IS NULL AND t.status = 'valid' ORDER BY t.ticket_id",
-        )
-        .bind(booking_id)
-        .fetch_all(pool)
-        .await?
-    });
+    let pending = store::tickets_without_code(&state.db, booking_id).await?;
     let now = Utc::now();
     let mut written = 0;
     for (ticket_id, show_id, seat) in pending {
@@ -104,15 +96,7 @@ pub async fn issue_for_booking(state: &AppState, booking_id: i64) -> Result<u64,
             seat,
             booking_id,
         });
-        written += with_db!(&state.db, |pool| {
-            sqlx::query("UPDATE tickets SET code = $2, issued_at = $3 WHERE ticket_id = $1 AND code IS NULL")
-                .bind(ticket_id)
-                .bind(&code)
-                .bind(now)
-                .execute(pool)
-                .await?
-                .rows_affected()
-        });
+        written += store::set_code(&state.db, ticket_id, &code, now).await?;
     }
     Ok(written)
 }
@@ -128,17 +112,14 @@ async fn public_key(State(state): State<AppState>) -> Json<serde_json::Value> {
 
 /// The code of a ticket the caller owns, issuing it if the consumer has not yet.
 pub async fn owned_code(state: &AppState, user: &AuthUser, ticket_id: i64) -> ApiResult<String> {
-    let row: Option<(i64, i64, Option<String>, TicketStatus)> = with_db!(&state.db, |pool| {
-        sqlx::query_as(
-            "SELECT b.user_id, b.booking_id, t.code, t.status FROM tickets t
-             JOIN bookings b ON b.booking_id = t.booking_id WHERE t.ticket_id = $1",
-        )
-        .bind(ticket_id)
-        .fetch_optional(pool)
+    let store::OwnedTicket {
+        booking_id,
+        code,
+        status,
+        ..
+    } = store::owned_ticket(&state.db, ticket_id)
         .await?
-    });
-    let (_, booking_id, code, status) = row
-        .filter(|r| r.0 == user.user_id)
+        .filter(|t| t.user_id == user.user_id)
         .ok_or_else(|| ApiError::not_found("Ticket", ticket_id))?;
     if status != TicketStatus::Valid {
         return Err(ApiError::invalid_state(format!(
@@ -149,12 +130,7 @@ pub async fn owned_code(state: &AppState, user: &AuthUser, ticket_id: i64) -> Ap
         return Ok(code);
     }
     issue_for_booking(state, booking_id).await?;
-    let code: Option<String> = with_db!(&state.db, |pool| {
-        sqlx::query_scalar("SELECT code FROM tickets WHERE ticket_id = $1")
-            .bind(ticket_id)
-            .fetch_one(pool)
-            .await?
-    });
+    let code = store::ticket_code(&state.db, ticket_id).await?;
     code.ok_or_else(|| ApiError::internal(anyhow::anyhow!("ticket code missing after issue")))
 }
 
@@ -198,18 +174,6 @@ struct CheckInBody {
     code: String,
 }
 
-#[derive(sqlx::FromRow)]
-struct GateTicket {
-    ticket_id: i64,
-    status: TicketStatus,
-    code: Option<String>,
-    checked_in_at: Option<DateTime<Utc>>,
-    organiser_id: i64,
-    owner_id: i64,
-    label: String,
-    section: String,
-}
-
 /// `POST /api/v1/checkin {code}`: 200 on the first scan, 409 `ALREADY_CHECKED_IN` after, 400
 /// for a forged, altered or voided code. Only the event's organiser or the venue's owner.
 #[tracing::instrument(skip_all, fields(user_id = user.user_id))]
@@ -223,22 +187,9 @@ async fn check_in(
             .with_details(json!({ "field": "code" }))
     };
     let claim = state.ticket_keys.verify(&body.code).ok_or_else(invalid)?;
-    let ticket: GateTicket = with_db!(&state.db, |pool| {
-        sqlx::query_as(
-            "SELECT t.ticket_id, t.status, t.code, t.checked_in_at, e.organiser_id, v.owner_id,
-                    st.label, sec.name AS section
-             FROM tickets t JOIN shows s ON s.show_id = t.show_id
-             JOIN events e ON e.event_id = s.event_id JOIN venues v ON v.venue_id = s.venue_id
-             JOIN seats st ON st.seat_id = t.seat_id JOIN sections sec ON sec.section_id = st.section_id
-             WHERE t.ticket_id = $1 AND t.show_id = $2 AND t.booking_id = $3",
-        )
-        .bind(claim.ticket_id)
-        .bind(claim.show_id)
-        .bind(claim.booking_id)
-        .fetch_optional(pool)
+    let ticket = store::gate_ticket(&state.db, claim.ticket_id, claim.show_id, claim.booking_id)
         .await?
-    })
-    .ok_or_else(invalid)?;
+        .ok_or_else(invalid)?;
     if ticket.organiser_id != user.user_id
         && ticket.owner_id != user.user_id
         && !user.is_admin(&state).await?
@@ -255,26 +206,10 @@ async fn check_in(
     }
     let now = Utc::now();
     // The conditional update is the arbiter between two gates scanning at the same instant.
-    let won = with_db!(&state.db, |pool| {
-        sqlx::query(
-            "UPDATE tickets SET checked_in_at = $2
-             WHERE ticket_id = $1 AND status = 'valid' AND checked_in_at IS NULL",
-        )
-        .bind(ticket.ticket_id)
-        .bind(now)
-        .execute(pool)
-        .await?
-        .rows_affected()
-            == 1
-    });
+    let won = store::check_in(&state.db, ticket.ticket_id, now).await?;
     if !won {
         // Another gate scanned it, or its booking was cancelled meanwhile: say which.
-        let current: Option<(TicketStatus, Option<DateTime<Utc>>)> = with_db!(&state.db, |pool| {
-            sqlx::query_as("SELECT status, checked_in_at FROM tickets WHERE ticket_id = $1")
-                .bind(ticket.ticket_id)
-                .fetch_optional(pool)
-                .await?
-        });
+        let current = store::ticket_state(&state.db, ticket.ticket_id).await?;
         return Err(match current {
             Some((TicketStatus::Valid, Some(at))) => already(ticket.ticket_id, at),
             _ => invalid(),

@@ -1,0 +1,288 @@
+//! Queries of the notifications: the emails sent per booking, and organiser webhooks with their
+//! deliveries.
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::BookingStatus;
+use crate::store::Db;
+use crate::with_db;
+
+// ---------------------------------------------------------------------------------------------
+// Emails
+
+/// What a booking email says: the buyer, the show, the venue and the booking.
+#[derive(Debug, sqlx::FromRow)]
+pub struct BookingMail {
+    pub email: String,
+    pub name: String,
+    pub title: String,
+    pub venue_name: String,
+    pub city: String,
+    pub address: String,
+    pub timezone: String,
+    pub start_time: DateTime<Utc>,
+    pub total_minor: i64,
+    pub currency: String,
+    pub status: BookingStatus,
+}
+
+/// Whether the email `kind` of a booking was sent.
+pub async fn email_sent(db: &Db, booking_id: i64, kind: &str) -> Result<bool, sqlx::Error> {
+    with_db!(db, |pool| {
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT booking_id FROM emails_sent WHERE booking_id = $1 AND kind = $2",
+        )
+        .bind(booking_id)
+        .bind(kind)
+        .fetch_optional(pool)
+        .await?;
+        Ok(found.is_some())
+    })
+}
+
+/// Records that the email `kind` of a booking was sent to `to` (once per booking and kind).
+pub async fn record_email_sent(
+    db: &Db,
+    booking_id: i64,
+    kind: &str,
+    to: &str,
+) -> Result<(), sqlx::Error> {
+    with_db!(db, |pool| {
+        sqlx::query(
+            "INSERT INTO emails_sent (booking_id, kind, recipient, sent_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (booking_id, kind) DO NOTHING",
+        )
+        .bind(booking_id)
+        .bind(kind)
+        .bind(to)
+        .bind(Utc::now())
+        .execute(pool)
+        .await?;
+        Ok(())
+    })
+}
+
+/// What the emails of a booking say.
+pub async fn booking_mail(db: &Db, booking_id: i64) -> Result<Option<BookingMail>, sqlx::Error> {
+    with_db!(db, |pool| {
+        sqlx::query_as(
+            "SELECT u.email, u.name, e.title, v.name AS venue_name, v.city, v.address, v.timezone,
+                    s.start_time, b.total_minor, b.currency, b.status
+             FROM bookings b JOIN users u ON u.user_id = b.user_id
+             JOIN shows s ON s.show_id = b.show_id JOIN events e ON e.event_id = s.event_id
+             JOIN venues v ON v.venue_id = s.venue_id WHERE b.booking_id = $1",
+        )
+        .bind(booking_id)
+        .fetch_optional(pool)
+        .await
+    })
+}
+
+/// The valid tickets of a booking: (ticket id, seat label, section, code).
+pub async fn valid_tickets(
+    db: &Db,
+    booking_id: i64,
+) -> Result<Vec<(i64, String, String, Option<String>)>, sqlx::Error> {
+    with_db!(db, |pool| {
+        sqlx::query_as(
+            "SELECT t.ticket_id, st.label, sec.name, t.code FROM tickets t
+             JOIN seats st ON st.seat_id = t.seat_id JOIN sections sec ON sec.section_id = st.section_id
+             WHERE t.booking_id = $1 AND t.status = 'valid' ORDER BY t.ticket_id",
+        )
+        .bind(booking_id)
+        .fetch_all(pool)
+        .await
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Webhooks
+
+/// Registers a webhook of an event; returns its id.
+pub async fn insert_webhook(
+    db: &Db,
+    event_id: i64,
+    url: &str,
+    secret: &str,
+    created_at: DateTime<Utc>,
+) -> Result<i64, sqlx::Error> {
+    with_db!(db, |pool| {
+        sqlx::query_scalar(
+            "INSERT INTO webhooks (event_id, url, secret, created_at) VALUES ($1, $2, $3, $4)
+             RETURNING webhook_id",
+        )
+        .bind(event_id)
+        .bind(url)
+        .bind(secret)
+        .bind(created_at)
+        .fetch_one(pool)
+        .await
+    })
+}
+
+/// A webhook of an event with its delivery counts.
+#[derive(Debug, sqlx::FromRow)]
+pub struct WebhookSummary {
+    pub webhook_id: i64,
+    pub url: String,
+    pub created_at: DateTime<Utc>,
+    pub delivered: i64,
+    pub failed: i64,
+}
+
+/// The webhooks of an event, oldest first.
+pub async fn webhooks_of_event(db: &Db, event_id: i64) -> Result<Vec<WebhookSummary>, sqlx::Error> {
+    let rows: Vec<(i64, String, DateTime<Utc>, i64, i64)> = with_db!(db, |pool| {
+        sqlx::query_as(
+            "SELECT w.webhook_id, w.url, w.created_at,
+                    (SELECT COUNT(*) FROM webhook_deliveries d WHERE d.webhook_id = w.webhook_id AND d.status = 'delivered'),
+                    (SELECT COUNT(*) FROM webhook_deliveries d WHERE d.webhook_id = w.webhook_id AND d.status = 'failed')
+             FROM webhooks w WHERE w.event_id = $1 ORDER BY w.webhook_id",
+        )
+        .bind(event_id)
+        .fetch_all(pool)
+        .await?
+    });
+    Ok(rows
+        .into_iter()
+        .map(
+            |(webhook_id, url, created_at, delivered, failed)| WebhookSummary {
+                webhook_id,
+                url,
+                created_at,
+                delivered,
+                failed,
+            },
+        )
+        .collect())
+}
+
+/// Deletes a webhook of an event; `false` if there was none.
+pub async fn delete_webhook(db: &Db, event_id: i64, webhook_id: i64) -> Result<bool, sqlx::Error> {
+    let deleted = with_db!(db, |pool| {
+        sqlx::query("DELETE FROM webhooks WHERE webhook_id = $1 AND event_id = $2")
+            .bind(webhook_id)
+            .bind(event_id)
+            .execute(pool)
+            .await?
+            .rows_affected()
+    });
+    Ok(deleted != 0)
+}
+
+/// The event a show belongs to.
+pub async fn event_of_show(db: &Db, show_id: i64) -> Result<Option<i64>, sqlx::Error> {
+    with_db!(db, |pool| {
+        sqlx::query_scalar("SELECT event_id FROM shows WHERE show_id = $1")
+            .bind(show_id)
+            .fetch_optional(pool)
+            .await
+    })
+}
+
+/// Queues one `pending` delivery of the outbox row `outbox_id` per webhook of the event, due
+/// at `due`; idempotent (a delivery already queued is kept).
+pub async fn queue_deliveries(
+    db: &Db,
+    event_id: i64,
+    outbox_id: i64,
+    topic: &str,
+    body: &str,
+    due: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    with_db!(db, |pool| {
+        sqlx::query(
+            "INSERT INTO webhook_deliveries (webhook_id, outbox_id, topic, payload, status, attempts, next_attempt_at)
+             SELECT webhook_id, $2, $3, $4, 'pending', 0, $5 FROM webhooks WHERE event_id = $1
+             ON CONFLICT (webhook_id, outbox_id) DO NOTHING",
+        )
+        .bind(event_id)
+        .bind(outbox_id)
+        .bind(topic)
+        .bind(body)
+        .bind(due)
+        .execute(pool)
+        .await?;
+        Ok(())
+    })
+}
+
+/// A pending delivery that is due, with its webhook's URL and secret.
+#[derive(Debug, sqlx::FromRow)]
+pub struct DueDelivery {
+    pub webhook_id: i64,
+    pub outbox_id: i64,
+    pub topic: String,
+    pub payload: String,
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub url: String,
+    pub secret: String,
+}
+
+/// Up to 20 pending deliveries due at `now`, the longest waiting first.
+pub async fn due_deliveries(db: &Db, now: DateTime<Utc>) -> Result<Vec<DueDelivery>, sqlx::Error> {
+    with_db!(db, |pool| {
+        sqlx::query_as(
+            "SELECT d.webhook_id, d.outbox_id, d.topic, d.payload, d.attempts, d.next_attempt_at, w.url, w.secret
+             FROM webhook_deliveries d JOIN webhooks w ON w.webhook_id = d.webhook_id
+             WHERE d.status = 'pending' AND d.next_attempt_at <= $1
+             ORDER BY d.next_attempt_at LIMIT 20",
+        )
+        .bind(now)
+        .fetch_all(pool)
+        .await
+    })
+}
+
+/// Leases a due delivery until `until` so another node does not send it at the same time:
+/// `true` if this call moved its `next_attempt_at` (no one else leased it since it was read).
+pub async fn lease_delivery(
+    db: &Db,
+    delivery: &DueDelivery,
+    until: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    with_db!(db, |pool| {
+        Ok(sqlx::query(
+            "UPDATE webhook_deliveries SET next_attempt_at = $4
+                 WHERE webhook_id = $1 AND outbox_id = $2 AND status = 'pending' AND next_attempt_at = $3",
+        )
+        .bind(delivery.webhook_id)
+        .bind(delivery.outbox_id)
+        .bind(delivery.next_attempt_at)
+        .bind(until)
+        .execute(pool)
+        .await?
+        .rows_affected()
+            == 1)
+    })
+}
+
+/// Records an attempt of a delivery: its new `status` (`delivered`, `failed` or `pending`),
+/// attempt count, next attempt (or delivery) time and error.
+pub async fn record_attempt(
+    db: &Db,
+    webhook_id: i64,
+    outbox_id: i64,
+    status: &str,
+    attempts: i32,
+    next: DateTime<Utc>,
+    error: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    with_db!(db, |pool| {
+        sqlx::query(
+            "UPDATE webhook_deliveries SET status = $3, attempts = $4, next_attempt_at = $5,
+                        last_error = $6, delivered_at = CASE WHEN $3 = 'delivered' THEN $5 ELSE NULL END
+                 WHERE webhook_id = $1 AND outbox_id = $2",
+        )
+        .bind(webhook_id)
+        .bind(outbox_id)
+        .bind(status)
+        .bind(attempts)
+        .bind(next)
+        .bind(error)
+        .execute(pool)
+        .await?;
+        Ok(())
+    })
+}

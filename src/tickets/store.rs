@@ -1,0 +1,142 @@
+//! Queries on tickets: their signed codes and check-in.
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::TicketStatus;
+use crate::store::Db;
+use crate::with_db;
+
+/// The live tickets of a booking that have no code yet: (ticket id, show id, seat label).
+pub async fn tickets_without_code(
+    db: &Db,
+    booking_id: i64,
+) -> Result<Vec<(i64, i64, String)>, sqlx::Error> {
+    with_db!(db, |pool| {
+        sqlx::query_as(
+            "SELECT t.ticket_id, t.show_id, s.label FROM tickets t JOIN seats s ON s.seat_id = t.seat_id
+             WHERE t.booking_id = $1 AND t.code IS NULL AND t.status = 'valid' ORDER BY t.ticket_id",
+        )
+        .bind(booking_id)
+        .fetch_all(pool)
+        .await
+    })
+}
+
+/// Gives a ticket its code unless it has one already; returns the rows written (0 or 1).
+pub async fn set_code(
+    db: &Db,
+    ticket_id: i64,
+    code: &str,
+    issued_at: DateTime<Utc>,
+) -> Result<u64, sqlx::Error> {
+    with_db!(db, |pool| {
+        Ok(sqlx::query(
+            "UPDATE tickets SET code = $2, issued_at = $3 WHERE ticket_id = $1 AND code IS NULL",
+        )
+        .bind(ticket_id)
+        .bind(code)
+        .bind(issued_at)
+        .execute(pool)
+        .await?
+        .rows_affected())
+    })
+}
+
+/// A ticket with its booking's owner.
+#[derive(Debug, sqlx::FromRow)]
+pub struct OwnedTicket {
+    pub user_id: i64,
+    pub booking_id: i64,
+    pub code: Option<String>,
+    pub status: TicketStatus,
+}
+
+/// A ticket and who bought it.
+pub async fn owned_ticket(db: &Db, ticket_id: i64) -> Result<Option<OwnedTicket>, sqlx::Error> {
+    with_db!(db, |pool| {
+        sqlx::query_as(
+            "SELECT b.user_id, b.booking_id, t.code, t.status FROM tickets t
+             JOIN bookings b ON b.booking_id = t.booking_id WHERE t.ticket_id = $1",
+        )
+        .bind(ticket_id)
+        .fetch_optional(pool)
+        .await
+    })
+}
+
+/// The code of an existing ticket (`None` until issued).
+pub async fn ticket_code(db: &Db, ticket_id: i64) -> Result<Option<String>, sqlx::Error> {
+    with_db!(db, |pool| {
+        sqlx::query_scalar("SELECT code FROM tickets WHERE ticket_id = $1")
+            .bind(ticket_id)
+            .fetch_one(pool)
+            .await
+    })
+}
+
+/// A ticket as a gate sees it: its state, who may check it in, its seat.
+#[derive(Debug, sqlx::FromRow)]
+pub struct GateTicket {
+    pub ticket_id: i64,
+    pub status: TicketStatus,
+    pub code: Option<String>,
+    pub checked_in_at: Option<DateTime<Utc>>,
+    pub organiser_id: i64,
+    pub owner_id: i64,
+    pub label: String,
+    pub section: String,
+}
+
+/// The ticket a code's claim names, if its ticket, show and booking ids match.
+pub async fn gate_ticket(
+    db: &Db,
+    ticket_id: i64,
+    show_id: i64,
+    booking_id: i64,
+) -> Result<Option<GateTicket>, sqlx::Error> {
+    with_db!(db, |pool| {
+        sqlx::query_as(
+            "SELECT t.ticket_id, t.status, t.code, t.checked_in_at, e.organiser_id, v.owner_id,
+                    st.label, sec.name AS section
+             FROM tickets t JOIN shows s ON s.show_id = t.show_id
+             JOIN events e ON e.event_id = s.event_id JOIN venues v ON v.venue_id = s.venue_id
+             JOIN seats st ON st.seat_id = t.seat_id JOIN sections sec ON sec.section_id = st.section_id
+             WHERE t.ticket_id = $1 AND t.show_id = $2 AND t.booking_id = $3",
+        )
+        .bind(ticket_id)
+        .bind(show_id)
+        .bind(booking_id)
+        .fetch_optional(pool)
+        .await
+    })
+}
+
+/// Checks a valid, not yet scanned ticket in at `now`; `true` if this call did. The conditional
+/// update is the arbiter between two gates scanning at the same instant.
+pub async fn check_in(db: &Db, ticket_id: i64, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
+    with_db!(db, |pool| {
+        Ok(sqlx::query(
+            "UPDATE tickets SET checked_in_at = $2
+             WHERE ticket_id = $1 AND status = 'valid' AND checked_in_at IS NULL",
+        )
+        .bind(ticket_id)
+        .bind(now)
+        .execute(pool)
+        .await?
+        .rows_affected()
+            == 1)
+    })
+}
+
+/// A ticket's status and check-in time.
+pub async fn ticket_state(
+    db: &Db,
+    ticket_id: i64,
+) -> Result<Option<(TicketStatus, Option<DateTime<Utc>>)>, sqlx::Error> {
+    with_db!(db, |pool| {
+        sqlx::query_as("SELECT status, checked_in_at FROM tickets WHERE ticket_id = $1")
+            .bind(ticket_id)
+            .fetch_optional(pool)
+            .await
+    })
+}
