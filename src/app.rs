@@ -63,6 +63,12 @@ pub struct AppState {
     pub tokens: Arc<TokenKeys>,
     pub passwords: Arc<Passwords>,
     pub settings: Arc<Settings>,
+    /// This node's live seat availability (layout, snapshot, stream).
+    pub availability: Arc<crate::availability::Availability>,
+    /// Turns true when the node begins to shut down (long-lived streams end on it).
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// Begins the shutdown of everything that watches [`Self::shutdown`].
+    pub begin_shutdown: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl AppState {
@@ -128,12 +134,21 @@ impl AppState {
             webhook_ca.as_deref(),
         )
         .context("cannot build the webhook HTTP client")?;
+        let availability = crate::availability::Availability::new(
+            db.clone(),
+            holds.clone(),
+            Duration::from_millis(config.availability_repair_ms.max(50)),
+        );
+        let (begin_shutdown, shutdown) = tokio::sync::watch::channel(false);
         let access_seconds = i64::try_from(config.access_token_seconds)
             .context("access token lifetime is too large")?;
         Ok(Self {
             payments: PaymentProvider::Sandbox(Sandbox::new(db.clone())),
             db,
             holds,
+            availability,
+            shutdown,
+            begin_shutdown: Arc::new(begin_shutdown),
             faults: Arc::new(Faults::default()),
             shows: Arc::new(ShowCache::default()),
             ticket_keys: Arc::new(ticket_keys),

@@ -255,6 +255,16 @@ pub struct ServeConfig {
     #[arg(long, env = "BOXOFFICE_RECONCILE_AFTER_MS", default_value_t = 60_000)]
     pub reconcile_after_ms: u64,
 
+    /// How often each node rebuilds the live availability of the shows it serves from the
+    /// database and the hold store, repairing any drift (a flushed hold store, an announcement
+    /// lost to a crash), in milliseconds.
+    #[arg(
+        long,
+        env = "BOXOFFICE_AVAILABILITY_REPAIR_MS",
+        default_value_t = 10_000
+    )]
+    pub availability_repair_ms: u64,
+
     /// Argon2id memory cost in KiB (the OWASP minimum, 19456, by default).
     #[arg(long, env = "BOXOFFICE_ARGON2_MEMORY_KIB", default_value_t = 19_456)]
     pub argon2_memory_kib: u32,
@@ -337,6 +347,7 @@ impl ServeConfig {
             shutdown_grace_seconds: 5,
             reconcile_every_ms: 30_000,
             reconcile_after_ms: 60_000,
+            availability_repair_ms: 10_000,
             argon2_memory_kib: 19_456,
             argon2_iterations: 2,
             password_hash_concurrency: None,

@@ -12,6 +12,7 @@
 //! - [`http`]: gateway concerns (auth extractors, JSON rejections, cache headers).
 //! - [`store`]: the PostgreSQL / SQLite storage layer and migrations.
 //! - [`auth`], [`venues`], [`catalog`]: the capabilities (SPEC §4, §5).
+//! - [`availability`]: live seat availability from memory: layout, packed snapshot, stream.
 //! - [`holds`], [`inventory`], [`booking`], [`payments`]: seat holds and booking (SPEC §6, §7).
 //! - [`events`], [`tickets`], [`notify`]: after a booking: the outbox relay (NATS JetStream or
 //!   in-process), signed QR tickets and check-in, emails (SPEC §8).
@@ -25,6 +26,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod availability;
 pub mod bench;
 pub mod booking;
 pub mod catalog;

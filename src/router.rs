@@ -12,6 +12,7 @@ use axum::routing::get;
 use axum::{middleware, Json, Router};
 use serde_json::json;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -46,6 +47,7 @@ pub fn router(state: AppState, limits: RequestLimits) -> Router {
         .merge(crate::auth::router())
         .merge(crate::venues::router())
         .merge(crate::catalog::router())
+        .merge(crate::availability::router())
         .merge(crate::holds::router())
         .merge(crate::booking::router())
         .merge(crate::tickets::router())
@@ -66,6 +68,9 @@ pub fn router(state: AppState, limits: RequestLimits) -> Router {
         ))
         .layer(middleware::map_response(crate::http::error_shape))
         .layer(middleware::map_response(crate::http::security::security_headers))
+        // gzip or brotli for every text answer the client accepts it for (not for event
+        // streams, and not for answers already encoded, such as availability snapshots).
+        .layer(CompressionLayer::new())
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {

@@ -80,8 +80,12 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let (tx, rx) = tokio::sync::watch::channel(false);
+        let tx = self.state.begin_shutdown.clone();
+        let rx = self.state.shutdown.clone();
         let mut workers = crate::events::spawn_workers(self.state.clone(), rx.clone());
+        workers.push(tokio::spawn(
+            self.state.availability.clone().run(rx.clone()),
+        ));
         if let Some(index) = self.state.search.clone() {
             workers.push(tokio::spawn(workers::run(
                 crate::search::Indexer::new(self.state.clone(), index, self.search_dir.clone()),

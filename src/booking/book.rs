@@ -264,6 +264,15 @@ async fn book_claimed(
     };
 
     state.outbox_wakeup.notify_one();
+    // Every node's live availability learns of the sale before the holds are released, so the
+    // seats go from held to sold, never through available.
+    let sold: Vec<_> = labels
+        .iter()
+        .map(|l| (l.clone(), InventoryStatus::Sold))
+        .collect();
+    if let Err(e) = state.holds.announce(show.show_id, &sold).await {
+        tracing::warn!(error = %e, "could not announce a sale; availability repairs it");
+    }
     // The booking is committed: a capture lost from here on is finished by reconciliation.
     if state.faults.fire(Fault::CrashBeforeCapture) {
         tracing::warn!(transaction_id = %txn, "fault: capture skipped");

@@ -167,5 +167,14 @@ pub async fn cancel_booking(
         }
     }
     let row = own_booking_row(&state, &user, booking_id).await?;
-    Ok(Json(one_with_tickets(&state.db, row).await?))
+    let booking = one_with_tickets(&state.db, row).await?;
+    let back: Vec<_> = booking
+        .seat_ids
+        .iter()
+        .map(|l| (l.clone(), crate::domain::InventoryStatus::Available))
+        .collect();
+    if let Err(e) = state.holds.announce(show_id, &back).await {
+        tracing::warn!(error = %e, "could not announce seats back on sale; availability repairs it");
+    }
+    Ok(Json(booking))
 }

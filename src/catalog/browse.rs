@@ -10,10 +10,10 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::store::{self, ListFilter, SeatMapRow, ShowSummaryRow, StoredShow};
+use super::store::{self, ListFilter, ShowSummaryRow, StoredShow};
 use super::time::{local_rfc3339, parse_time_filter, TimeFilter};
 use crate::app::AppState;
-use crate::domain::{InventoryStatus, SeatStatus, ShowStatus};
+use crate::domain::{SeatStatus, ShowStatus};
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::{AuthUser, CatalogReader};
 use crate::http::cache::{catalog_json, no_store_json};
@@ -362,32 +362,15 @@ async fn get_seats(
     ApiPath(show_id): ApiPath<i64>,
 ) -> ApiResult<Response> {
     let show = visible_show(&state, reader.as_ref(), show_id).await?;
-    let rows: Vec<SeatMapRow> = if show.status == ShowStatus::Draft {
-        store::draft_seat_map(&state.db, show_id, show.venue_id).await?
-    } else {
-        store::inventory_seat_map(&state.db, show_id).await?
-    };
-    let currency = Currency::parse(&show.currency);
-    let holds = if show.status == ShowStatus::Live {
-        state.holds.holds_of_show(show_id).await?
-    } else {
-        Default::default()
-    };
     let me = reader.as_ref().map(|u| u.user_id);
-    let seats: Vec<SeatView> = rows
-        .into_iter()
-        .map(
-            |(seat_id, section, row, number, x, y, accessible, price, status)| {
-                let hold = holds
-                    .get(&seat_id)
-                    .filter(|_| status == InventoryStatus::Available);
-                SeatView {
-                    mine: hold.is_some_and(|h| Some(h.user_id) == me),
-                    status: if hold.is_some() {
-                        SeatStatus::Held
-                    } else {
-                        status.into()
-                    },
+    let seats: Vec<SeatView> = if show.status == ShowStatus::Draft {
+        // Before launch every seat will be on sale; there is no live state yet.
+        let currency = Currency::parse(&show.currency);
+        store::draft_seat_map(&state.db, show_id, show.venue_id)
+            .await?
+            .into_iter()
+            .map(
+                |(seat_id, section, row, number, x, y, accessible, price, status)| SeatView {
                     seat_id,
                     section,
                     row,
@@ -398,14 +381,16 @@ async fn get_seats(
                     price: currency
                         .map(|c| c.to_major(price))
                         .unwrap_or_else(|| serde_json::Number::from(price)),
-                }
-            },
-        )
-        .collect();
-    let held = seats
-        .iter()
-        .filter(|s| s.status == SeatStatus::Held)
-        .count();
+                    status: status.into(),
+                    mine: false,
+                },
+            )
+            .collect()
+    } else {
+        let live = state.availability.show(show_id).await?;
+        crate::availability::seat_list(&live, me)
+    };
+    let held = crate::availability::held_count(&seats);
     no_store_json(&json!({
         "show_id": show_id,
         "status": show.status,

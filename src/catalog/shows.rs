@@ -326,6 +326,7 @@ async fn cancel_show(
     };
     state.shows.invalidate(show_id);
     state.outbox_wakeup.notify_one();
+    announce_blocked(&state, show_id).await;
     for txn in &refunds {
         if state.faults.fire(crate::faults::Fault::CrashBeforeRefund) {
             tracing::warn!(transaction_id = %txn, "fault: refund skipped");
@@ -339,4 +340,25 @@ async fn cancel_show(
         "show cancelled"
     );
     Ok(Json(reload(&state, show_id).await?))
+}
+
+/// Tells every node's live availability that a cancelled show's seats are off sale.
+async fn announce_blocked(state: &AppState, show_id: i64) {
+    let live = match state.availability.show(show_id).await {
+        Ok(live) => live,
+        Err(e) => {
+            tracing::warn!(error = ?e, show_id, "cannot load a cancelled show's map; availability repairs it");
+            return;
+        }
+    };
+    let labels: Vec<_> = (0..live.map.len() as u32)
+        .filter_map(|i| live.map.label(i))
+        .map(|l| (l, crate::domain::InventoryStatus::Blocked))
+        .collect();
+    for chunk in labels.chunks(2_000) {
+        if let Err(e) = state.holds.announce(show_id, chunk).await {
+            tracing::warn!(error = %e, show_id, "cannot announce a cancelled show's seats; availability repairs it");
+            return;
+        }
+    }
 }

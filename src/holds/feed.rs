@@ -101,7 +101,8 @@ pub(crate) fn recorded_code(status: InventoryStatus) -> &'static str {
 pub(crate) fn parse_message(payload: &str) -> Option<FeedMessage> {
     let value: serde_json::Value = serde_json::from_str(payload).ok()?;
     let number = |v: &serde_json::Value| -> Option<i64> {
-        v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        v.as_i64()
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
     };
     let show_id = number(&value["s"])?;
     let version = u64::try_from(number(&value["v"])?).ok()?;

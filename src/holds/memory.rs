@@ -107,11 +107,12 @@ impl MemoryHolds {
                 });
             }
         } else {
-            changes.extend(candidates.iter().filter(|c| c.2 <= now_ms).map(|c| {
-                SeatChange::Unheld {
-                    label: c.0.clone(),
-                }
-            }));
+            changes.extend(
+                candidates
+                    .iter()
+                    .filter(|c| c.2 <= now_ms)
+                    .map(|c| SeatChange::Unheld { label: c.0.clone() }),
+            );
         }
         inner.announce(&self.feed, show_id, changes);
     }

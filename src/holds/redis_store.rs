@@ -163,6 +163,15 @@ end
 return live
 "#;
 
+/// The store's Lua scripts, loaded once.
+struct Scripts {
+    hold: Script,
+    release: Script,
+    expire: Script,
+    announce: Script,
+    read_show: Script,
+}
+
 /// Holds on a Redis server (or a Redis Cluster-compatible proxy).
 #[derive(Clone)]
 pub struct RedisHolds {
@@ -170,11 +179,7 @@ pub struct RedisHolds {
     /// The longest any one call may take, reconnection included.
     timeout: Duration,
     prefix: String,
-    hold: Script,
-    release: Script,
-    expire: Script,
-    announce: Script,
-    read_show: Script,
+    scripts: Arc<Scripts>,
     /// The deployment's seat feed channel, `<prefix>:seats`.
     channel: String,
     feed: SeatFeed,
@@ -260,11 +265,13 @@ impl RedisHolds {
             conn,
             timeout,
             prefix: prefix.to_owned(),
-            hold: script(HOLD_LUA),
-            release: script(RELEASE_LUA),
-            expire: script(EXPIRE_LUA),
-            announce: script(ANNOUNCE_LUA),
-            read_show: Script::new(READ_SHOW_LUA),
+            scripts: Arc::new(Scripts {
+                hold: script(HOLD_LUA),
+                release: script(RELEASE_LUA),
+                expire: script(EXPIRE_LUA),
+                announce: script(ANNOUNCE_LUA),
+                read_show: Script::new(READ_SHOW_LUA),
+            }),
             channel,
             feed,
             _alive: alive,
@@ -292,7 +299,7 @@ impl RedisHolds {
         show_id: i64,
         changes: &[(String, InventoryStatus)],
     ) -> Result<(), HoldStoreError> {
-        let mut inv = self.announce.prepare_invoke();
+        let mut inv = self.scripts.announce.prepare_invoke();
         inv.key(self.version_key(show_id))
             .arg(show_id)
             .arg(&self.channel);
@@ -309,7 +316,7 @@ impl RedisHolds {
         show_id: i64,
         candidates: &[(String, i64, i64)],
     ) -> Result<(), HoldStoreError> {
-        let mut inv = self.expire.prepare_invoke();
+        let mut inv = self.scripts.expire.prepare_invoke();
         inv.key(self.holds_key(show_id))
             .key(self.version_key(show_id));
         for (label, _, _) in candidates {
@@ -326,7 +333,7 @@ impl RedisHolds {
 
     pub async fn hold(&self, req: &HoldRequest<'_>) -> Result<HoldOutcome, HoldStoreError> {
         let hold_id = new_hold_id();
-        let mut inv = self.hold.prepare_invoke();
+        let mut inv = self.scripts.hold.prepare_invoke();
         inv.key(self.holds_key(req.show_id))
             .key(self.user_key(req.show_id, req.user_id))
             .key(self.version_key(req.show_id));
@@ -385,7 +392,7 @@ impl RedisHolds {
         if seats.is_empty() {
             return Ok(vec![]);
         }
-        let mut inv = self.release.prepare_invoke();
+        let mut inv = self.scripts.release.prepare_invoke();
         inv.key(self.holds_key(show_id))
             .key(self.user_key(show_id, user_id))
             .key(self.version_key(show_id));
@@ -428,7 +435,8 @@ impl RedisHolds {
         let mut conn = self.conn.clone();
         let flat: Vec<String> = self
             .bounded(
-                self.read_show
+                self.scripts
+                    .read_show
                     .key(self.holds_key(show_id))
                     .invoke_async(&mut conn),
             )

@@ -8,6 +8,7 @@ mod common;
 mod after_booking;
 mod auth;
 mod authz;
+mod availability;
 mod bad_input;
 mod booking;
 mod catalog;

@@ -1,0 +1,746 @@
+//! One show's live seat statuses on this node, kept current from the seat feed: the recorded
+//! status of every seat (the database's: available, sold, blocked) with the holds laid over it,
+//! the version of the last change applied, the recent deltas for clients that reconnect, and a
+//! snapshot rendered at most once per version.
+//!
+//! The snapshot packs every seat's status in 2 bits, in seat index order (seat `i` in byte
+//! `i / 4`, bits `2 * (i % 4)` and up): 0 available, 1 held, 2 sold, 3 blocked, then base64
+//! (standard alphabet, padded). 50,000 seats are 16,668 characters.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::io::Write;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use base64::Engine;
+use bytes::Bytes;
+use tokio::sync::broadcast;
+
+use super::map::SeatMap;
+use crate::domain::{InventoryStatus, SeatStatus};
+use crate::holds::{FeedMessage, SeatChange, SeatHold};
+
+/// The encoding named in snapshots.
+pub const ENCODING: &str = "2bit-base64";
+
+/// Deltas kept for clients resuming with `Last-Event-ID` (at a flush every 100 ms, about 25 s
+/// of changes).
+const RING: usize = 256;
+/// Deltas a stream client may fall behind by before it is dropped (it reconnects and resumes).
+const CLIENT_BACKLOG: usize = 64;
+
+fn code(status: SeatStatus) -> u8 {
+    match status {
+        SeatStatus::Available => 0,
+        SeatStatus::Held => 1,
+        SeatStatus::Sold => 2,
+        SeatStatus::Blocked => 3,
+    }
+}
+
+fn status_of(code: u8) -> SeatStatus {
+    match code & 3 {
+        0 => SeatStatus::Available,
+        1 => SeatStatus::Held,
+        2 => SeatStatus::Sold,
+        _ => SeatStatus::Blocked,
+    }
+}
+
+/// The changes between two versions, rendered once as a server-sent event.
+#[derive(Debug)]
+pub struct Delta {
+    pub from: u64,
+    pub to: u64,
+    pub event: Bytes,
+}
+
+/// A rendered snapshot of one version.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub version: u64,
+    pub json: Bytes,
+    /// The same body gzipped, for clients that accept it.
+    pub gzip: Bytes,
+    /// The `snapshot` server-sent event.
+    pub event: Bytes,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Hold {
+    user_id: i64,
+    expires_ms: i64,
+}
+
+struct Inner {
+    version: u64,
+    recorded: Vec<InventoryStatus>,
+    holds: HashMap<u32, Hold>,
+    /// Hold expiries still to announce, soonest first.
+    expiries: BTreeSet<(i64, u32)>,
+    /// Effective statuses changed since the last flush.
+    pending: BTreeMap<u32, SeatStatus>,
+    /// The version of the last delta sent.
+    flushed: u64,
+    ring: VecDeque<Arc<Delta>>,
+    snapshot: Option<Arc<Snapshot>>,
+    /// The state may have missed changes: rebuild it from the stores.
+    stale: bool,
+    /// Messages applied while a repair reads the stores, re-applied over what it read.
+    repair_log: Option<Vec<Arc<FeedMessage>>>,
+    /// A repair is running (one at a time).
+    repairing: bool,
+}
+
+impl Inner {
+    fn effective(&self, index: u32) -> SeatStatus {
+        match self.recorded.get(index as usize) {
+            Some(InventoryStatus::Sold) => SeatStatus::Sold,
+            Some(InventoryStatus::Blocked) => SeatStatus::Blocked,
+            _ if self.holds.contains_key(&index) => SeatStatus::Held,
+            _ => SeatStatus::Available,
+        }
+    }
+
+    /// Runs `change` on seat `index`, noting its effective status if it changed.
+    fn touch(&mut self, index: u32, change: impl FnOnce(&mut Self)) {
+        let before = self.effective(index);
+        change(self);
+        let after = self.effective(index);
+        if before != after {
+            self.pending.insert(index, after);
+        }
+    }
+
+    fn set_hold(&mut self, index: u32, hold: Option<Hold>) {
+        self.touch(index, |s| {
+            if let Some(old) = s.holds.remove(&index) {
+                s.expiries.remove(&(old.expires_ms, index));
+            }
+            if let Some(hold) = hold {
+                s.expiries.insert((hold.expires_ms, index));
+                s.holds.insert(index, hold);
+            }
+        });
+    }
+}
+
+/// A show's live statuses on this node.
+pub struct ShowLive {
+    pub map: Arc<SeatMap>,
+    inner: Mutex<Inner>,
+    deltas: broadcast::Sender<Arc<Delta>>,
+}
+
+/// What a stream client starts from.
+pub enum Resume {
+    /// The deltas after the client's version.
+    Deltas(Vec<Arc<Delta>>),
+    /// Too far behind (or new): a full snapshot.
+    Snapshot(Arc<Snapshot>),
+}
+
+impl ShowLive {
+    /// A state at `version` from the recorded statuses and the live holds.
+    pub fn new(
+        map: Arc<SeatMap>,
+        version: u64,
+        recorded: &[(i64, InventoryStatus)],
+        holds: &HashMap<String, SeatHold>,
+    ) -> Self {
+        let mut inner = Inner {
+            version,
+            recorded: vec![InventoryStatus::Available; map.len()],
+            holds: HashMap::new(),
+            expiries: BTreeSet::new(),
+            pending: BTreeMap::new(),
+            flushed: version,
+            ring: VecDeque::new(),
+            snapshot: None,
+            stale: false,
+            repair_log: None,
+            repairing: false,
+        };
+        fill(&map, &mut inner, recorded, holds);
+        inner.pending.clear();
+        let (deltas, _) = broadcast::channel(CLIENT_BACKLOG);
+        Self {
+            map,
+            inner: Mutex::new(inner),
+            deltas,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // Every update leaves the state consistent between statements that cannot panic.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn version(&self) -> u64 {
+        self.lock().version
+    }
+
+    pub fn subscribers(&self) -> usize {
+        self.deltas.receiver_count()
+    }
+
+    /// Applies one feed message. A message older than the state is skipped; one that skips a
+    /// version marks the state stale (it is applied all the same, and then rebuilt).
+    pub fn apply(&self, message: &Arc<FeedMessage>) {
+        let mut inner = self.lock();
+        if message.version <= inner.version {
+            return;
+        }
+        if message.version > inner.version + 1 {
+            inner.stale = true;
+        }
+        if let Some(log) = &mut inner.repair_log {
+            log.push(message.clone());
+        }
+        self.apply_changes(&mut inner, message);
+        inner.version = message.version;
+    }
+
+    fn apply_changes(&self, inner: &mut Inner, message: &FeedMessage) {
+        for change in &message.changes {
+            match change {
+                SeatChange::Held {
+                    label,
+                    user_id,
+                    expires_ms,
+                } => {
+                    if let Some(index) = self.map.index_of_label(label) {
+                        let hold = Hold {
+                            user_id: *user_id,
+                            expires_ms: *expires_ms,
+                        };
+                        inner.set_hold(index, Some(hold));
+                    }
+                }
+                SeatChange::Unheld { label } => {
+                    if let Some(index) = self.map.index_of_label(label) {
+                        inner.set_hold(index, None);
+                    }
+                }
+                SeatChange::Recorded { label, status } => {
+                    if let Some(index) = self.map.index_of_label(label) {
+                        inner.touch(index, |s| s.recorded[index as usize] = *status);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Starts logging the messages applied from now on, for [`Self::repair`] to re-apply.
+    pub fn begin_repair(&self) {
+        self.lock().repair_log = Some(Vec::new());
+    }
+
+    /// Replaces the state with one rebuilt from the stores at `version` (read before them), and
+    /// notes the seats whose status that corrected.
+    pub fn repair(
+        &self,
+        version: u64,
+        recorded: &[(i64, InventoryStatus)],
+        holds: &HashMap<String, SeatHold>,
+    ) {
+        let mut inner = self.lock();
+        let before: Vec<SeatStatus> = (0..self.map.len() as u32)
+            .map(|i| inner.effective(i))
+            .collect();
+        inner.recorded = vec![InventoryStatus::Available; self.map.len()];
+        inner.holds.clear();
+        inner.expiries.clear();
+        fill(&self.map, &mut inner, recorded, holds);
+        // What changed while the stores were read may be missing from what was read.
+        for message in inner.repair_log.take().unwrap_or_default() {
+            if message.version > version {
+                self.apply_changes(&mut inner, &message);
+            }
+        }
+        for (i, old) in before.into_iter().enumerate() {
+            let index = i as u32;
+            let now = inner.effective(index);
+            if now != old {
+                inner.pending.insert(index, now);
+            } else {
+                inner.pending.remove(&index);
+            }
+        }
+        inner.version = inner.version.max(version);
+        inner.repairing = false;
+    }
+
+    /// Marks the state as possibly behind: it is rebuilt at the next tick.
+    pub fn mark_stale(&self) {
+        self.lock().stale = true;
+    }
+
+    /// A repair that could not read the stores: tried again at the next tick.
+    pub fn repair_failed(&self) {
+        let mut inner = self.lock();
+        inner.repair_log = None;
+        inner.repairing = false;
+        inner.stale = true;
+    }
+
+    /// True (once) when the state may have missed changes and no repair is running; the
+    /// caller then runs one.
+    pub fn take_stale(&self) -> bool {
+        let mut inner = self.lock();
+        if !inner.stale || inner.repairing {
+            return false;
+        }
+        inner.stale = false;
+        inner.repairing = true;
+        true
+    }
+
+    /// Holds whose expiry has passed, as (label, holder, expiry) for the hold store to end;
+    /// each is asked about again a second later if its end is not announced by then.
+    pub fn due_expiries(&self, now_ms: i64) -> Vec<(String, i64, i64)> {
+        let mut inner = self.lock();
+        let mut due = Vec::new();
+        let mut retry = Vec::new();
+        while let Some(&(expires_ms, index)) = inner.expiries.first() {
+            if expires_ms > now_ms || due.len() >= 500 {
+                break;
+            }
+            inner.expiries.pop_first();
+            // A retry entry of a hold that was replaced meanwhile finds a later expiry: skipped,
+            // the new hold has its own entry.
+            let hold = inner
+                .holds
+                .get(&index)
+                .copied()
+                .filter(|h| h.expires_ms <= now_ms);
+            if let (Some(hold), Some(label)) = (hold, self.map.label(index)) {
+                due.push((label, hold.user_id, hold.expires_ms));
+                retry.push((now_ms + 1000, index));
+            }
+        }
+        inner.expiries.extend(retry);
+        due
+    }
+
+    /// Sends the effective changes since the last flush as one delta to the stream clients and
+    /// keeps it for resuming clients. Returns whether there was anything to send.
+    pub fn flush(&self) -> bool {
+        let mut inner = self.lock();
+        if inner.pending.is_empty() {
+            return false;
+        }
+        let changes: Vec<(u32, &'static str)> = inner
+            .pending
+            .iter()
+            .map(|(i, s)| (*i, s.as_str()))
+            .collect();
+        inner.pending.clear();
+        let from = inner.flushed;
+        let to = inner.version;
+        let data = serde_json::json!({ "version": to, "changes": changes });
+        let event = Bytes::from(format!("id: {to}\nevent: seats\ndata: {data}\n\n"));
+        let delta = Arc::new(Delta { from, to, event });
+        inner.flushed = to;
+        inner.ring.push_back(delta.clone());
+        while inner.ring.len() > RING {
+            inner.ring.pop_front();
+        }
+        drop(inner);
+        let _ = self.deltas.send(delta);
+        true
+    }
+
+    /// A receiver of the deltas to come, and what the client needs first to catch up from
+    /// `since` (its `Last-Event-ID`), subscribed in that order so nothing falls between.
+    pub fn follow(&self, since: Option<u64>) -> (broadcast::Receiver<Arc<Delta>>, Resume) {
+        let receiver = self.deltas.subscribe();
+        let resume = {
+            let inner = self.lock();
+            // Only a version this node sent (a delta boundary) can be resumed from; anything
+            // else (a made-up id, one older than the kept deltas) gets a snapshot.
+            let known = |v: u64| {
+                inner.ring.front().is_some_and(|d| d.from == v)
+                    || inner.ring.iter().any(|d| d.to == v)
+            };
+            match since {
+                Some(v) if v == inner.flushed => Some(Vec::new()),
+                Some(v) if known(v) => {
+                    Some(inner.ring.iter().filter(|d| d.to > v).cloned().collect())
+                }
+                _ => None,
+            }
+        };
+        match resume {
+            Some(deltas) => (receiver, Resume::Deltas(deltas)),
+            None => (receiver, Resume::Snapshot(self.snapshot())),
+        }
+    }
+
+    /// The snapshot of the last flushed version (rendered once per version).
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        let mut inner = self.lock();
+        // Changes not flushed yet are included: the snapshot is at the current version.
+        if let Some(s) = &inner.snapshot {
+            if s.version == inner.version && inner.pending.is_empty() {
+                return s.clone();
+            }
+        }
+        let snapshot = Arc::new(self.render(&inner));
+        if inner.pending.is_empty() {
+            inner.snapshot = Some(snapshot.clone());
+        }
+        snapshot
+    }
+
+    fn render(&self, inner: &Inner) -> Snapshot {
+        let n = self.map.len();
+        let mut packed = vec![0u8; n.div_ceil(4)];
+        let mut counts = vec![[0u32; 4]; self.map.sections.len()];
+        for i in 0..n {
+            let c = code(inner.effective(i as u32));
+            packed[i / 4] |= c << (2 * (i % 4));
+            if let Some(section) = counts.get_mut(self.map.seats[i].section as usize) {
+                section[c as usize] += 1;
+            }
+        }
+        let sections: Vec<serde_json::Value> = self
+            .map
+            .sections
+            .iter()
+            .zip(&counts)
+            .map(|(s, c)| {
+                serde_json::json!({
+                    "name": s.name, "available": c[0], "held": c[1], "sold": c[2], "blocked": c[3],
+                })
+            })
+            .collect();
+        let body = serde_json::json!({
+            "show_id": self.map.show_id,
+            "version": inner.version,
+            "encoding": ENCODING,
+            "seat_count": n,
+            "seats": base64::engine::general_purpose::STANDARD.encode(&packed),
+            "sections": sections,
+        });
+        let json = serde_json::to_vec(&body).unwrap_or_default();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let gzip = gz
+            .write_all(&json)
+            .and_then(|()| gz.finish())
+            .unwrap_or_default();
+        let event = format!(
+            "id: {}\nevent: snapshot\ndata: {}\n\n",
+            inner.version,
+            String::from_utf8_lossy(&json)
+        );
+        Snapshot {
+            version: inner.version,
+            json: Bytes::from(json),
+            gzip: Bytes::from(gzip),
+            event: Bytes::from(event),
+        }
+    }
+
+    /// Every seat's effective status, with the caller's own holds marked.
+    pub fn statuses(&self, user_id: Option<i64>) -> Vec<(SeatStatus, bool)> {
+        let inner = self.lock();
+        (0..self.map.len() as u32)
+            .map(|i| {
+                let status = inner.effective(i);
+                let mine = status == SeatStatus::Held
+                    && user_id.is_some()
+                    && inner.holds.get(&i).map(|h| h.user_id) == user_id;
+                (status, mine)
+            })
+            .collect()
+    }
+
+    /// The seats `user_id` holds (labels) and the soonest of their expiries.
+    pub fn holds_of(&self, user_id: i64) -> (Vec<String>, Option<i64>) {
+        let inner = self.lock();
+        let mut seats: Vec<(u32, i64)> = inner
+            .holds
+            .iter()
+            .filter(|(i, h)| h.user_id == user_id && inner.effective(**i) == SeatStatus::Held)
+            .map(|(i, h)| (*i, h.expires_ms))
+            .collect();
+        seats.sort_unstable();
+        let soonest = seats.iter().map(|(_, e)| *e).min();
+        (
+            seats
+                .into_iter()
+                .filter_map(|(i, _)| self.map.label(i))
+                .collect(),
+            soonest,
+        )
+    }
+
+    /// Counts per section: (available, held, sold, blocked).
+    pub fn section_counts(&self) -> Vec<[u32; 4]> {
+        let inner = self.lock();
+        let mut counts = vec![[0u32; 4]; self.map.sections.len()];
+        for i in 0..self.map.len() {
+            let c = code(inner.effective(i as u32));
+            if let Some(section) = counts.get_mut(self.map.seats[i].section as usize) {
+                section[c as usize] += 1;
+            }
+        }
+        counts
+    }
+
+    /// The effective status of the seat labelled `label`.
+    pub fn status_of_label(&self, label: &str) -> Option<SeatStatus> {
+        let index = self.map.index_of_label(label)?;
+        Some(self.lock().effective(index))
+    }
+}
+
+fn fill(
+    map: &SeatMap,
+    inner: &mut Inner,
+    recorded: &[(i64, InventoryStatus)],
+    holds: &HashMap<String, SeatHold>,
+) {
+    for (seat_id, status) in recorded {
+        if let Some(index) = map.index_of_seat_id(*seat_id) {
+            inner.recorded[index as usize] = *status;
+        }
+    }
+    for (label, hold) in holds {
+        if let Some(index) = map.index_of_label(label) {
+            let hold = Hold {
+                user_id: hold.user_id,
+                expires_ms: hold.expires_at.timestamp_millis(),
+            };
+            inner.expiries.insert((hold.expires_ms, index));
+            inner.holds.insert(index, hold);
+        }
+    }
+}
+
+/// Unpacks a snapshot's `seats` (for tests and the load generator).
+pub fn decode_seats(encoded: &str, seat_count: usize) -> Option<Vec<SeatStatus>> {
+    let packed = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()?;
+    (0..seat_count)
+        .map(|i| packed.get(i / 4).map(|b| status_of(b >> (2 * (i % 4)))))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::availability::store::{MapShow, SeatRow, SectionRow};
+    use crate::domain::ShowStatus;
+
+    fn map(n: i32) -> Arc<SeatMap> {
+        let show = MapShow {
+            show_id: 1,
+            venue_id: 1,
+            status: ShowStatus::Live,
+            currency: "INR".into(),
+        };
+        let sections = vec![SectionRow {
+            section_id: 1,
+            name: "All".into(),
+            colour: "#000".into(),
+            priority: 0,
+            price_minor: 100,
+        }];
+        let seats = (1..=n)
+            .map(|i| SeatRow {
+                seat_id: i64::from(i),
+                section_id: 1,
+                row_label: "A".into(),
+                number: i,
+                x: i,
+                y: 0,
+                accessible: false,
+            })
+            .collect();
+        Arc::new(SeatMap::build(&show, sections, seats))
+    }
+
+    fn message(version: u64, changes: Vec<SeatChange>) -> Arc<FeedMessage> {
+        Arc::new(FeedMessage {
+            show_id: 1,
+            version,
+            changes,
+        })
+    }
+
+    #[test]
+    fn holds_sales_and_releases_flow_into_snapshot_and_deltas() {
+        let live = ShowLive::new(map(6), 10, &[(6, InventoryStatus::Sold)], &HashMap::new());
+        let (mut rx, resume) = live.follow(None);
+        assert!(matches!(resume, Resume::Snapshot(_)));
+        live.apply(&message(
+            11,
+            vec![SeatChange::Held {
+                label: "A1".into(),
+                user_id: 7,
+                expires_ms: 1,
+            }],
+        ));
+        live.apply(&message(
+            12,
+            vec![SeatChange::Recorded {
+                label: "A2".into(),
+                status: InventoryStatus::Sold,
+            }],
+        ));
+        // An old message changes nothing.
+        live.apply(&message(
+            11,
+            vec![SeatChange::Unheld { label: "A1".into() }],
+        ));
+        assert!(live.flush());
+        let delta = rx.try_recv().expect("a delta");
+        assert_eq!((delta.from, delta.to), (10, 12));
+        let text = String::from_utf8_lossy(&delta.event);
+        assert!(text.contains(r#"[[0,"held"],[1,"sold"]]"#), "{text}");
+        let snapshot = live.snapshot();
+        let body: serde_json::Value = serde_json::from_slice(&snapshot.json).expect("json");
+        assert_eq!(body["version"], 12);
+        let seats = decode_seats(body["seats"].as_str().expect("seats"), 6).expect("decodes");
+        assert_eq!(
+            seats,
+            vec![
+                SeatStatus::Held,
+                SeatStatus::Sold,
+                SeatStatus::Available,
+                SeatStatus::Available,
+                SeatStatus::Available,
+                SeatStatus::Sold
+            ]
+        );
+        assert_eq!(body["sections"][0]["sold"], 2);
+        assert_eq!(live.holds_of(7).0, vec!["A1".to_string()]);
+        // A held seat that is sold shows sold; its release changes nothing visible.
+        live.apply(&message(
+            13,
+            vec![
+                SeatChange::Recorded {
+                    label: "A1".into(),
+                    status: InventoryStatus::Sold,
+                },
+                SeatChange::Unheld { label: "A1".into() },
+            ],
+        ));
+        assert!(live.flush());
+        let text = String::from_utf8_lossy(&rx.try_recv().expect("delta").event).to_string();
+        assert!(text.contains(r#"[[0,"sold"]]"#), "{text}");
+    }
+
+    #[test]
+    fn resuming_clients_get_the_deltas_they_missed_or_a_snapshot() {
+        let live = ShowLive::new(map(4), 100, &[], &HashMap::new());
+        for (v, label) in [(101, "A1"), (102, "A2"), (103, "A3")] {
+            live.apply(&message(
+                v,
+                vec![SeatChange::Held {
+                    label: label.into(),
+                    user_id: 1,
+                    expires_ms: 1,
+                }],
+            ));
+            live.flush();
+        }
+        let (_, resume) = live.follow(Some(101));
+        match resume {
+            Resume::Deltas(d) => {
+                assert_eq!(d.iter().map(|d| d.to).collect::<Vec<_>>(), vec![102, 103])
+            }
+            Resume::Snapshot(_) => panic!("expected deltas"),
+        }
+        let (_, resume) = live.follow(Some(103));
+        assert!(matches!(resume, Resume::Deltas(d) if d.is_empty()));
+        let (_, resume) = live.follow(Some(5));
+        assert!(matches!(resume, Resume::Snapshot(_)));
+    }
+
+    #[test]
+    fn a_skipped_version_marks_the_state_stale_and_repair_corrects_it() {
+        let live = ShowLive::new(map(3), 1, &[], &HashMap::new());
+        live.apply(&message(
+            3,
+            vec![SeatChange::Held {
+                label: "A1".into(),
+                user_id: 1,
+                expires_ms: 50,
+            }],
+        ));
+        assert!(live.take_stale());
+        assert!(!live.take_stale());
+        // The stores say: A1 is not held (the hold store lost it), A3 is sold.
+        live.repair(4, &[(3, InventoryStatus::Sold)], &HashMap::new());
+        assert_eq!(live.status_of_label("A1"), Some(SeatStatus::Available));
+        assert_eq!(live.status_of_label("A3"), Some(SeatStatus::Sold));
+        assert_eq!(live.version(), 4);
+        assert!(live.flush());
+    }
+
+    #[test]
+    fn expiries_come_due_in_order_and_are_retried() {
+        let live = ShowLive::new(map(3), 1, &[], &HashMap::new());
+        live.apply(&message(
+            2,
+            vec![
+                SeatChange::Held {
+                    label: "A2".into(),
+                    user_id: 1,
+                    expires_ms: 200,
+                },
+                SeatChange::Held {
+                    label: "A1".into(),
+                    user_id: 2,
+                    expires_ms: 100,
+                },
+            ],
+        ));
+        assert!(live.due_expiries(50).is_empty());
+        assert_eq!(live.due_expiries(150), vec![("A1".to_string(), 2, 100)]);
+        assert!(live.due_expiries(160).is_empty());
+        // A2 comes due, and A1, not announced within a second, is asked about again.
+        let again = live.due_expiries(1150);
+        assert_eq!(
+            again,
+            vec![("A2".to_string(), 1, 200), ("A1".to_string(), 2, 100)]
+        );
+    }
+
+    #[test]
+    fn a_client_that_stops_reading_is_left_behind_not_buffered_for() {
+        let live = ShowLive::new(map(2), 1, &[], &HashMap::new());
+        let (mut rx, _) = live.follow(None);
+        for v in 2..200u64 {
+            let change = if v % 2 == 0 {
+                SeatChange::Held {
+                    label: "A1".into(),
+                    user_id: 1,
+                    expires_ms: 1,
+                }
+            } else {
+                SeatChange::Unheld { label: "A1".into() }
+            };
+            live.apply(&message(v, vec![change]));
+            live.flush();
+        }
+        // At most CLIENT_BACKLOG deltas wait for it; the stream then ends it (it reconnects).
+        assert!(matches!(
+            rx.try_recv(),
+            Err(broadcast::error::TryRecvError::Lagged(n)) if n >= 100
+        ));
+        assert!(live.lock().ring.len() <= RING);
+    }
+
+    #[test]
+    fn fifty_thousand_seats_fit_in_twenty_kilobytes() {
+        let live = ShowLive::new(map(50_000), 1, &[], &HashMap::new());
+        let snapshot = live.snapshot();
+        let body: serde_json::Value = serde_json::from_slice(&snapshot.json).expect("json");
+        assert_eq!(body["seats"].as_str().map(str::len), Some(16_668));
+        assert!(snapshot.json.len() <= 20 * 1024, "{}", snapshot.json.len());
+    }
+}

@@ -1,0 +1,266 @@
+//! The read side of an onsale: layout, availability, the live stream, the per-seat list and the
+//! caller's own holds, all answered from this node's memory.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use bytes::Bytes;
+use futures_util::stream::{self, Stream, StreamExt};
+use serde_json::json;
+use tokio::sync::broadcast;
+
+use super::live::{Delta, Resume, ShowLive};
+use crate::app::AppState;
+use crate::catalog::time::local_rfc3339_millis;
+use crate::domain::SeatStatus;
+use crate::error::ApiResult;
+use crate::http::auth::{AuthUser, CatalogReader};
+use crate::http::json::ApiPath;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/shows/{show_id}/layout", get(layout))
+        .route("/api/v1/shows/{show_id}/availability", get(availability))
+        .route("/api/v1/shows/{show_id}/seats/stream", get(stream))
+        .route("/api/v1/shows/{show_id}/holds/mine", get(my_holds))
+}
+
+/// How long caches may keep a layout: it never changes once the show is live.
+const LAYOUT_MAX_AGE: u32 = 86_400;
+/// A comment line sent to idle streams so proxies keep them open.
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(15);
+
+fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .map(|t| t.trim().trim_start_matches("W/"))
+                .any(|t| t == etag || t == "*")
+        })
+}
+
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';');
+            let name = parts.next().unwrap_or("").trim();
+            let refused = parts.any(|p| p.trim().replace(' ', "") == "q=0");
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+        })
+}
+
+/// The seat map: sections with prices, rows as runs of seats, in seat index order.
+async fn layout(
+    State(state): State<AppState>,
+    CatalogReader(reader): CatalogReader,
+    headers: HeaderMap,
+    ApiPath(show_id): ApiPath<i64>,
+) -> ApiResult<Response> {
+    let live = state.availability.show(show_id).await?;
+    let map = &live.map;
+    let cache = format!(
+        "{}, max-age={LAYOUT_MAX_AGE}, immutable",
+        if reader.is_some() {
+            "private"
+        } else {
+            "public"
+        }
+    );
+    let mut response = if if_none_match(&headers, &map.etag) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        (
+            [(header::CONTENT_TYPE, "application/json")],
+            map.layout_json.clone(),
+        )
+            .into_response()
+    };
+    let h = response.headers_mut();
+    h.insert(header::ETAG, header_value(&map.etag));
+    h.insert(header::CACHE_CONTROL, header_value(&cache));
+    h.insert(header::VARY, HeaderValue::from_static("Authorization"));
+    Ok(response)
+}
+
+fn header_value(s: &str) -> HeaderValue {
+    HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// Every seat's status, packed, with the version it is at and counts per section.
+async fn availability(
+    State(state): State<AppState>,
+    CatalogReader(_reader): CatalogReader,
+    headers: HeaderMap,
+    ApiPath(show_id): ApiPath<i64>,
+) -> ApiResult<Response> {
+    let live = state.availability.show(show_id).await?;
+    let snapshot = live.snapshot();
+    // Rendered and compressed once per version; served as is.
+    let (body, encoding) = if accepts_gzip(&headers) && !snapshot.gzip.is_empty() {
+        (snapshot.gzip.clone(), Some("gzip"))
+    } else {
+        (snapshot.json.clone(), None)
+    };
+    let mut response = (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "no-store"),
+            (header::VARY, "Accept-Encoding, Authorization"),
+        ],
+        body,
+    )
+        .into_response();
+    if let Some(encoding) = encoding {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static(encoding));
+    }
+    Ok(response)
+}
+
+/// Server-sent events: a `snapshot` (or, with `Last-Event-ID`, the `seats` deltas missed), then
+/// a `seats` delta per flush; the event id is the version. A client that falls behind by more
+/// than its backlog is dropped and reconnects; a heartbeat comment goes out when idle.
+async fn stream(
+    State(state): State<AppState>,
+    CatalogReader(_reader): CatalogReader,
+    headers: HeaderMap,
+    ApiPath(show_id): ApiPath<i64>,
+) -> ApiResult<Response> {
+    let live = state.availability.show(show_id).await?;
+    let since = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let (receiver, resume) = live.follow(since);
+    let (first, sent) = match resume {
+        Resume::Snapshot(s) => (vec![s.event.clone()], s.version),
+        Resume::Deltas(deltas) => {
+            let sent = deltas.last().map_or(since.unwrap_or(0), |d| d.to);
+            (deltas.iter().map(|d| d.event.clone()).collect(), sent)
+        }
+    };
+    let mut opening = Vec::with_capacity(first.len() + 1);
+    opening.push(Bytes::from_static(b"retry: 2000\n\n"));
+    opening.extend(first);
+    let shutdown = state.shutdown.clone();
+    let events = follow(receiver, sent, shutdown);
+    let body = stream::iter(opening.into_iter().map(Ok::<_, Infallible>)).chain(events);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-store"),
+            (header::HeaderName::from_static("x-accel-buffering"), "no"),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response())
+}
+
+/// The deltas after version `sent`, heartbeats while idle; ends when the client falls too far
+/// behind or the node shuts down.
+fn follow(
+    receiver: broadcast::Receiver<Arc<Delta>>,
+    sent: u64,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> impl Stream<Item = Result<Bytes, Infallible>> {
+    stream::unfold(
+        (receiver, sent, shutdown),
+        |(mut receiver, sent, mut shutdown)| async move {
+            loop {
+                let next = tokio::select! {
+                    next = receiver.recv() => Some(next),
+                    () = tokio::time::sleep(HEARTBEAT_EVERY) => None,
+                    _ = shutdown.wait_for(|stop| *stop) => return None,
+                };
+                let Some(next) = next else {
+                    let beat = Bytes::from_static(b": heartbeat\n\n");
+                    return Some((Ok(beat), (receiver, sent, shutdown)));
+                };
+                match next {
+                    Ok(delta) if delta.to <= sent => continue,
+                    Ok(delta) => {
+                        let to = delta.to;
+                        return Some((Ok(delta.event.clone()), (receiver, to, shutdown)));
+                    }
+                    // Too slow: dropped; it reconnects with its Last-Event-ID.
+                    Err(broadcast::error::RecvError::Lagged(_)) => return None,
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        },
+    )
+}
+
+/// The seats the caller holds for the show, and when the first of those holds ends.
+async fn my_holds(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(show_id): ApiPath<i64>,
+) -> ApiResult<Response> {
+    let live = state.availability.show(show_id).await?;
+    let (seats, soonest) = live.holds_of(user.user_id);
+    let expires_at = soonest
+        .and_then(chrono::DateTime::from_timestamp_millis)
+        .map(|t| local_rfc3339_millis(t, chrono_tz::Tz::UTC));
+    crate::http::cache::no_store_json(&json!({
+        "show_id": show_id,
+        "seat_ids": seats,
+        "expires_at": expires_at,
+    }))
+}
+
+/// The per-seat list of a live (or past) show from this node's state, in seat index order:
+/// the shape of `GET /api/v1/shows/{id}/seats`.
+pub fn seat_list(live: &ShowLive, user_id: Option<i64>) -> Vec<crate::catalog::browse::SeatView> {
+    let map = &live.map;
+    let currency = crate::money::Currency::parse(&map.currency);
+    live.statuses(user_id)
+        .into_iter()
+        .zip(&map.seats)
+        .map(|((status, mine), seat)| {
+            let section = map.sections.get(seat.section as usize);
+            let row = map
+                .row_labels
+                .get(seat.row as usize)
+                .cloned()
+                .unwrap_or_default();
+            let price = section.map_or(0, |s| s.price_minor);
+            crate::catalog::browse::SeatView {
+                seat_id: format!("{row}{}", seat.number),
+                section: section.map(|s| s.name.clone()).unwrap_or_default(),
+                row,
+                number: seat.number,
+                x: seat.x,
+                y: seat.y,
+                accessible: seat.accessible,
+                price: currency
+                    .map(|c| c.to_major(price))
+                    .unwrap_or_else(|| serde_json::Number::from(price)),
+                status,
+                mine,
+            }
+        })
+        .collect()
+}
+
+/// How many seats of `seats` are held.
+pub fn held_count(seats: &[crate::catalog::browse::SeatView]) -> usize {
+    seats
+        .iter()
+        .filter(|s| s.status == SeatStatus::Held)
+        .count()
+}
