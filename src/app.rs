@@ -63,6 +63,8 @@ pub struct AppState {
     pub tokens: Arc<TokenKeys>,
     pub passwords: Arc<Passwords>,
     pub settings: Arc<Settings>,
+    /// This node's catalog answers, kept in memory until the catalog changes.
+    pub catalog: Arc<crate::catalog::cache::CatalogCache>,
     /// This node's live seat availability (layout, snapshot, stream).
     pub availability: Arc<crate::availability::Availability>,
     /// Turns true when the node begins to shut down (long-lived streams end on it).
@@ -147,6 +149,7 @@ impl AppState {
             db,
             holds,
             availability,
+            catalog: Arc::default(),
             shutdown,
             begin_shutdown: Arc::new(begin_shutdown),
             faults: Arc::new(Faults::default()),

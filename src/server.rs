@@ -41,7 +41,7 @@ impl Application {
         let index = Arc::new(SearchIndex::open(Some(&search_dir)).with_context(|| {
             format!("cannot open the search index in {}", search_dir.display())
         })?);
-        crate::search::sync_once(&state.db, &index, &search_dir).await?;
+        crate::search::sync_once(&state.db, &index, &search_dir, None).await?;
         state.search = Some(index);
         let listener = TcpListener::bind(config.bind)
             .await

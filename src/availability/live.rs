@@ -63,6 +63,8 @@ pub struct Snapshot {
     pub gzip: Bytes,
     /// The `snapshot` server-sent event.
     pub event: Bytes,
+    /// Per section (in the map's order): available, held, sold, blocked.
+    pub section_counts: Vec<[u32; 4]>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -438,6 +440,7 @@ impl ShowLive {
             json: Bytes::from(json),
             gzip: Bytes::from(gzip),
             event: Bytes::from(event),
+            section_counts: counts,
         }
     }
 

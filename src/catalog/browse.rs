@@ -1,6 +1,8 @@
 //! Public reads: the show list in the seed's shape, one show with live section availability,
 //! and the per-seat map of a show.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -10,13 +12,14 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::cache::{self, Rendered};
 use super::store::{self, ListFilter, ShowSummaryRow, StoredShow};
 use super::time::{local_rfc3339, parse_time_filter, TimeFilter};
 use crate::app::AppState;
 use crate::domain::{SeatStatus, ShowStatus};
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::{AuthUser, CatalogReader};
-use crate::http::cache::{catalog_json, no_store_json};
+use crate::http::cache::{catalog_json, catalog_rendered, no_store_json};
 use crate::http::json::{ApiPath, ApiQuery};
 use crate::money::Currency;
 use crate::store::Db;
@@ -154,10 +157,30 @@ async fn get_shows(
         offset: (page - 1) * per_page,
         ..ListFilter::default()
     };
-    let shows = list_shows(&state.db, &filter).await?;
-    catalog_json(
+    let key = format!(
+        "shows:{:?}:{:?}:{:?}:{:?}:{}:{}",
+        filter.category,
+        filter.city.as_deref().map(str::to_lowercase),
+        filter.from,
+        filter.to,
+        filter.limit,
+        filter.offset
+    );
+    let answer = match state.catalog.answer(&key) {
+        Some(answer) => answer,
+        None => {
+            let generation = state.catalog.generation();
+            let shows = list_shows(&state.db, &filter).await?;
+            let answer = Rendered::new(serde_json::to_vec(&shows).map_err(ApiError::internal)?);
+            state
+                .catalog
+                .keep_answer(key, generation, cache::TTL, answer.clone());
+            answer
+        }
+    };
+    catalog_rendered(
         &headers,
-        &shows,
+        &answer,
         state.settings.catalog_max_age,
         reader.is_some(),
     )
@@ -307,32 +330,35 @@ async fn get_show(
     headers: HeaderMap,
     ApiPath(show_id): ApiPath<i64>,
 ) -> ApiResult<Response> {
-    let mut show = visible_show(&state, reader.as_ref(), show_id).await?;
+    let mut show = match state.catalog.show(show_id) {
+        Some(show) => ShowDetail::clone(&show),
+        None => {
+            let generation = state.catalog.generation();
+            let show = visible_show(&state, reader.as_ref(), show_id).await?;
+            if show.status != ShowStatus::Draft {
+                state.catalog.keep_show(generation, Arc::new(show.clone()));
+            }
+            show
+        }
+    };
     if show.status == ShowStatus::Live {
-        count_holds(&state, &mut show).await?;
+        live_counts(&state, &mut show).await?;
     }
     let max_age = state.settings.catalog_max_age.min(5);
     let private = reader.is_some() || show.status == ShowStatus::Draft;
     catalog_json(&headers, &show, max_age, private)
 }
 
-/// Moves seats that are held (and still on sale) from `available` to `held`, per section.
-async fn count_holds(state: &AppState, show: &mut ShowDetail) -> ApiResult<()> {
-    let holds = state.holds.holds_of_show(show.show_id).await?;
-    if holds.is_empty() {
-        return Ok(());
-    }
-    let labels: Vec<&String> = holds.keys().collect();
-    let per_section =
-        store::available_per_section(&state.db, show.show_id, show.venue_id, &labels).await?;
-    for section in &mut show.sections {
-        let held: i64 = per_section
-            .iter()
-            .filter(|(name, _)| *name == section.name)
-            .map(|(_, n)| n)
-            .sum();
-        section.held = held;
-        section.available = (section.available - held).max(0);
+/// Section counts from this node's live availability (held seats apart from available ones).
+async fn live_counts(state: &AppState, show: &mut ShowDetail) -> ApiResult<()> {
+    let live = state.availability.show(show.show_id).await?;
+    let snapshot = live.snapshot();
+    for (section, counts) in live.map.sections.iter().zip(&snapshot.section_counts) {
+        if let Some(s) = show.sections.iter_mut().find(|s| s.name == section.name) {
+            s.available = i64::from(counts[0]);
+            s.held = i64::from(counts[1]);
+            s.sold = i64::from(counts[2]);
+        }
     }
     show.held = show.sections.iter().map(|s| s.held).sum();
     show.available = show.sections.iter().map(|s| s.available).sum();

@@ -1,6 +1,8 @@
 //! `/api/v1/events`: an event is the bigger plan (a film's release, a tour) whose shows are
 //! performed at venues.
 
+use std::time::Duration;
+
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -10,13 +12,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::browse::{list_shows, ShowSummary};
+use super::cache::Rendered;
 use super::store::{self, Event, EventFields, ListFilter};
 use super::Category;
 use crate::app::AppState;
 use crate::auth::Role;
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::{AuthUser, CatalogReader};
-use crate::http::cache::catalog_json;
+use crate::http::cache::catalog_rendered;
 use crate::http::json::{ApiJson, ApiPath};
 use crate::venues::store::text_field_opt;
 
@@ -143,6 +146,23 @@ async fn get_event(
     headers: HeaderMap,
     ApiPath(event_id): ApiPath<i64>,
 ) -> ApiResult<Response> {
+    // The public answer (no drafts) is kept in memory; an organiser's own view is read fresh.
+    let key = format!("event:{event_id}");
+    if let Some(answer) = state.catalog.answer(&key) {
+        let organiser = match &reader {
+            Some(user) => is_organiser_of(&state, user, event_id).await?,
+            None => false,
+        };
+        if !organiser {
+            return catalog_rendered(
+                &headers,
+                &answer,
+                state.settings.catalog_max_age,
+                reader.is_some(),
+            );
+        }
+    }
+    let generation = state.catalog.generation();
     let event = store::read_event(&state.db, event_id)
         .await?
         .ok_or_else(|| ApiError::not_found("Event", event_id))?;
@@ -156,12 +176,31 @@ async fn get_event(
         ..ListFilter::default()
     };
     let shows = list_shows(&state.db, &filter).await?;
-    catalog_json(
+    let answer = Rendered::new(
+        serde_json::to_vec(&EventWithShows { event, shows }).map_err(ApiError::internal)?,
+    );
+    if !is_organiser {
+        // Events change without an outbox event while they have no live show: a short life.
+        state
+            .catalog
+            .keep_answer(key, generation, Duration::from_secs(1), answer.clone());
+    }
+    catalog_rendered(
         &headers,
-        &EventWithShows { event, shows },
+        &answer,
         state.settings.catalog_max_age,
         reader.is_some(),
     )
+}
+
+/// Whether `user` organises the event (or is an admin).
+async fn is_organiser_of(state: &AppState, user: &AuthUser, event_id: i64) -> ApiResult<bool> {
+    if user.is_admin(state).await? {
+        return Ok(true);
+    }
+    Ok(store::read_event(&state.db, event_id)
+        .await?
+        .is_some_and(|e| e.organiser_id == user.user_id))
 }
 
 #[derive(Deserialize)]
@@ -225,5 +264,6 @@ async fn update_event(
         },
     )
     .await?;
+    state.catalog.invalidate();
     Ok(Json(event))
 }

@@ -2,6 +2,7 @@
 //! launch them (pre-populating the inventory) and cancel them; visitors list and read them.
 
 pub mod browse;
+pub mod cache;
 pub mod events;
 pub mod shows;
 pub mod store;

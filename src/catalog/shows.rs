@@ -252,6 +252,7 @@ async fn launch_show(
         .with_details(json!({ "show_id": show_id, "status": show.status })));
     };
     state.shows.invalidate(show_id);
+    state.catalog.invalidate();
     state.outbox_wakeup.notify_one();
     tracing::info!(
         show_id,
@@ -302,6 +303,7 @@ async fn update_show(
     )
     .await?;
     state.shows.invalidate(show_id);
+    state.catalog.invalidate();
     state.outbox_wakeup.notify_one();
     Ok(Json(reload(&state, show_id).await?))
 }
@@ -325,6 +327,7 @@ async fn cancel_show(
         .with_details(json!({ "show_id": show_id, "status": show.status })));
     };
     state.shows.invalidate(show_id);
+    state.catalog.invalidate();
     state.outbox_wakeup.notify_one();
     announce_blocked(&state, show_id).await;
     for txn in &refunds {

@@ -5,8 +5,8 @@
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
+use crate::catalog::cache::Rendered;
 use crate::error::ApiError;
 
 /// A cacheable JSON answer to a catalog read.
@@ -17,8 +17,17 @@ pub fn catalog_json<T: Serialize>(
     private: bool,
 ) -> Result<Response, ApiError> {
     let body = serde_json::to_vec(value).map_err(ApiError::internal)?;
-    let digest = Sha256::digest(&body);
-    let etag = format!("\"{}\"", hex::encode(&digest[..12]));
+    catalog_rendered(request_headers, &Rendered::new(body), max_age, private)
+}
+
+/// A catalog answer rendered before (kept in memory): `304` on a matching `If-None-Match`.
+pub fn catalog_rendered(
+    request_headers: &HeaderMap,
+    answer: &Rendered,
+    max_age: u32,
+    private: bool,
+) -> Result<Response, ApiError> {
+    let etag: &str = &answer.etag;
     let cache_control = format!(
         "{}, max-age={max_age}",
         if private { "private" } else { "public" }
@@ -33,7 +42,7 @@ pub fn catalog_json<T: Serialize>(
         })
         .unwrap_or(false);
     let mut headers = HeaderMap::new();
-    headers.insert(header::ETAG, header_value(&etag)?);
+    headers.insert(header::ETAG, header_value(etag)?);
     headers.insert(header::CACHE_CONTROL, header_value(&cache_control)?);
     headers.insert(header::VARY, HeaderValue::from_static("Authorization"));
     if matches {
@@ -43,7 +52,7 @@ pub fn catalog_json<T: Serialize>(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    Ok((StatusCode::OK, headers, body).into_response())
+    Ok((StatusCode::OK, headers, answer.body.clone()).into_response())
 }
 
 /// A JSON answer that no cache may keep (live seat availability).

@@ -14,6 +14,7 @@ use sqlx::types::Json as SqlJson;
 use super::index::{SearchIndex, ShowDoc};
 use crate::app::AppState;
 use crate::catalog::browse::ShowSummary;
+use crate::catalog::cache::CatalogCache;
 use crate::catalog::store::{ShowSummaryRow, SUMMARY_COLUMNS};
 use crate::domain::ShowStatus;
 use crate::store::Db;
@@ -135,7 +136,15 @@ pub async fn rebuild(db: &Db, index: &Arc<SearchIndex>, dir: &Path) -> anyhow::R
 }
 
 /// Applies the outbox rows after the position; returns how many shows were re-indexed.
-pub async fn sync_once(db: &Db, index: &Arc<SearchIndex>, dir: &Path) -> anyhow::Result<usize> {
+///
+/// A `show.*` event also drops this node's kept catalog answers (`catalog`), so a change made
+/// on any node reaches every node's catalog reads as fast as its search index.
+pub async fn sync_once(
+    db: &Db,
+    index: &Arc<SearchIndex>,
+    dir: &Path,
+    catalog: Option<&CatalogCache>,
+) -> anyhow::Result<usize> {
     let Some(position) = read_position(dir) else {
         rebuild(db, index, dir).await?;
         return Ok(0);
@@ -179,6 +188,11 @@ pub async fn sync_once(db: &Db, index: &Arc<SearchIndex>, dir: &Path) -> anyhow:
     };
     if fresh.is_empty() {
         return Ok(0);
+    }
+    if fresh.iter().any(|e| e.1.starts_with("show.")) {
+        if let Some(catalog) = catalog {
+            catalog.invalidate();
+        }
     }
     let mut shows = BTreeSet::new();
     for (_, topic, aggregate_id, payload) in fresh.iter().copied() {
@@ -255,7 +269,13 @@ impl crate::workers::Worker for Indexer {
             self.last_sweep = std::time::Instant::now();
             rebuild(&self.state.db, &self.index, &self.dir).await
         } else {
-            sync_once(&self.state.db, &self.index, &self.dir).await
+            sync_once(
+                &self.state.db,
+                &self.index,
+                &self.dir,
+                Some(&self.state.catalog),
+            )
+            .await
         }
     }
 }

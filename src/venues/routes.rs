@@ -2,6 +2,8 @@
 
 use std::str::FromStr;
 
+use std::time::Duration;
+
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -14,9 +16,10 @@ use super::layout::{plan_layout, SectionSpec};
 use super::store::{self, NewVenue};
 use crate::app::AppState;
 use crate::auth::Role;
+use crate::catalog::cache::Rendered;
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::{AuthUser, CatalogReader};
-use crate::http::cache::catalog_json;
+use crate::http::cache::{catalog_json, catalog_rendered};
 use crate::http::json::{ApiJson, ApiPath, ApiQuery};
 
 pub fn router() -> Router<AppState> {
@@ -123,12 +126,25 @@ async fn get_venue(
     headers: HeaderMap,
     ApiPath(venue_id): ApiPath<i64>,
 ) -> ApiResult<Response> {
-    let venue = store::find_venue(&state.db, venue_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Venue", venue_id))?;
-    catalog_json(
+    // A venue's layout never changes once onboarded: kept in memory.
+    let key = format!("venue:{venue_id}");
+    let answer = match state.catalog.answer(&key) {
+        Some(answer) => answer,
+        None => {
+            let generation = state.catalog.generation();
+            let venue = store::find_venue(&state.db, venue_id)
+                .await?
+                .ok_or_else(|| ApiError::not_found("Venue", venue_id))?;
+            let answer = Rendered::new(serde_json::to_vec(&venue).map_err(ApiError::internal)?);
+            state
+                .catalog
+                .keep_answer(key, generation, Duration::from_secs(300), answer.clone());
+            answer
+        }
+    };
+    catalog_rendered(
         &headers,
-        &venue,
+        &answer,
         state.settings.catalog_max_age,
         reader.is_some(),
     )

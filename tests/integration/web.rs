@@ -424,7 +424,7 @@ async fn the_stadium_map_opens_by_section_and_a_venue_owner_previews_a_layout() 
     b.js("const s = document.querySelector('#city'); s.value = 'Delhi'; s.dispatchEvent(new Event('change'))", json!([])).await;
     b.wait_text("Diljit Dosanjh").await;
     b.click("a.title").await;
-    b.wait_text("choose a section above to zoom in").await;
+    b.wait_text("choose a section above to see its seats").await;
     b.click("[data-section=\"Fan Pit\"]").await;
     let seats = eventually(Duration::from_secs(8), || async {
         let n = b
