@@ -12,6 +12,7 @@ mod availability;
 mod bad_input;
 mod booking;
 mod catalog;
+mod catalog_cache;
 mod hardening;
 mod launch_scale;
 mod migrations;
