@@ -18,7 +18,7 @@ use serde_json::json;
 use super::{live_show, BenchConfig, Client};
 
 /// The server's resident set size in MiB.
-fn rss_mib(pid: u32) -> anyhow::Result<f64> {
+pub(crate) fn rss_mib(pid: u32) -> anyhow::Result<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .with_context(|| format!("cannot read /proc/{pid}/status"))?;
     let kib: f64 = status

@@ -21,6 +21,7 @@ use rand::Rng;
 use serde_json::{json, Value};
 use tokio::sync::Mutex;
 
+mod live;
 mod memory;
 
 /// Settings of `boxoffice bench`.
@@ -52,9 +53,22 @@ pub struct BenchConfig {
     /// reads, with the server's RSS (read from `/proc/<pid>/status`) before, at peak and after.
     #[arg(long, requires = "server_pid")]
     pub memory: bool,
-    /// The server's process id, for the memory scenario.
+    /// The server's process id, for the memory scenario (and the live one's RSS).
     #[arg(long)]
     pub server_pid: Option<u32>,
+    /// Run the live availability scenario instead of the onsale: layout and availability sizes,
+    /// availability reads beside `/healthz`, then stream clients while seats change.
+    #[arg(long)]
+    pub live: bool,
+    /// Live scenario: seats taken (half bought, half held) before measuring.
+    #[arg(long, default_value_t = 20_000)]
+    pub taken: u32,
+    /// Live scenario: server-sent-event clients following the show.
+    #[arg(long, default_value_t = 10_000)]
+    pub stream_clients: usize,
+    /// Live scenario: seat changes per second made while the stream clients follow.
+    #[arg(long, default_value_t = 1_000)]
+    pub changes_per_second: u32,
 }
 
 pub(crate) struct Client {
@@ -249,6 +263,9 @@ fn random_pair(rows: u32) -> [String; 2] {
 pub async fn run(config: BenchConfig) -> anyhow::Result<()> {
     if config.memory {
         return memory::run(&config).await;
+    }
+    if config.live {
+        return live::run(&config).await;
     }
     let client = Arc::new(Client {
         http: reqwest::Client::builder()

@@ -13,8 +13,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::cache::{self, Rendered};
+use super::filter::CatalogFilter;
 use super::store::{self, ListFilter, ShowSummaryRow, StoredShow};
-use super::time::{local_rfc3339, parse_time_filter, TimeFilter};
+use super::time::local_rfc3339;
 use crate::app::AppState;
 use crate::domain::{SeatStatus, ShowStatus};
 use crate::error::{ApiError, ApiResult};
@@ -98,39 +99,12 @@ async fn get_shows(
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<ShowsQuery>,
 ) -> ApiResult<Response> {
-    let category = match q.cat.as_deref().map(str::trim) {
-        None | Some("") | Some("all") => None,
-        Some(c @ ("movie" | "concert")) => Some(c.to_owned()),
-        Some(other) => {
-            return Err(
-                ApiError::invalid("category must be one of: movie, concert, all")
-                    .with_details(json!({ "category": other })),
-            )
-        }
-    };
-    let parse = |field: &str, raw: &Option<String>| -> ApiResult<Option<TimeFilter>> {
-        match raw.as_deref().map(str::trim) {
-            None | Some("") => Ok(None),
-            Some(r) => parse_time_filter(r).map(Some).ok_or_else(|| {
-                ApiError::invalid_field(
-                    field,
-                    format!("{field} must be a date (2026-01-10) or an RFC 3339 time"),
-                )
-            }),
-        }
-    };
-    let from = parse("from", &q.from)?;
-    let to = parse("to", &q.to)?;
-    if let (Some(TimeFilter::Date(a)), Some(TimeFilter::Date(b))) = (&from, &to) {
-        if a > b {
-            return Err(ApiError::invalid_field("to", "to must not be before from"));
-        }
-    }
-    if let (Some(TimeFilter::Instant(a)), Some(TimeFilter::Instant(b))) = (&from, &to) {
-        if a > b {
-            return Err(ApiError::invalid_field("to", "to must not be before from"));
-        }
-    }
+    let parsed = CatalogFilter::parse(
+        q.cat.as_deref(),
+        q.city.as_deref(),
+        q.from.as_deref(),
+        q.to.as_deref(),
+    )?;
     let page = q.page.unwrap_or(1);
     if !(1..=10_000).contains(&page) {
         return Err(ApiError::invalid_field(
@@ -146,13 +120,10 @@ async fn get_shows(
         ));
     }
     let filter = ListFilter {
-        category,
-        city: q
-            .city
-            .map(|c| c.trim().to_owned())
-            .filter(|c| !c.is_empty()),
-        from,
-        to,
+        category: parsed.category.map(|c| c.as_str().to_owned()),
+        city: parsed.city,
+        from: parsed.from,
+        to: parsed.to,
         limit: per_page,
         offset: (page - 1) * per_page,
         ..ListFilter::default()

@@ -4,6 +4,7 @@
 pub mod browse;
 pub mod cache;
 pub mod events;
+pub mod filter;
 pub mod shows;
 pub mod store;
 pub mod time;

@@ -7,11 +7,11 @@ use axum::routing::get;
 use axum::Router;
 use chrono::{Datelike, Utc};
 use serde::Deserialize;
-use serde_json::json;
 
 use super::index::SearchQuery;
 use crate::app::AppState;
-use crate::catalog::time::{parse_time_filter, TimeFilter};
+use crate::catalog::filter::CatalogFilter;
+use crate::catalog::time::TimeFilter;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::auth::CatalogReader;
 use crate::http::cache::catalog_json;
@@ -52,16 +52,12 @@ async fn search(
             "q must have at most 200 characters",
         ));
     }
-    let category = match p.cat.as_deref().map(str::trim) {
-        None | Some("") | Some("all") => None,
-        Some(c @ ("movie" | "concert")) => Some(c.to_owned()),
-        Some(other) => {
-            return Err(
-                ApiError::invalid("category must be one of: movie, concert, all")
-                    .with_details(json!({ "field": "cat", "category": other })),
-            )
-        }
-    };
+    let filter = CatalogFilter::parse(
+        p.cat.as_deref(),
+        p.city.as_deref(),
+        p.from.as_deref(),
+        p.to.as_deref(),
+    )?;
     let limit = p.limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {
         return Err(ApiError::invalid_field(
@@ -78,30 +74,23 @@ async fn search(
     }
     let mut query = SearchQuery {
         q: p.q,
-        city: p
-            .city
-            .map(|c| c.trim().to_owned())
-            .filter(|c| !c.is_empty()),
-        category,
+        city: filter.city,
+        category: filter.category.map(|c| c.as_str().to_owned()),
         limit,
         offset,
         ..SearchQuery::default()
     };
-    for (field, raw) in [("from", &p.from), ("to", &p.to)] {
-        let Some(raw) = raw.as_deref().map(str::trim).filter(|r| !r.is_empty()) else {
-            continue;
-        };
-        let parsed = parse_time_filter(raw).ok_or_else(|| {
-            ApiError::invalid_field(
-                field,
-                format!("{field} must be a date (2026-01-10) or an RFC 3339 time"),
-            )
-        })?;
-        match (field, parsed) {
-            ("from", TimeFilter::Instant(t)) => query.from = Some(t),
-            ("from", TimeFilter::Date(d)) => query.from_day = Some(i64::from(d.num_days_from_ce())),
-            (_, TimeFilter::Instant(t)) => query.to = Some(t),
-            (_, TimeFilter::Date(d)) => query.to_day = Some(i64::from(d.num_days_from_ce())),
+    for (parsed, is_from) in [(filter.from, true), (filter.to, false)] {
+        match (parsed, is_from) {
+            (None, _) => {}
+            (Some(TimeFilter::Instant(t)), true) => query.from = Some(t),
+            (Some(TimeFilter::Date(d)), true) => {
+                query.from_day = Some(i64::from(d.num_days_from_ce()))
+            }
+            (Some(TimeFilter::Instant(t)), false) => query.to = Some(t),
+            (Some(TimeFilter::Date(d)), false) => {
+                query.to_day = Some(i64::from(d.num_days_from_ce()))
+            }
         }
     }
     let (total, hits) = tokio::task::spawn_blocking(move || index.search(&query, Utc::now()))

@@ -50,7 +50,10 @@ async fn changes_show_at_once_on_the_node_that_made_them(backend: Backend) {
     let list = app.get(LIST, None).await.expect(200);
     assert_eq!(titles(&list, fx.show), vec!["Test Movie"]);
     let show_path = format!("/api/v1/shows/{}", fx.show);
-    assert_eq!(app.get(&show_path, None).await.expect(200)["max_seats_per_user"], 10);
+    assert_eq!(
+        app.get(&show_path, None).await.expect(200)["max_seats_per_user"],
+        10
+    );
 
     app.patch(
         &format!("/api/v1/events/{}", fx.event),
@@ -70,7 +73,10 @@ async fn changes_show_at_once_on_the_node_that_made_them(backend: Backend) {
     )
     .await
     .expect(200);
-    assert_eq!(app.get(&show_path, None).await.expect(200)["max_seats_per_user"], 4);
+    assert_eq!(
+        app.get(&show_path, None).await.expect(200)["max_seats_per_user"],
+        4
+    );
     // Live counts come from the seat state, not the kept answer.
     let buyer = app.visitor().await;
     app.post(
