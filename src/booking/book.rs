@@ -6,8 +6,8 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::idempotency::{self, Claim};
@@ -407,7 +407,28 @@ async fn commit_booking(
     }
 }
 
-/// The 201 body of a confirmed booking (also stored as the idempotent response).
+/// The 201 body of a confirmed booking (the seed's shape, plus tickets, total and currency;
+/// also stored as the idempotent response).
+#[derive(Debug, Serialize)]
+pub struct Confirmation<'a> {
+    pub status: &'static str,
+    pub booking_id: i64,
+    pub transaction_id: &'a str,
+    pub show_id: i64,
+    pub seat_ids: Vec<&'a str>,
+    pub tickets: Vec<ConfirmedTicket<'a>>,
+    pub total: serde_json::Number,
+    pub currency: &'a str,
+}
+
+/// One ticket of a [`Confirmation`].
+#[derive(Debug, Serialize)]
+pub struct ConfirmedTicket<'a> {
+    pub ticket_id: Option<i64>,
+    pub seat_id: &'a str,
+    pub price: serde_json::Number,
+}
+
 fn confirmation_body(
     booking_id: i64,
     tickets: &[(i64, i64)],
@@ -417,23 +438,25 @@ fn confirmation_body(
     currency: Currency,
     total: i64,
 ) -> String {
-    let ticket_json: Vec<Value> = seats
-        .iter()
-        .map(|seat| {
-            let ticket_id = tickets.iter().find(|(_, s)| *s == seat.seat_id).map(|(t, _)| *t);
-            json!({ "ticket_id": ticket_id, "seat_id": seat.label, "price": currency.to_major(seat.price_minor) })
-        })
-        .collect();
-    let labels: Vec<&str> = seats.iter().map(|s| s.label.as_str()).collect();
-    json!({
-        "status": "seats_booked",
-        "booking_id": booking_id,
-        "transaction_id": txn,
-        "show_id": show_id,
-        "seat_ids": labels,
-        "tickets": ticket_json,
-        "total": currency.to_major(total),
-        "currency": currency.code,
-    })
-    .to_string()
+    let body = Confirmation {
+        status: "seats_booked",
+        booking_id,
+        transaction_id: txn,
+        show_id,
+        seat_ids: seats.iter().map(|s| s.label.as_str()).collect(),
+        tickets: seats
+            .iter()
+            .map(|seat| ConfirmedTicket {
+                ticket_id: tickets
+                    .iter()
+                    .find(|(_, s)| *s == seat.seat_id)
+                    .map(|(t, _)| *t),
+                seat_id: &seat.label,
+                price: currency.to_major(seat.price_minor),
+            })
+            .collect(),
+        total: currency.to_major(total),
+        currency: currency.code,
+    };
+    serde_json::to_string(&body).unwrap_or_default()
 }

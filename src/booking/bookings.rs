@@ -3,15 +3,15 @@
 
 use axum::extract::State;
 use axum::Json;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::store::{self, BookingRow, TicketRow};
 use crate::app::AppState;
 use crate::catalog::time::local_rfc3339;
-use crate::domain::{BookingStatus, PaymentStatus};
+use crate::domain::{BookingStatus, PaymentStatus, TicketStatus};
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::AuthUser;
 use crate::http::json::ApiPath;
@@ -35,7 +35,22 @@ pub struct Booking {
     pub created_at: String,
     pub cancelled_at: Option<String>,
     pub seat_ids: Vec<String>,
-    pub tickets: Vec<Value>,
+    pub tickets: Vec<TicketView>,
+}
+
+/// A ticket of a booking as its owner sees it.
+#[derive(Debug, Serialize)]
+pub struct TicketView {
+    pub ticket_id: i64,
+    pub seat_id: String,
+    pub section: String,
+    pub price: Option<serde_json::Number>,
+    pub status: TicketStatus,
+    pub checked_in_at: Option<DateTime<Utc>>,
+    /// The signed code (once the tickets consumer issued it).
+    pub code: Option<String>,
+    pub qr_svg: String,
+    pub qr_png: String,
 }
 
 fn to_booking(row: BookingRow, tickets: Vec<TicketRow>) -> Booking {
@@ -45,15 +60,16 @@ fn to_booking(row: BookingRow, tickets: Vec<TicketRow>) -> Booking {
     let tickets = tickets
         .into_iter()
         .map(
-            |(_, ticket_id, seat, section, price, status, checked_in, code)| {
-                json!({
-                    "ticket_id": ticket_id, "seat_id": seat, "section": section,
-                    "price": currency.map(|c| c.to_major(price)), "status": status,
-                    "checked_in_at": checked_in,
-                    "code": code,
-                    "qr_svg": format!("/api/v1/tickets/{ticket_id}/qr.svg"),
-                    "qr_png": format!("/api/v1/tickets/{ticket_id}/qr.png"),
-                })
+            |(_, ticket_id, seat_id, section, price, status, checked_in_at, code)| TicketView {
+                ticket_id,
+                seat_id,
+                section,
+                price: currency.map(|c| c.to_major(price)),
+                status,
+                checked_in_at,
+                code,
+                qr_svg: format!("/api/v1/tickets/{ticket_id}/qr.svg"),
+                qr_png: format!("/api/v1/tickets/{ticket_id}/qr.png"),
             },
         )
         .collect();

@@ -320,7 +320,7 @@ pub type TicketRow = (
     String,
     String,
     i64,
-    String,
+    TicketStatus,
     Option<DateTime<Utc>>,
     Option<String>,
 );
