@@ -22,6 +22,7 @@ use crate::catalog::time::local_rfc3339_millis;
 use crate::domain::SeatStatus;
 use crate::error::ApiResult;
 use crate::http::auth::{AuthUser, CatalogReader};
+use crate::http::cache::accepts_gzip;
 use crate::http::json::ApiPath;
 
 pub fn router() -> Router<AppState> {
@@ -45,20 +46,6 @@ fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
             v.split(',')
                 .map(|t| t.trim().trim_start_matches("W/"))
                 .any(|t| t == etag || t == "*")
-        })
-}
-
-fn accepts_gzip(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::ACCEPT_ENCODING)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|coding| {
-            let mut parts = coding.split(';');
-            let name = parts.next().unwrap_or("").trim();
-            let refused = parts.any(|p| p.trim().replace(' ', "") == "q=0");
-            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
         })
 }
 

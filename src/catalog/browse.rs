@@ -301,29 +301,53 @@ async fn get_show(
     headers: HeaderMap,
     ApiPath(show_id): ApiPath<i64>,
 ) -> ApiResult<Response> {
-    let mut show = match state.catalog.show(show_id) {
-        Some(show) => ShowDetail::clone(&show),
+    let generation = state.catalog.generation();
+    let max_age = state.settings.catalog_max_age.min(5);
+    let show = match state.catalog.show(show_id) {
+        Some(show) => show,
         None => {
-            let generation = state.catalog.generation();
             let show = visible_show(&state, reader.as_ref(), show_id).await?;
-            if show.status != ShowStatus::Draft {
-                state.catalog.keep_show(generation, Arc::new(show.clone()));
+            if show.status == ShowStatus::Draft {
+                // Only its organiser sees a draft: never kept.
+                return catalog_json(&headers, &show, max_age, true);
             }
+            let show = Arc::new(show);
+            state.catalog.keep_show(generation, show.clone());
             show
         }
     };
-    if show.status == ShowStatus::Live {
-        live_counts(&state, &mut show).await?;
-    }
-    let max_age = state.settings.catalog_max_age.min(5);
-    let private = reader.is_some() || show.status == ShowStatus::Draft;
-    catalog_json(&headers, &show, max_age, private)
+    // Rendered once per version of the seats (their counts are part of the answer).
+    let (version, snapshot) = if show.status == ShowStatus::Live {
+        let live = state.availability.show(show_id).await?;
+        let snapshot = live.snapshot();
+        (snapshot.version, Some((live, snapshot)))
+    } else {
+        (0, None)
+    };
+    let key = format!("show:{show_id}:{version}");
+    let answer = match state.catalog.answer(&key) {
+        Some(answer) => answer,
+        None => {
+            let mut detail = ShowDetail::clone(&show);
+            if let Some((live, snapshot)) = &snapshot {
+                live_counts(live, snapshot, &mut detail);
+            }
+            let answer = Rendered::new(serde_json::to_vec(&detail).map_err(ApiError::internal)?);
+            state
+                .catalog
+                .keep_answer(key, generation, cache::TTL, answer.clone());
+            answer
+        }
+    };
+    catalog_rendered(&headers, &answer, max_age, reader.is_some())
 }
 
 /// Section counts from this node's live availability (held seats apart from available ones).
-async fn live_counts(state: &AppState, show: &mut ShowDetail) -> ApiResult<()> {
-    let live = state.availability.show(show.show_id).await?;
-    let snapshot = live.snapshot();
+fn live_counts(
+    live: &crate::availability::live::ShowLive,
+    snapshot: &crate::availability::live::Snapshot,
+    show: &mut ShowDetail,
+) {
     for (section, counts) in live.map.sections.iter().zip(&snapshot.section_counts) {
         if let Some(s) = show.sections.iter_mut().find(|s| s.name == section.name) {
             s.available = i64::from(counts[0]);
@@ -333,7 +357,6 @@ async fn live_counts(state: &AppState, show: &mut ShowDetail) -> ApiResult<()> {
     }
     show.held = show.sections.iter().map(|s| s.held).sum();
     show.available = show.sections.iter().map(|s| s.available).sum();
-    Ok(())
 }
 
 /// One seat of a show's map with its live status.

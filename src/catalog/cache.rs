@@ -18,19 +18,33 @@ pub const TTL: Duration = Duration::from_secs(10);
 /// Entries kept at most per kind; past it, the cache starts over.
 const MAX_ENTRIES: usize = 10_000;
 
-/// A rendered answer and its entity tag.
+/// A rendered answer, its entity tag, and the same body gzipped once for the clients that
+/// accept it (so a hot answer is not compressed again on every read).
 #[derive(Debug, Clone)]
 pub struct Rendered {
     pub body: Bytes,
+    pub gzip: Option<Bytes>,
     pub etag: Arc<str>,
 }
+
+/// Bodies smaller than this are not worth compressing.
+const GZIP_FROM: usize = 512;
 
 impl Rendered {
     pub fn new(body: Vec<u8>) -> Self {
         let digest = Sha256::digest(&body);
+        let gzip = (body.len() >= GZIP_FROM)
+            .then(|| {
+                use std::io::Write;
+                let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                gz.write_all(&body).and_then(|()| gz.finish()).ok()
+            })
+            .flatten()
+            .map(Bytes::from);
         Self {
             etag: Arc::from(format!("\"{}\"", hex::encode(&digest[..12]))),
             body: Bytes::from(body),
+            gzip,
         }
     }
 }

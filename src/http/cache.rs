@@ -52,7 +52,32 @@ pub fn catalog_rendered(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    Ok((StatusCode::OK, headers, answer.body.clone()).into_response())
+    headers.insert(
+        header::VARY,
+        HeaderValue::from_static("Authorization, Accept-Encoding"),
+    );
+    match &answer.gzip {
+        Some(gzip) if accepts_gzip(request_headers) => {
+            headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            Ok((StatusCode::OK, headers, gzip.clone()).into_response())
+        }
+        _ => Ok((StatusCode::OK, headers, answer.body.clone()).into_response()),
+    }
+}
+
+/// Whether the request accepts a gzip body (`Accept-Encoding: gzip` or `*`, not with `q=0`).
+pub fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';');
+            let name = parts.next().unwrap_or("").trim();
+            let refused = parts.any(|p| p.trim().replace(' ', "") == "q=0");
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+        })
 }
 
 /// A JSON answer that no cache may keep (live seat availability).

@@ -439,6 +439,63 @@ async fn the_stadium_map_opens_by_section_and_a_venue_owner_previews_a_layout() 
     assert_eq!(seats, Some(4_000), "only the Fan Pit's seats are drawn");
     b.screenshot("stadium-section").await;
 
+    // A tap answers at once: the handler repaints one seat, not the section.
+    let tap = b
+        .js(
+            "const g = document.querySelector('#map g.seat.available'); const t = performance.now();
+             g.dispatchEvent(new MouseEvent('click', { bubbles: true }));
+             return [performance.now() - t, g.getAttribute('class')];",
+            json!([]),
+        )
+        .await;
+    let took = tap[0].as_f64().expect("ms");
+    assert!(took < 100.0, "a tap took {took} ms");
+    assert!(
+        tap[1].as_str().is_some_and(|c| c.contains("selected")),
+        "{tap}"
+    );
+    // Arrow keys move between seats; a live update elsewhere leaves focus where it is.
+    let moved = b
+        .js(
+            "const g = document.querySelectorAll('#map g.seat.available')[5]; g.focus();
+             g.dispatchEvent(new KeyboardEvent('keydown', { key: 'ArrowRight', bubbles: true }));
+             const now = document.activeElement;
+             return [g.dataset.seat, now && now.dataset ? now.dataset.seat : null,
+                     document.querySelectorAll('#map g.seat.available')[40].dataset.seat,
+                     location.hash.split('/')[2]];",
+            json!([]),
+        )
+        .await;
+    let (from, to) = (
+        moved[0].as_str().expect("from"),
+        moved[1].as_str().expect("focused"),
+    );
+    assert_ne!(from, to, "the arrow moved focus");
+    let row = |l: &str| l.trim_end_matches(|c: char| c.is_ascii_digit()).to_owned();
+    assert_eq!(row(from), row(to), "right stays in the row: {from} → {to}");
+    let other = moved[2].as_str().expect("another seat").to_owned();
+    let show: i64 = moved[3]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("show id");
+    let fan = app.visitor().await;
+    app.post(
+        "/api/v1/book/reserve",
+        Some(&fan.token),
+        json!({ "show_id": show, "seat_ids": [other] }),
+    )
+    .await
+    .expect(202);
+    b.wait_seat(&other, "held").await;
+    let focused = b
+        .js("return document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.seat : null", json!([]))
+        .await;
+    assert_eq!(
+        focused.as_str(),
+        Some(to),
+        "focus stayed on the seat it was on"
+    );
+
     // A venue owner previews a layout before saving it.
     b.go(&format!("{}/#/login", app.base)).await;
     b.type_into("#email", "venues@demo.boxoffice.test").await;
