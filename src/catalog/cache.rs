@@ -27,8 +27,8 @@ pub struct Rendered {
     pub etag: Arc<str>,
 }
 
-/// Bodies smaller than this are not worth compressing.
-const GZIP_FROM: usize = 512;
+/// Bodies smaller than this are sent as they are (the compression layer leaves them alone too).
+const GZIP_FROM: usize = 256;
 
 impl Rendered {
     pub fn new(body: Vec<u8>) -> Self {
