@@ -1,5 +1,8 @@
 //! What is on sale: a show's sale state and its seats' inventory rows, shared by holds and
-//! booking. The inventory table is the source of truth for sold seats.
+//! booking. The inventory table is the source of truth for sold seats. The queries are in
+//! [`store`].
+
+pub mod store;
 
 use std::collections::HashSet;
 
@@ -10,7 +13,6 @@ use serde_json::json;
 use crate::domain::{InventoryStatus, ShowStatus};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::store::Db;
-use crate::with_primary_read;
 
 /// Largest number of seats in one hold or booking request.
 pub const MAX_SEATS_PER_REQUEST: usize = 100;
@@ -104,16 +106,7 @@ pub async fn cached_sale_show(db: &Db, cache: &ShowCache, show_id: i64) -> ApiRe
 
 /// The show if it exists and is public (not a draft): otherwise the seed's 404.
 pub async fn sale_show(db: &Db, show_id: i64) -> ApiResult<SaleShow> {
-    let show: Option<SaleShow> = with_primary_read!(db, |pool| {
-        sqlx::query_as(
-            "SELECT s.show_id, s.event_id, s.venue_id, s.status, s.start_time, s.currency,
-                    s.hold_seconds, s.max_seats_per_user, v.timezone
-             FROM shows s JOIN venues v ON v.venue_id = s.venue_id WHERE s.show_id = $1",
-        )
-        .bind(show_id)
-        .fetch_optional(pool)
-        .await?
-    });
+    let show = store::find_sale_show(db, show_id).await?;
     show.filter(|s| s.status != ShowStatus::Draft)
         .ok_or_else(|| ApiError::show_not_found(show_id))
 }
@@ -179,27 +172,7 @@ pub async fn inventory_seats(
     labels: &[String],
     buyer: i64,
 ) -> ApiResult<(Vec<InventorySeat>, i64)> {
-    let rows: Vec<InventorySeat> = with_primary_read!(db, |pool| {
-        let mut qb = sqlx::QueryBuilder::new(
-            "SELECT t.label, t.seat_id, i.status, i.price_minor,
-                    (SELECT CAST(COALESCE(SUM(b.seat_count), 0) AS BIGINT) FROM bookings b
-                      WHERE b.show_id = i.show_id AND b.status = 'confirmed' AND b.user_id = ",
-        );
-        qb.push_bind(buyer);
-        qb.push(
-            ") AS bought FROM seats t JOIN inventory i ON i.seat_id = t.seat_id AND i.show_id = ",
-        );
-        qb.push_bind(show.show_id);
-        qb.push(" WHERE t.venue_id = ");
-        qb.push_bind(show.venue_id);
-        qb.push(" AND t.label IN (");
-        let mut list = qb.separated(", ");
-        for label in labels {
-            list.push_bind(label);
-        }
-        qb.push(")");
-        qb.build_query_as().fetch_all(pool).await?
-    });
+    let rows = store::seat_rows(db, show, labels, buyer).await?;
     let mut ordered = Vec::with_capacity(labels.len());
     let mut unknown = Vec::new();
     for label in labels {

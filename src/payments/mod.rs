@@ -3,15 +3,17 @@
 //! retried booking never authorizes (or captures) twice.
 
 mod reconcile;
+mod sandbox;
+pub mod store;
 
-pub use reconcile::{reconcile_once, record_capture, CaptureRecord, Reconciled, Reconciler};
+pub use reconcile::{reconcile_once, Reconciled, Reconciler};
+pub use sandbox::Sandbox;
+pub use store::{record_capture, CaptureRecord};
 
 use chrono::{DateTime, Utc};
-use sha2::{Digest, Sha256};
 
 use crate::domain::PaymentStatus;
 use crate::store::Db;
-use crate::with_db;
 
 /// The token the sandbox declines.
 pub const DECLINED_TOKEN: &str = "tok_declined";
@@ -127,117 +129,6 @@ impl PaymentProvider {
     }
 }
 
-/// The sandbox provider, keeping its ledger in the service's database.
-#[derive(Clone)]
-pub struct Sandbox {
-    db: Db,
-}
-
-impl Sandbox {
-    pub fn new(db: Db) -> Self {
-        Self { db }
-    }
-
-    async fn authorize(
-        &self,
-        idempotency: &str,
-        amount_minor: i64,
-        currency: &str,
-        token: &str,
-    ) -> Result<String, PaymentError> {
-        if token == DECLINED_TOKEN {
-            return Err(PaymentError::Declined("the card was declined".into()));
-        }
-        let digest = Sha256::digest(idempotency.as_bytes());
-        let mut bytes = [0u8; 16];
-        bytes.copy_from_slice(&digest[..16]);
-        let txn = format!(
-            "txn_{}",
-            uuid::Builder::from_random_bytes(bytes).into_uuid()
-        );
-        let now = Utc::now();
-        with_db!(&self.db, |pool| {
-            sqlx::query(
-                "INSERT INTO sandbox_ledger (transaction_id, idempotency, amount_minor, currency, state,
-                                             captures, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, 'authorized', 0, $5, $5)
-                 ON CONFLICT (idempotency) DO UPDATE SET state = 'authorized', amount_minor = $3,
-                     currency = $4, updated_at = $5
-                 WHERE sandbox_ledger.state = 'voided'",
-            )
-            .bind(&txn)
-            .bind(idempotency)
-            .bind(amount_minor)
-            .bind(currency)
-            .bind(now)
-            .execute(pool)
-            .await?;
-        });
-        Ok(txn)
-    }
-
-    async fn lookup(&self, txn: &str) -> Result<Option<PaymentStatus>, PaymentError> {
-        let state = with_db!(&self.db, |pool| {
-            sqlx::query_scalar("SELECT state FROM sandbox_ledger WHERE transaction_id = $1")
-                .bind(txn)
-                .fetch_optional(pool)
-                .await?
-        });
-        Ok(state)
-    }
-
-    async fn open_authorizations(
-        &self,
-        before: DateTime<Utc>,
-        limit: i64,
-    ) -> Result<Vec<(String, String)>, PaymentError> {
-        let rows = with_db!(&self.db, |pool| {
-            sqlx::query_as(
-                "SELECT transaction_id, idempotency FROM sandbox_ledger
-                  WHERE state = 'authorized' AND updated_at <= $1
-                  ORDER BY updated_at LIMIT $2",
-            )
-            .bind(before)
-            .bind(limit)
-            .fetch_all(pool)
-            .await?
-        });
-        Ok(rows)
-    }
-
-    /// Moves `txn` from `from` to `to` if it is in `from`; returns its state afterwards.
-    async fn transition(
-        &self,
-        txn: &str,
-        from: PaymentStatus,
-        to: PaymentStatus,
-    ) -> Result<PaymentStatus, PaymentError> {
-        let captures = i32::from(to == PaymentStatus::Captured);
-        let state = with_db!(&self.db, |pool| {
-            let moved: Option<PaymentStatus> = sqlx::query_scalar(
-                "UPDATE sandbox_ledger SET state = $3, captures = captures + $4, updated_at = $5
-                 WHERE transaction_id = $1 AND state = $2 RETURNING state",
-            )
-            .bind(txn)
-            .bind(from)
-            .bind(to)
-            .bind(captures)
-            .bind(Utc::now())
-            .fetch_optional(pool)
-            .await?;
-            moved
-        });
-        match state {
-            Some(state) => Ok(state),
-            // Not in `from`: report the state it is in.
-            None => self
-                .lookup(txn)
-                .await?
-                .ok_or(PaymentError::Provider(sqlx::Error::RowNotFound)),
-        }
-    }
-}
-
 /// Refunds a payment marked `refund_pending` by a cancellation's transaction, then records it as
 /// `refunded`; true once it is. A failure leaves it `refund_pending`, where reconciliation finds
 /// it; a payment that was never captured is left to reconciliation too (it voids it).
@@ -253,17 +144,7 @@ pub async fn settle_refund(db: &Db, provider: &PaymentProvider, transaction_id: 
             return false;
         }
     }
-    let recorded: Result<(), sqlx::Error> = with_db!(db, |pool| {
-        sqlx::query(
-            "UPDATE payments SET status = 'refunded', updated_at = $2
-             WHERE transaction_id = $1 AND status IN ('refund_pending', 'authorized')",
-        )
-        .bind(transaction_id)
-        .bind(Utc::now())
-        .execute(pool)
-        .await
-        .map(|_| ())
-    });
+    let recorded = store::mark_refunded(db, transaction_id).await;
     match recorded {
         Ok(()) => true,
         Err(e) => {

@@ -8,66 +8,11 @@ use std::time::Duration;
 
 use chrono::Utc;
 
+use super::store::{self, record_capture, CaptureRecord};
 use super::{settle_refund, PaymentError, PaymentProvider};
 use crate::app::AppState;
 use crate::domain::{BookingStatus, PaymentStatus};
-use crate::store::{Backend, Db};
-use crate::with_db;
-
-/// What recording a capture found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CaptureRecord {
-    /// The booking is confirmed and its payment is now `captured`.
-    Captured,
-    /// The booking was cancelled meanwhile: the payment is now `refund_pending`.
-    RefundPending,
-    /// The payment was not `authorized` any more (recorded already).
-    Unchanged,
-}
-
-/// Records a capture done at the provider. The booking row is locked first, so a cancellation
-/// committing at the same moment either sees `captured` (and marks it `refund_pending`) or has
-/// already cancelled the booking (and the capture is recorded as `refund_pending` here).
-pub async fn record_capture(db: &Db, txn: &str) -> Result<CaptureRecord, sqlx::Error> {
-    let lock = match db.backend() {
-        Backend::Postgres => {
-            "SELECT b.status FROM payments p JOIN bookings b ON b.booking_id = p.booking_id
-              WHERE p.transaction_id = $1 FOR NO KEY UPDATE OF b"
-        }
-        Backend::Sqlite => {
-            "SELECT b.status FROM payments p JOIN bookings b ON b.booking_id = p.booking_id
-              WHERE p.transaction_id = $1"
-        }
-    };
-    with_db!(db, |pool| {
-        let mut tx = pool.begin().await?;
-        let booking: Option<BookingStatus> = sqlx::query_scalar(lock)
-            .bind(txn)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let to = match booking {
-            Some(BookingStatus::Confirmed) => PaymentStatus::Captured,
-            Some(BookingStatus::Cancelled) => PaymentStatus::RefundPending,
-            None => return Ok(CaptureRecord::Unchanged),
-        };
-        let changed = sqlx::query(
-            "UPDATE payments SET status = $2, updated_at = $3
-              WHERE transaction_id = $1 AND status = 'authorized'",
-        )
-        .bind(txn)
-        .bind(to)
-        .bind(Utc::now())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        tx.commit().await?;
-        Ok(match (changed, to) {
-            (0, _) => CaptureRecord::Unchanged,
-            (_, PaymentStatus::Captured) => CaptureRecord::Captured,
-            _ => CaptureRecord::RefundPending,
-        })
-    })
-}
+use crate::store::Db;
 
 /// What one reconciliation pass did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -94,27 +39,6 @@ enum Settled {
     Nothing,
 }
 
-/// Moves `txn`'s payment row from `from` to `to` (no-op if it changed meanwhile).
-async fn set_status(
-    db: &Db,
-    txn: &str,
-    from: PaymentStatus,
-    to: PaymentStatus,
-) -> Result<(), sqlx::Error> {
-    with_db!(db, |pool| {
-        sqlx::query(
-            "UPDATE payments SET status = $3, updated_at = $4 WHERE transaction_id = $1 AND status = $2",
-        )
-        .bind(txn)
-        .bind(from)
-        .bind(to)
-        .bind(Utc::now())
-        .execute(pool)
-        .await?;
-    });
-    Ok(())
-}
-
 /// Marks the payment for a refund and refunds it.
 async fn refund(
     db: &Db,
@@ -122,7 +46,7 @@ async fn refund(
     txn: &str,
     ours: PaymentStatus,
 ) -> Result<Settled, PaymentError> {
-    set_status(db, txn, ours, PaymentStatus::RefundPending).await?;
+    store::set_status(db, txn, ours, PaymentStatus::RefundPending).await?;
     Ok(if settle_refund(db, provider, txn).await {
         Settled::Refunded
     } else {
@@ -149,7 +73,7 @@ async fn settle(
             let now = provider.capture(txn).await?;
             if now != Captured {
                 // A void won: only a cancelled booking's payment is voided.
-                set_status(db, txn, ours, now).await?;
+                store::set_status(db, txn, ours, now).await?;
                 return Ok(Settled::Voided);
             }
             match record_capture(db, txn).await? {
@@ -160,7 +84,7 @@ async fn settle(
         }
         Some(Authorized) => match provider.void(txn).await? {
             Voided => {
-                set_status(db, txn, ours, Voided).await?;
+                store::set_status(db, txn, ours, Voided).await?;
                 Settled::Voided
             }
             Captured => refund(db, provider, txn, ours).await?,
@@ -168,11 +92,11 @@ async fn settle(
         },
         Some(Captured) => refund(db, provider, txn, ours).await?,
         Some(Refunded) if !keep => {
-            set_status(db, txn, ours, Refunded).await?;
+            store::set_status(db, txn, ours, Refunded).await?;
             Settled::Refunded
         }
         Some(Voided) if !keep => {
-            set_status(db, txn, ours, Voided).await?;
+            store::set_status(db, txn, ours, Voided).await?;
             Settled::Voided
         }
         _ => Settled::Unresolved,
@@ -189,17 +113,7 @@ pub async fn reconcile_once(
 ) -> Result<Reconciled, PaymentError> {
     let before = Utc::now()
         - chrono::Duration::from_std(settled_within).unwrap_or_else(|_| chrono::Duration::zero());
-    let rows: Vec<(String, PaymentStatus, BookingStatus)> = with_db!(db, |pool| {
-        sqlx::query_as(
-            "SELECT p.transaction_id, p.status, b.status FROM payments p
-               JOIN bookings b ON b.booking_id = p.booking_id
-              WHERE p.status IN ('authorized', 'refund_pending') AND p.updated_at <= $1
-              ORDER BY p.updated_at LIMIT 100",
-        )
-        .bind(before)
-        .fetch_all(pool)
-        .await?
-    });
+    let rows = store::unsettled_payments(db, before).await?;
     let mut done = Reconciled::default();
     for (txn, ours, booking) in rows {
         match settle(db, provider, &txn, ours, booking).await {
@@ -214,12 +128,12 @@ pub async fn reconcile_once(
                 );
                 done.unresolved += 1;
                 // To the back of the queue, so it cannot starve the others.
-                let _ = set_status(db, &txn, ours, ours).await;
+                let _ = store::set_status(db, &txn, ours, ours).await;
             }
             Err(e) => {
                 tracing::warn!(error = %e, transaction_id = %txn, "payment reconciliation failed; will retry");
                 done.failed += 1;
-                let _ = set_status(db, &txn, ours, ours).await;
+                let _ = store::set_status(db, &txn, ours, ours).await;
             }
         }
     }
@@ -244,25 +158,7 @@ async fn void_orphans(
         else {
             continue;
         };
-        let (used, running): (Option<i64>, Option<i64>) = with_db!(db, |pool| {
-            let used =
-                sqlx::query_scalar("SELECT payment_id FROM payments WHERE transaction_id = $1")
-                    .bind(&txn)
-                    .fetch_optional(pool)
-                    .await?;
-            let running = sqlx::query_scalar(
-                "SELECT user_id FROM idempotency_records
-                  WHERE user_id = $1 AND idempotency_key = $2 AND status = 'in_progress'
-                    AND updated_at > $3",
-            )
-            .bind(user_id)
-            .bind(key)
-            .bind(Utc::now() - lease)
-            .fetch_optional(pool)
-            .await?;
-            (used, running)
-        });
-        if used.is_some() || running.is_some() {
+        if store::authorization_in_use(db, &txn, user_id, key, lease).await? {
             continue;
         }
         if provider.void(&txn).await? == PaymentStatus::Voided {

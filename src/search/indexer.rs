@@ -9,41 +9,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Datelike, Utc};
-use sqlx::types::Json as SqlJson;
 
 use super::index::{SearchIndex, ShowDoc};
+use super::store::{self, ShowDocRow};
 use crate::app::AppState;
 use crate::catalog::browse::ShowSummary;
 use crate::catalog::cache::CatalogCache;
-use crate::catalog::store::{ShowSummaryRow, SUMMARY_COLUMNS};
 use crate::domain::ShowStatus;
 use crate::store::Db;
-use crate::{with_db, with_read_db};
 
 /// Outbox ids re-read behind the position on every poll.
 const LOOKBACK: i64 = 200;
 
-/// A show's list-shape columns plus what only search needs.
-#[derive(sqlx::FromRow)]
-struct Row {
-    #[sqlx(flatten)]
-    summary: ShowSummaryRow,
-    description: String,
-    tags: SqlJson<Vec<String>>,
-    artists: SqlJson<Vec<String>>,
-    available: i64,
-}
-
-fn select() -> String {
-    format!(
-        "SELECT {SUMMARY_COLUMNS}, e.description, e.tags, e.artists,
-            (SELECT COUNT(*) FROM inventory i WHERE i.show_id = s.show_id AND i.status = 'available') AS available
-         FROM shows s JOIN events e ON e.event_id = s.event_id JOIN venues v ON v.venue_id = s.venue_id"
-    )
-}
-
 /// The document of a searchable show: live, not started, not sold out.
-fn to_doc(row: Row, now: DateTime<Utc>) -> Option<ShowDoc> {
+fn to_doc(row: ShowDocRow, now: DateTime<Utc>) -> Option<ShowDoc> {
     let r = &row.summary;
     if r.status != ShowStatus::Live || r.start_time <= now || row.available == 0 {
         return None;
@@ -87,14 +66,6 @@ fn write_position(dir: &Path, position: i64) -> std::io::Result<()> {
     std::fs::rename(tmp, position_file(dir))
 }
 
-async fn max_outbox_id(db: &Db) -> Result<i64, sqlx::Error> {
-    with_read_db!(db, |pool| {
-        sqlx::query_scalar("SELECT CAST(COALESCE(MAX(outbox_id), 0) AS BIGINT) FROM outbox")
-            .fetch_one(pool)
-            .await
-    })
-}
-
 /// Runs tantivy writes and the commit on the blocking pool: a commit fsyncs segments and may
 /// merge them, which must not stall the async workers serving requests.
 async fn write_index<T: Send + 'static>(
@@ -107,12 +78,9 @@ async fn write_index<T: Send + 'static>(
 
 /// Rebuilds the whole index from the database (`boxoffice reindex`, or a node's first start).
 pub async fn rebuild(db: &Db, index: &Arc<SearchIndex>, dir: &Path) -> anyhow::Result<usize> {
-    let position = max_outbox_id(db).await?;
+    let position = store::max_outbox_id(db).await?;
     let now = Utc::now();
-    let sql = format!("{} WHERE s.status = 'live' AND s.start_time > $1", select());
-    let rows: Vec<Row> = with_read_db!(db, |pool| {
-        sqlx::query_as(&sql).bind(now).fetch_all(pool).await?
-    });
+    let rows = store::live_show_rows(db, now).await?;
     let docs: Vec<ShowDoc> = rows
         .into_iter()
         .filter_map(|row| to_doc(row, now))
@@ -149,15 +117,7 @@ pub async fn sync_once(
         rebuild(db, index, dir).await?;
         return Ok(0);
     };
-    let events: Vec<(i64, String, i64, SqlJson<serde_json::Value>)> = with_db!(db, |pool| {
-        sqlx::query_as(
-            "SELECT outbox_id, topic, aggregate_id, payload FROM outbox
-             WHERE outbox_id > $1 ORDER BY outbox_id LIMIT 2000",
-        )
-        .bind(position - LOOKBACK)
-        .fetch_all(pool)
-        .await?
-    });
+    let events = store::outbox_tail(db, position - LOOKBACK).await?;
     // Rows inside the window that this process has not applied yet: new ones, and ones whose
     // transactions committed after a later id was read.
     let fresh: Vec<_> = {
@@ -174,7 +134,7 @@ pub async fn sync_once(
         .map(|e| e.0)
         .max()
         .is_none_or(|newest| newest < position)
-        && max_outbox_id(db).await? < position
+        && store::max_outbox_id(db).await? < position
     {
         tracing::warn!(
             position,
@@ -205,16 +165,7 @@ pub async fn sync_once(
     let now = Utc::now();
     let mut docs = Vec::new();
     for chunk in shows.iter().copied().collect::<Vec<_>>().chunks(200) {
-        // The primary, not a replica: the outbox row was read there, so the show must be too.
-        let rows: Vec<Row> = with_db!(db, |pool| {
-            let mut qb = sqlx::QueryBuilder::new(format!("{} WHERE s.show_id IN (", select()));
-            let mut list = qb.separated(", ");
-            for id in chunk {
-                list.push_bind(*id);
-            }
-            qb.push(")");
-            qb.build_query_as().fetch_all(pool).await?
-        });
+        let rows = store::show_rows(db, chunk).await?;
         docs.extend(rows.into_iter().filter_map(|row| to_doc(row, now)));
     }
     let position = position.max(newest);

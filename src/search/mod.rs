@@ -4,6 +4,7 @@
 pub mod index;
 mod indexer;
 mod routes;
+pub mod store;
 
 pub use index::{SearchIndex, SearchQuery, ShowDoc};
 pub use indexer::{rebuild, sync_once, Indexer};

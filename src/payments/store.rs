@@ -1,0 +1,154 @@
+//! Queries on our `payments` rows: recording a capture against its booking, moving a row's
+//! status, marking a refund done, and what reconciliation reads (the unsettled rows, and whether
+//! an open authorization is used by a payment or a running booking). The sandbox provider's own
+//! ledger is not ours: its queries are in `payments/sandbox.rs`.
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::{BookingStatus, PaymentStatus};
+use crate::store::{Backend, Db};
+use crate::with_db;
+
+/// What recording a capture found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaptureRecord {
+    /// The booking is confirmed and its payment is now `captured`.
+    Captured,
+    /// The booking was cancelled meanwhile: the payment is now `refund_pending`.
+    RefundPending,
+    /// The payment was not `authorized` any more (recorded already).
+    Unchanged,
+}
+
+/// Records a capture done at the provider. The booking row is locked first, so a cancellation
+/// committing at the same moment either sees `captured` (and marks it `refund_pending`) or has
+/// already cancelled the booking (and the capture is recorded as `refund_pending` here).
+pub async fn record_capture(db: &Db, txn: &str) -> Result<CaptureRecord, sqlx::Error> {
+    let lock = match db.backend() {
+        Backend::Postgres => {
+            "SELECT b.status FROM payments p JOIN bookings b ON b.booking_id = p.booking_id
+              WHERE p.transaction_id = $1 FOR NO KEY UPDATE OF b"
+        }
+        Backend::Sqlite => {
+            "SELECT b.status FROM payments p JOIN bookings b ON b.booking_id = p.booking_id
+              WHERE p.transaction_id = $1"
+        }
+    };
+    with_db!(db, |pool| {
+        let mut tx = pool.begin().await?;
+        let booking: Option<BookingStatus> = sqlx::query_scalar(lock)
+            .bind(txn)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let to = match booking {
+            Some(BookingStatus::Confirmed) => PaymentStatus::Captured,
+            Some(BookingStatus::Cancelled) => PaymentStatus::RefundPending,
+            None => return Ok(CaptureRecord::Unchanged),
+        };
+        let changed = sqlx::query(
+            "UPDATE payments SET status = $2, updated_at = $3
+              WHERE transaction_id = $1 AND status = 'authorized'",
+        )
+        .bind(txn)
+        .bind(to)
+        .bind(Utc::now())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(match (changed, to) {
+            (0, _) => CaptureRecord::Unchanged,
+            (_, PaymentStatus::Captured) => CaptureRecord::Captured,
+            _ => CaptureRecord::RefundPending,
+        })
+    })
+}
+
+/// Moves `txn`'s payment row from `from` to `to` (no-op if it changed meanwhile).
+pub async fn set_status(
+    db: &Db,
+    txn: &str,
+    from: PaymentStatus,
+    to: PaymentStatus,
+) -> Result<(), sqlx::Error> {
+    with_db!(db, |pool| {
+        sqlx::query(
+            "UPDATE payments SET status = $3, updated_at = $4 WHERE transaction_id = $1 AND status = $2",
+        )
+        .bind(txn)
+        .bind(from)
+        .bind(to)
+        .bind(Utc::now())
+        .execute(pool)
+        .await?;
+    });
+    Ok(())
+}
+
+/// Records the refund of `txn` done at the provider: `refund_pending` (or `authorized`) becomes
+/// `refunded`.
+pub async fn mark_refunded(db: &Db, txn: &str) -> Result<(), sqlx::Error> {
+    with_db!(db, |pool| {
+        sqlx::query(
+            "UPDATE payments SET status = 'refunded', updated_at = $2
+             WHERE transaction_id = $1 AND status IN ('refund_pending', 'authorized')",
+        )
+        .bind(txn)
+        .bind(Utc::now())
+        .execute(pool)
+        .await
+        .map(|_| ())
+    })
+}
+
+/// A payment left unsettled: its provider transaction, its status and its booking's status.
+pub type UnsettledPayment = (String, PaymentStatus, BookingStatus);
+
+/// Up to 100 payments left `authorized` or `refund_pending` since before `before`, the longest
+/// untouched first.
+pub async fn unsettled_payments(
+    db: &Db,
+    before: DateTime<Utc>,
+) -> Result<Vec<UnsettledPayment>, sqlx::Error> {
+    with_db!(db, |pool| {
+        sqlx::query_as(
+            "SELECT p.transaction_id, p.status, b.status FROM payments p
+               JOIN bookings b ON b.booking_id = p.booking_id
+              WHERE p.status IN ('authorized', 'refund_pending') AND p.updated_at <= $1
+              ORDER BY p.updated_at LIMIT 100",
+        )
+        .bind(before)
+        .fetch_all(pool)
+        .await
+    })
+}
+
+/// Whether the provider transaction `txn`, authorized under `user_id`'s idempotency key `key`,
+/// is used by a payment row or may still be: its booking's idempotency claim is `in_progress`
+/// and was touched within `lease`.
+pub async fn authorization_in_use(
+    db: &Db,
+    txn: &str,
+    user_id: i64,
+    key: &str,
+    lease: chrono::Duration,
+) -> Result<bool, sqlx::Error> {
+    let (used, running): (Option<i64>, Option<i64>) = with_db!(db, |pool| {
+        let used = sqlx::query_scalar("SELECT payment_id FROM payments WHERE transaction_id = $1")
+            .bind(txn)
+            .fetch_optional(pool)
+            .await?;
+        let running = sqlx::query_scalar(
+            "SELECT user_id FROM idempotency_records
+              WHERE user_id = $1 AND idempotency_key = $2 AND status = 'in_progress'
+                AND updated_at > $3",
+        )
+        .bind(user_id)
+        .bind(key)
+        .bind(Utc::now() - lease)
+        .fetch_optional(pool)
+        .await?;
+        (used, running)
+    });
+    Ok(used.is_some() || running.is_some())
+}
