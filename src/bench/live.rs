@@ -224,62 +224,65 @@ async fn stream(
     );
     let rss_idle = config.server_pid.map(rss_mib).transpose()?;
 
-    // The changer: holds and releases 10 seats at a time in the back rows (20 changes a pair).
-    let token = client.user(&["user"]).await?;
+    // The changers: each holds and releases 10 seats at a time in its own back rows (20
+    // changes a pair), together at `--changes-per-second`.
+    const CHANGERS: u32 = 8;
     let pairs_per_second = (config.changes_per_second / 20).max(1);
-    let every = Duration::from_secs_f64(1.0 / f64::from(pairs_per_second));
+    let every = Duration::from_secs_f64(f64::from(CHANGERS) / f64::from(pairs_per_second));
     let started = Instant::now();
-    let mut made = 0u64;
+    let made = Arc::new(AtomicU64::new(0));
+    let mut changers = Vec::new();
+    let stripe = (rows / 2 / CHANGERS).max(1);
+    for c in 0..CHANGERS {
+        let token = client.user(&["user"]).await?;
+        let http = client.http.clone();
+        let base_url = client.base.clone();
+        let (sent, made) = (sent.clone(), made.clone());
+        let seconds = config.seconds;
+        changers.push(tokio::spawn(async move {
+            let changer = Client {
+                http,
+                base: base_url,
+            };
+            let mut k = 0u32;
+            let mut next = Instant::now();
+            while started.elapsed() < Duration::from_secs(seconds) {
+                let row = rows - 1 - (c * stripe + k % stripe);
+                let base = (k / stripe) % 9 * 10;
+                k += 1;
+                let seats: Vec<String> = (1..=10)
+                    .map(|n| format!("{}{}", row_label(row), base + n))
+                    .collect();
+                let body = json!({ "show_id": show_id, "seat_ids": seats });
+                for method in [reqwest::Method::POST, reqwest::Method::DELETE] {
+                    {
+                        let now = Instant::now();
+                        let mut s = sent.lock().unwrap_or_else(|p| p.into_inner());
+                        for n in 1..=10 {
+                            s.insert(u64::from(row * 100 + base + n - 1), now);
+                        }
+                    }
+                    let _ = changer
+                        .call(method, "/api/v1/book/reserve", Some(&token), Some(&body), None)
+                        .await;
+                    made.fetch_add(10, Ordering::Relaxed);
+                    next += every / 2;
+                    tokio::time::sleep_until(next.into()).await;
+                }
+            }
+        }));
+    }
     let mut peak = 0.0f64;
-    let mut k = 0u32;
     while started.elapsed() < Duration::from_secs(config.seconds) {
-        let row = rows - 1 - (k % (rows / 2).max(1));
-        let base = (k / (rows / 2).max(1)) % 9 * 10;
-        k += 1;
-        let seats: Vec<String> = (1..=10)
-            .map(|n| format!("{}{}", row_label(row), base + n))
-            .collect();
-        let body = json!({ "show_id": show_id, "seat_ids": seats });
-        let index = |n: u32| u64::from(row * 100 + base + n - 1);
-        {
-            let now = Instant::now();
-            let mut s = sent.lock().unwrap_or_else(|p| p.into_inner());
-            for n in 1..=10 {
-                s.insert(index(n), now);
-            }
-        }
-        client
-            .call(
-                reqwest::Method::POST,
-                "/api/v1/book/reserve",
-                Some(&token),
-                Some(&body),
-                None,
-            )
-            .await?;
-        tokio::time::sleep(every / 2).await;
-        {
-            let now = Instant::now();
-            let mut s = sent.lock().unwrap_or_else(|p| p.into_inner());
-            for n in 1..=10 {
-                s.insert(index(n), now);
-            }
-        }
-        client
-            .call(
-                reqwest::Method::DELETE,
-                "/api/v1/book/reserve",
-                Some(&token),
-                Some(&body),
-                None,
-            )
-            .await?;
-        made += 20;
         if let Some(pid) = config.server_pid {
             peak = peak.max(rss_mib(pid)?);
         }
-        tokio::time::sleep(every / 2).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    for c in changers {
+        let _ = c.await;
+    }
+    let made = made.load(Ordering::Relaxed);
     let elapsed = started.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, Ordering::Relaxed);

@@ -140,6 +140,15 @@ async fn get_shows(
     let answer = match state.catalog.answer(&key) {
         Some(answer) => answer,
         None => {
+            let _filling = state.catalog.filling.lock().await;
+            if let Some(answer) = state.catalog.answer(&key) {
+                return catalog_rendered(
+                    &headers,
+                    &answer,
+                    state.settings.catalog_max_age,
+                    reader.is_some(),
+                );
+            }
             let generation = state.catalog.generation();
             let shows = list_shows(&state.db, &filter).await?;
             let answer = Rendered::new(serde_json::to_vec(&shows).map_err(ApiError::internal)?);
@@ -306,7 +315,12 @@ async fn get_show(
     let show = match state.catalog.show(show_id) {
         Some(show) => show,
         None => {
-            let show = visible_show(&state, reader.as_ref(), show_id).await?;
+            let _filling = state.catalog.filling.lock().await;
+            let cached = state.catalog.show(show_id);
+            let show = match cached {
+                Some(show) => ShowDetail::clone(&show),
+                None => visible_show(&state, reader.as_ref(), show_id).await?,
+            };
             if show.status == ShowStatus::Draft {
                 // Only its organiser sees a draft: never kept.
                 return catalog_json(&headers, &show, max_age, true);

@@ -92,6 +92,9 @@ impl<T> Default for Map<T> {
 /// This node's catalog answers.
 #[derive(Default)]
 pub struct CatalogCache {
+    /// Held while an answer that was missing is computed, so a rush of readers missing the
+    /// same answer (after a change or its time to live) computes it once, not once each.
+    pub filling: tokio::sync::Mutex<()>,
     generation: AtomicU64,
     answers: Map<Rendered>,
     shows: Map<Arc<ShowDetail>>,
