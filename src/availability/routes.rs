@@ -22,7 +22,7 @@ use crate::catalog::time::local_rfc3339_millis;
 use crate::domain::SeatStatus;
 use crate::error::ApiResult;
 use crate::http::auth::{AuthUser, CatalogReader};
-use crate::http::cache::accepts_gzip;
+use crate::http::cache::{accepts_gzip, if_none_match};
 use crate::http::json::ApiPath;
 
 pub fn router() -> Router<AppState> {
@@ -37,17 +37,6 @@ pub fn router() -> Router<AppState> {
 const LAYOUT_MAX_AGE: u32 = 86_400;
 /// A comment line sent to idle streams so proxies keep them open.
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(15);
-
-fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
-    headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(',')
-                .map(|t| t.trim().trim_start_matches("W/"))
-                .any(|t| t == etag || t == "*")
-        })
-}
 
 /// The seat map: sections with prices, rows as runs of seats, in seat index order.
 async fn layout(

@@ -263,7 +263,13 @@ async fn stream(
                         }
                     }
                     let _ = changer
-                        .call(method, "/api/v1/book/reserve", Some(&token), Some(&body), None)
+                        .call(
+                            method,
+                            "/api/v1/book/reserve",
+                            Some(&token),
+                            Some(&body),
+                            None,
+                        )
                         .await;
                     made.fetch_add(10, Ordering::Relaxed);
                     next += every / 2;

@@ -32,15 +32,7 @@ pub fn catalog_rendered(
         "{}, max-age={max_age}",
         if private { "private" } else { "public" }
     );
-    let matches = request_headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(',')
-                .map(|t| t.trim().trim_start_matches("W/"))
-                .any(|t| t == etag || t == "*")
-        })
-        .unwrap_or(false);
+    let matches = if_none_match(request_headers, etag);
     let mut headers = HeaderMap::new();
     headers.insert(header::ETAG, header_value(etag)?);
     headers.insert(header::CACHE_CONTROL, header_value(&cache_control)?);
@@ -63,6 +55,18 @@ pub fn catalog_rendered(
         }
         _ => Ok((StatusCode::OK, headers, answer.body.clone()).into_response()),
     }
+}
+
+/// Whether the request's `If-None-Match` names `etag` (or `*`): the client has it already.
+pub fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .map(|t| t.trim().trim_start_matches("W/"))
+                .any(|t| t == etag || t == "*")
+        })
 }
 
 /// Whether the request accepts a gzip body (`Accept-Encoding: gzip` or `*`, not with `q=0`).
