@@ -1,13 +1,15 @@
 //! The app under test: the real server started on port 0 over an isolated database (a fresh
-//! SQLite data dir, or a PostgreSQL schema of the test's own with Redis holds and a NATS
+//! SQLite data dir, or a PostgreSQL database of the test's own with Redis holds and a NATS
 //! stream under the test's own prefixes), stopped, restarted, or joined by more nodes.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use boxoffice::app::AppState;
 use boxoffice::config::{DatabaseUrl, ServeConfig};
 use boxoffice::server::Application;
 
+use super::postgres::PgDatabase;
 use super::unique;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,27 +52,6 @@ pub fn nats_url() -> String {
     std::env::var("BOXOFFICE_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
 }
 
-pub fn admin_database_url() -> String {
-    std::env::var("BOXOFFICE_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
-/// Creates a fresh schema and returns a URL whose connections use it.
-pub async fn fresh_postgres_schema() -> String {
-    use sqlx::Connection;
-    let admin = admin_database_url();
-    let mut conn = sqlx::PgConnection::connect(&admin)
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is required for these tests: {e}"));
-    let schema = format!("t_{}", unique());
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&mut conn)
-        .await
-        .expect("create schema");
-    let sep = if admin.contains('?') { '&' } else { '?' };
-    format!("{admin}{sep}options=-c%20search_path%3D{schema}")
-}
-
 /// A running server and a client for it.
 pub struct TestApp {
     pub addr: SocketAddr,
@@ -78,12 +59,16 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub backend: Backend,
     pub data_dir: tempfile::TempDir,
+    /// The PostgreSQL database's URL (a database of this test's own).
     pub database_url: Option<String>,
     /// The running app's state: its database, hold store and fault switches.
     pub state: AppState,
     /// The Redis key prefix of a PostgreSQL + Redis deployment.
     pub redis_prefix: Option<String>,
     config: ServeConfig,
+    /// The PostgreSQL database, shared by every node of the deployment and dropped with the
+    /// last of them.
+    database: Option<Arc<PgDatabase>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -96,11 +81,11 @@ impl TestApp {
     pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut ServeConfig)) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let mut config = ServeConfig::embedded_for_tests(data_dir.path());
-        let database_url = match backend {
+        let database = match backend {
             Backend::Sqlite => None,
             Backend::Postgres => {
-                let url = fresh_postgres_schema().await;
-                config.storage.database_url = Some(DatabaseUrl::new(url.clone()));
+                let database = PgDatabase::create().await;
+                config.storage.database_url = Some(DatabaseUrl::new(database.url.clone()));
                 config.storage.db_max_connections = 10;
                 config.redis_url = Some(DatabaseUrl::new(redis_url()));
                 config.redis_prefix = format!("t{}", unique());
@@ -108,7 +93,7 @@ impl TestApp {
                 config.nats_url = Some(DatabaseUrl::new(nats_url()));
                 config.nats_stream = format!("T{tag}");
                 config.nats_subject_prefix = format!("t{tag}");
-                Some(url)
+                Some(Arc::new(database))
             }
         };
         tweak(&mut config);
@@ -116,13 +101,13 @@ impl TestApp {
             .redis_url
             .as_ref()
             .map(|_| config.redis_prefix.clone());
-        Self::start(backend, data_dir, database_url, redis_prefix, config).await
+        Self::start(backend, data_dir, database, redis_prefix, config).await
     }
 
     async fn start(
         backend: Backend,
         data_dir: tempfile::TempDir,
-        database_url: Option<String>,
+        database: Option<Arc<PgDatabase>>,
         redis_prefix: Option<String>,
         config: ServeConfig,
     ) -> Self {
@@ -141,10 +126,11 @@ impl TestApp {
             client: reqwest::Client::new(),
             backend,
             data_dir,
-            database_url,
+            database_url: database.as_ref().map(|d| d.url.clone()),
             state,
             redis_prefix,
             config,
+            database,
             shutdown: Some(tx),
             handle: Some(handle),
         }
@@ -160,7 +146,7 @@ impl TestApp {
         Self::start(
             self.backend,
             data_dir,
-            self.database_url.clone(),
+            self.database.clone(),
             self.redis_prefix.clone(),
             config,
         )
@@ -193,7 +179,7 @@ impl TestApp {
         let Self {
             backend,
             data_dir,
-            database_url,
+            database,
             redis_prefix,
             config,
             state,
@@ -206,6 +192,6 @@ impl TestApp {
             .expect("database");
         while_down(db.clone()).await;
         db.close().await;
-        Self::start(backend, data_dir, database_url, redis_prefix, config).await
+        Self::start(backend, data_dir, database, redis_prefix, config).await
     }
 }

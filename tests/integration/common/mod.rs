@@ -1,7 +1,8 @@
 //! Test harness, in layers:
 //!
 //! - [`app`]: starts the real app on port 0 over an isolated database (a fresh SQLite data dir,
-//!   or a fresh PostgreSQL schema), restarts it, starts more nodes of one deployment;
+//!   or a fresh PostgreSQL database cloned from a template migrated once per run, see
+//!   [`postgres`]), restarts it, starts more nodes of one deployment;
 //! - [`client`]: HTTP requests to it, JSON answers, signed-in users and their tokens;
 //! - [`scenarios`]: multi-step flows (a venue, event and live show; a buyer; hold then book);
 //! - [`services`]: servers a test runs for itself (private Redis and NATS, an SMTP sink) and
@@ -17,11 +18,13 @@
 #[macro_use]
 pub mod app;
 pub mod client;
+pub mod postgres;
 pub mod scenarios;
 pub mod services;
 
 pub use app::*;
 pub use client::*;
+pub use postgres::admin_database_url;
 pub use scenarios::*;
 pub use services::*;
 
@@ -29,7 +32,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// A unique suffix for emails, schemas and names.
+/// A unique suffix for emails, databases and names.
 pub fn unique() -> String {
     format!(
         "{}{}{}",
