@@ -12,6 +12,7 @@ mod authz;
 mod bad_input;
 mod booking;
 mod catalog;
+mod contract;
 mod launch_scale;
 mod migrations;
 mod ops;
