@@ -67,23 +67,7 @@ fn emails(app: &TestApp, sink: &SmtpSink) -> Vec<String> {
 }
 
 async fn book_seats(app: &TestApp, fx: &Fixture, user: &User, seats: &[&str], key: &str) -> Value {
-    app.post(
-        "/api/v1/book/reserve",
-        Some(&user.token),
-        json!({ "show_id": fx.show, "seat_ids": seats }),
-    )
-    .await
-    .expect(202);
-    let res = app
-        .client
-        .post(app.url("/api/v1/book"))
-        .bearer_auth(&user.token)
-        .header("idempotency-key", key)
-        .json(&json!({ "show_id": fx.show, "seat_ids": seats }))
-        .send()
-        .await
-        .expect("sent");
-    TestApp::read(res).await.expect(201)
+    app.hold_then_book(user, fx.show, seats, key).await
 }
 
 async fn codes_of(app: &TestApp, user: &User, booking_id: i64) -> Option<Vec<String>> {

@@ -1,6 +1,7 @@
 //! The black-box tests, as one binary (linking the crate once, not once per file): each module
 //! is a capability, each test starts the real app on port 0 over its own SQLite directory or
-//! PostgreSQL schema (`common`), and most run once per backend (`both_backends!`).
+//! PostgreSQL database cloned from a migrated template (`common`), and most run once per backend
+//! (`both_backends!`).
 
 #[macro_use]
 mod common;
@@ -13,6 +14,7 @@ mod bad_input;
 mod booking;
 mod catalog;
 mod catalog_cache;
+mod contract;
 mod hardening;
 mod launch_scale;
 mod migrations;

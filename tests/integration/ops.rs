@@ -477,8 +477,9 @@ async fn lost_database_connections_are_503_never_500() {
             .expect("pg")
             .expose()
             .to_owned();
+        let sep = if url.contains('?') { '&' } else { '?' };
         c.storage.database_url = Some(boxoffice::config::DatabaseUrl::new(format!(
-            "{url}&application_name={app_name}"
+            "{url}{sep}application_name={app_name}"
         )));
     })
     .await;

@@ -1,0 +1,232 @@
+//! Talking to the app over HTTP: requests with an optional Bearer token, JSON answers with
+//! status assertions in the seed's error shape, and signed-in users with their tokens.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use super::app::TestApp;
+use super::unique;
+
+/// The password of every user the harness registers.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A JSON response.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts the status and returns the body, printing the body on mismatch.
+    pub fn expect(self, status: u16) -> Value {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.body
+        );
+        self.body
+    }
+
+    /// Asserts an error answer in the seed's shape with `code`.
+    pub fn expect_error(self, status: u16, code: &str) -> Value {
+        let body = self.expect(status);
+        assert_eq!(body["error_code"], code, "body: {body}");
+        assert!(
+            body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "message: {body}"
+        );
+        assert!(
+            body["details"].is_object(),
+            "details must be an object: {body}"
+        );
+        body
+    }
+}
+
+/// A signed-in user.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub user_id: i64,
+    pub email: String,
+    pub token: String,
+    pub refresh_token: String,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Resp {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("request sent");
+        Self::read(res).await
+    }
+
+    pub async fn read(res: reqwest::Response) -> Resp {
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.bytes().await.expect("body");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+                panic!(
+                    "non-JSON body ({status}): {}",
+                    String::from_utf8_lossy(&bytes)
+                )
+            })
+        };
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Resp {
+        self.request(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Resp {
+        self.request(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: Option<&str>, body: Value) -> Resp {
+        self.request(Method::PATCH, path, token, Some(body)).await
+    }
+
+    /// POSTs `body` with an `Idempotency-Key` header (booking).
+    pub async fn post_idempotent(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        key: &str,
+        body: Value,
+    ) -> Resp {
+        let mut req = self
+            .client
+            .post(self.url(path))
+            .header("idempotency-key", key)
+            .json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        Self::read(req.send().await.expect("request sent")).await
+    }
+
+    /// Sends a raw body with a content type.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Resp {
+        let mut req = self
+            .client
+            .post(self.url(path))
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        Self::read(req.send().await.expect("request sent")).await
+    }
+
+    /// Signs `email` in with [`PASSWORD`] (the raw answer: tokens or an error).
+    pub async fn login(&self, email: &str) -> Resp {
+        self.post(
+            "/api/v1/auth/login",
+            None,
+            json!({ "email": email, "password": PASSWORD }),
+        )
+        .await
+    }
+
+    /// Registers a user with `roles` and signs in.
+    pub async fn user(&self, roles: &[&str]) -> User {
+        let email = format!("u{}@example.com", unique());
+        let created = self
+            .post(
+                "/api/v1/auth/register",
+                None,
+                json!({ "email": email, "password": PASSWORD, "name": "Test User", "roles": roles }),
+            )
+            .await
+            .expect(201);
+        let tokens = self.login(&email).await.expect(200);
+        User {
+            user_id: created["user_id"].as_i64().expect("user_id"),
+            email,
+            token: tokens["access_token"].as_str().expect("token").to_owned(),
+            refresh_token: tokens["refresh_token"]
+                .as_str()
+                .expect("refresh")
+                .to_owned(),
+        }
+    }
+
+    /// `n` visitors created straight in the database with tokens minted by the app's own keys:
+    /// for race tests that need many users quickly (registration is tested in tests/integration/auth.rs).
+    pub async fn quick_users(&self, n: usize) -> Vec<User> {
+        let mut users = Vec::with_capacity(n);
+        for _ in 0..n {
+            let email = format!("q{}@example.com", unique());
+            let parsed = boxoffice::auth::Email::parse(&email).expect("email");
+            let user = boxoffice::auth::store::create_user(
+                &self.state.db,
+                &parsed,
+                "Racer",
+                "not-a-hash",
+                &[],
+            )
+            .await
+            .expect("user")
+            .expect("new");
+            let token = self
+                .state
+                .tokens
+                .issue(user.user_id, &user.roles, chrono::Utc::now().timestamp())
+                .expect("token");
+            users.push(User {
+                user_id: user.user_id,
+                email,
+                token,
+                refresh_token: String::new(),
+            });
+        }
+        users
+    }
+
+    pub async fn visitor(&self) -> User {
+        self.user(&[]).await
+    }
+
+    pub async fn organiser(&self) -> User {
+        self.user(&["organiser"]).await
+    }
+
+    pub async fn venue_owner(&self) -> User {
+        self.user(&["venue_owner"]).await
+    }
+}
