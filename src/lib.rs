@@ -14,12 +14,12 @@
 //! - [`auth`], [`venues`], [`catalog`]: the capabilities (SPEC §4, §5).
 //! - [`availability`]: live seat availability from memory: layout, packed snapshot, stream.
 //! - [`holds`], [`inventory`], [`booking`], [`payments`]: seat holds and booking (SPEC §6, §7).
-//! - [`events`], [`tickets`], [`notify`]: after a booking: the outbox relay (NATS JetStream or
+//! - [`events`], [`tickets`], [`notify`]: after a booking: the outbox (rows written in the same
+//!   transaction as the change) and its relay (NATS JetStream or
 //!   in-process), signed QR tickets and check-in, emails (SPEC §8).
 //! - [`search`]: the tantivy search index, fed from the outbox (SPEC §9).
 //! - [`workers`]: the one loop every background worker runs in, with shutdown.
 //! - [`faults`]: failure injection for the crash tests.
-//! - [`outbox`]: events written in the same transaction as the change.
 //! - [`domain`]: the statuses of shows, seats, bookings, tickets and payments, as types.
 //! - [`money`]: exact money in minor units.
 //! - [`demo`]: demo data.
@@ -41,7 +41,6 @@ pub mod http;
 pub mod inventory;
 pub mod money;
 pub mod notify;
-pub mod outbox;
 pub mod payments;
 pub mod router;
 pub mod search;

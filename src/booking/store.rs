@@ -8,9 +8,9 @@ use serde_json::json;
 
 use super::idempotency;
 use crate::domain::{BookingStatus, PaymentStatus, ShowStatus, TicketStatus};
+use crate::events::outbox::topics;
 use crate::inventory::{InventorySeat, SaleShow};
 use crate::money::Currency;
-use crate::outbox::topics;
 use crate::store::{Backend, Db};
 use crate::{enqueue_outbox, with_db, with_primary_read};
 

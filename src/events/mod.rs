@@ -15,6 +15,7 @@
 //! other's events (`deployments_sharing_a_stream_each_get_their_events`).
 
 mod nats;
+pub mod outbox;
 pub mod store;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,8 +32,8 @@ pub use store::outbox_backlog;
 
 use crate::app::AppState;
 use crate::faults::Fault;
-use crate::outbox::topics;
 use crate::store::Db;
+use outbox::topics;
 
 /// An outbox row as published.
 #[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow)]

@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::json;
 use sqlx::types::Json as SqlJson;
 
-use crate::outbox::topics;
+use crate::events::outbox::topics;
 use crate::store::Db;
 use crate::{enqueue_outbox, with_db, with_read_db};
 

@@ -6,8 +6,8 @@ use chrono_tz::Tz;
 use serde_json::json;
 
 use crate::catalog::time::local_date;
+use crate::events::outbox::topics;
 use crate::money::Currency;
-use crate::outbox::topics;
 use crate::store::Db;
 use crate::{enqueue_outbox, with_db};
 

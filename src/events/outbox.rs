@@ -1,6 +1,5 @@
 //! The transactional outbox: every state change others care about writes an `outbox` row in the
-//! same transaction as the change. The relay in `events/` publishes
-//! the rows.
+//! same transaction as the change; the relay beside it (`events/mod.rs`) publishes the rows.
 
 /// Topics written to the outbox.
 pub mod topics {
@@ -18,7 +17,7 @@ pub const INSERT_SQL: &str =
 #[macro_export]
 macro_rules! enqueue_outbox {
     ($tx:expr, $topic:expr, $aggregate_id:expr, $payload:expr) => {
-        sqlx::query($crate::outbox::INSERT_SQL)
+        sqlx::query($crate::events::outbox::INSERT_SQL)
             .bind($topic)
             .bind($aggregate_id)
             .bind(sqlx::types::Json($payload))
