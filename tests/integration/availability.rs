@@ -10,7 +10,7 @@ use boxoffice::domain::SeatStatus;
 use boxoffice::holds::HoldStore;
 use serde_json::{json, Value};
 
-use crate::common::{self, Backend, TestApp, User};
+use crate::common::{self, Backend, TestApp};
 
 both_backends!(
     layout_and_availability_follow_holds_sales_releases_and_cancellations,
@@ -84,15 +84,6 @@ async fn until_status(
     panic!("{label} never became {status:?} (last {last:?})");
 }
 
-async fn reserve(app: &TestApp, user: &User, show: i64, seats: &[&str]) -> common::Resp {
-    app.post(
-        "/api/v1/book/reserve",
-        Some(&user.token),
-        json!({ "show_id": show, "seat_ids": seats }),
-    )
-    .await
-}
-
 async fn layout(app: &TestApp, show: i64) -> (Value, HashMap<String, usize>) {
     let layout = app
         .get(&format!("/api/v1/shows/{show}/layout"), None)
@@ -140,7 +131,7 @@ async fn layout_and_availability_follow_holds_sales_releases_and_cancellations(b
     assert_eq!(start.body["encoding"], "2bit-base64");
     let buyer = app.visitor().await;
     let other = app.visitor().await;
-    reserve(&app, &buyer, fx.show, &["A1", "A2"])
+    app.reserve(&buyer, fx.show, &["A1", "A2"])
         .await
         .expect(202);
     let held = until_status(&app, fx.show, &index, "A2", SeatStatus::Held).await;
@@ -316,7 +307,7 @@ async fn an_expiry_is_pushed_to_stream_clients(backend: Backend) {
     assert_eq!(name, "snapshot");
     assert_eq!(data["version"], snapshot_version);
     let buyer = app.visitor().await;
-    reserve(&app, &buyer, fx.show, &["C5"]).await.expect(202);
+    app.reserve(&buyer, fx.show, &["C5"]).await.expect(202);
     let (held_version, held_at) = stream
         .until(index["C5"], "held", Duration::from_secs(3))
         .await;
@@ -342,7 +333,7 @@ async fn last_event_id_resumes_with_the_missed_deltas(backend: Backend) {
     drop(stream);
     // Missed while disconnected.
     let buyer = app.visitor().await;
-    reserve(&app, &buyer, fx.show, &["B4"]).await.expect(202);
+    app.reserve(&buyer, fx.show, &["B4"]).await.expect(202);
     until_status(&app, fx.show, &index, "B4", SeatStatus::Held).await;
     // The node flushes deltas every 100 ms.
     tokio::time::sleep(Duration::from_millis(250)).await;
@@ -391,7 +382,7 @@ async fn availability_is_corrected_after_the_hold_store_loses_its_holds(backend:
     let fx = app.live_show().await;
     let (_, index) = layout(&app, fx.show).await;
     let buyer = app.visitor().await;
-    reserve(&app, &buyer, fx.show, &["C1", "C2"])
+    app.reserve(&buyer, fx.show, &["C1", "C2"])
         .await
         .expect(202);
     until_status(&app, fx.show, &index, "C2", SeatStatus::Held).await;
@@ -405,7 +396,7 @@ async fn availability_is_corrected_after_the_hold_store_loses_its_holds(backend:
     assert!(started.elapsed() < Duration::from_secs(3));
     // And the feed goes on from there, with versions that still grow.
     let before = availability(&app, fx.show).await.version;
-    reserve(&app, &buyer, fx.show, &["C3"]).await.expect(202);
+    app.reserve(&buyer, fx.show, &["C3"]).await.expect(202);
     let after = until_status(&app, fx.show, &index, "C3", SeatStatus::Held).await;
     assert!(after.version > before, "{} > {before}", after.version);
 }
@@ -415,7 +406,7 @@ async fn a_cancelled_show_is_blocked_everywhere(backend: Backend) {
     let fx = app.live_show().await;
     let (_, index) = layout(&app, fx.show).await;
     let buyer = app.visitor().await;
-    reserve(&app, &buyer, fx.show, &["A3"]).await.expect(202);
+    app.reserve(&buyer, fx.show, &["A3"]).await.expect(202);
     until_status(&app, fx.show, &index, "A3", SeatStatus::Held).await;
     app.post(
         &format!("/api/v1/shows/{}/cancel", fx.show),
@@ -441,9 +432,7 @@ async fn a_hold_on_one_node_reaches_a_stream_on_another_within_a_second() {
     stream.next(Duration::from_secs(5)).await.expect("snapshot");
     let buyer = a.visitor().await;
     let sent = Instant::now();
-    reserve(&a, &buyer, fx.show, &["C7", "C8"])
-        .await
-        .expect(202);
+    a.reserve(&buyer, fx.show, &["C7", "C8"]).await.expect(202);
     let (_, seen) = stream
         .until(index["C8"], "held", Duration::from_secs(1))
         .await;

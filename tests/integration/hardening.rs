@@ -22,15 +22,6 @@ mod postgres_only {
     }
 }
 
-async fn reserve(app: &TestApp, user: &User, show: i64, seats: &[&str]) -> common::Resp {
-    app.post(
-        "/api/v1/book/reserve",
-        Some(&user.token),
-        json!({ "show_id": show, "seat_ids": seats }),
-    )
-    .await
-}
-
 fn book_request(app: &TestApp, user: &User, key: &str, body: &Value) -> reqwest::RequestBuilder {
     app.client
         .post(app.url("/api/v1/book"))
@@ -52,7 +43,7 @@ async fn a_request_past_its_deadline_is_a_503_and_its_booking_still_lands(backen
     let app = TestApp::spawn_with(backend, |c| c.request_timeout_ms = 250).await;
     let fx = app.live_show().await;
     let buyer = app.visitor().await;
-    reserve(&app, &buyer, fx.show, &["A1"]).await.expect(202);
+    app.reserve(&buyer, fx.show, &["A1"]).await.expect(202);
     let body = json!({ "show_id": fx.show, "seat_ids": ["A1"] });
     app.state.faults.arm(Fault::PauseBeforeBookingCommit, 1);
     let started = Instant::now();
@@ -80,7 +71,7 @@ async fn a_booking_whose_client_hangs_up_gives_its_key_back_when_it_fails(backen
     let app = TestApp::spawn(backend).await;
     let fx: Fixture = app.live_show().await;
     let buyer = app.visitor().await;
-    reserve(&app, &buyer, fx.show, &["B1"]).await.expect(202);
+    app.reserve(&buyer, fx.show, &["B1"]).await.expect(202);
     let body = json!({ "show_id": fx.show, "seat_ids": ["B1"] });
     // The booking fails before its commit, 600 ms in; its client has gone after 100 ms.
     app.state.faults.arm(Fault::PauseBeforeBookingCommit, 1);
