@@ -101,12 +101,19 @@ impl Application {
             Pace::AfterEvery(self.reconcile_every),
             rx.clone(),
         )));
-        let finished =
-            crate::http::serve::serve(self.listener, self.router, self.limits, async move {
+        let takeover =
+            crate::availability::stream::takeover(self.state.clone(), self.limits.header_timeout);
+        let finished = crate::http::serve::serve(
+            self.listener,
+            self.router,
+            self.limits,
+            Some(takeover),
+            async move {
                 shutdown.await;
                 let _ = tx.send(true);
-            })
-            .await;
+            },
+        )
+        .await;
         if !finished {
             tracing::warn!("grace period over; closing with requests still in flight");
         }

@@ -15,6 +15,7 @@ pub mod live;
 pub mod map;
 mod routes;
 pub mod store;
+pub mod stream;
 
 pub use routes::{held_count, router, seat_list};
 

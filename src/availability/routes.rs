@@ -2,21 +2,9 @@
 //! caller's own holds, all answered from this node's memory.
 
 use std::convert::Infallible;
-use std::sync::Arc;
-use std::time::Duration;
 
-use axum::body::Body;
-use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
-use bytes::Bytes;
-use futures_util::stream::{self, Stream, StreamExt};
-use serde_json::json;
-use tokio::sync::broadcast;
-
-use super::live::{Delta, Resume, ShowLive};
+use super::live::ShowLive;
+use super::stream::Follower;
 use crate::app::AppState;
 use crate::catalog::time::local_rfc3339_millis;
 use crate::domain::SeatStatus;
@@ -24,6 +12,14 @@ use crate::error::ApiResult;
 use crate::http::auth::{AuthUser, CatalogReader};
 use crate::http::cache::{accepts_gzip, if_none_match};
 use crate::http::json::ApiPath;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use futures_util::stream::{self, StreamExt};
+use serde_json::json;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -35,8 +31,6 @@ pub fn router() -> Router<AppState> {
 
 /// How long caches may keep a layout: it never changes once the show is live.
 const LAYOUT_MAX_AGE: u32 = 86_400;
-/// A comment line sent to idle streams so proxies keep them open.
-const HEARTBEAT_EVERY: Duration = Duration::from_secs(15);
 
 /// The seat map: sections with prices, rows as runs of seats, in seat index order.
 async fn layout(
@@ -109,7 +103,9 @@ async fn availability(
 
 /// Server-sent events: a `snapshot` (or, with `Last-Event-ID`, the `seats` deltas missed), then
 /// a `seats` delta per flush; the event id is the version. A client that falls behind by more
-/// than its backlog is dropped and reconnects; a heartbeat comment goes out when idle.
+/// than its backlog is dropped and reconnects; a heartbeat comment goes out when idle. Plain
+/// requests on a new connection are usually served by `stream::takeover` instead, with the same
+/// events.
 async fn stream(
     State(state): State<AppState>,
     CatalogReader(_reader): CatalogReader,
@@ -121,19 +117,11 @@ async fn stream(
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
-    let (receiver, resume) = live.follow(since);
-    let (first, sent) = match resume {
-        Resume::Snapshot(s) => (vec![s.event.clone()], s.version),
-        Resume::Deltas(deltas) => {
-            let sent = deltas.last().map_or(since.unwrap_or(0), |d| d.to);
-            (deltas.iter().map(|d| d.event.clone()).collect(), sent)
-        }
-    };
-    let mut opening = Vec::with_capacity(first.len() + 1);
-    opening.push(Bytes::from_static(b"retry: 2000\n\n"));
-    opening.extend(first);
-    let shutdown = state.shutdown.clone();
-    let events = follow(receiver, sent, shutdown);
+    let (opening, follower) = Follower::open(&live, since, state.shutdown.clone());
+    let events = stream::unfold(follower, |mut follower| async move {
+        let next = follower.next().await?;
+        Some((Ok::<_, Infallible>(next), follower))
+    });
     let body = stream::iter(opening.into_iter().map(Ok::<_, Infallible>)).chain(events);
     Ok((
         [
@@ -144,41 +132,6 @@ async fn stream(
         Body::from_stream(body),
     )
         .into_response())
-}
-
-/// The deltas after version `sent`, heartbeats while idle; ends when the client falls too far
-/// behind or the node shuts down.
-fn follow(
-    receiver: broadcast::Receiver<Arc<Delta>>,
-    sent: u64,
-    shutdown: tokio::sync::watch::Receiver<bool>,
-) -> impl Stream<Item = Result<Bytes, Infallible>> {
-    stream::unfold(
-        (receiver, sent, shutdown),
-        |(mut receiver, sent, mut shutdown)| async move {
-            loop {
-                let next = tokio::select! {
-                    next = receiver.recv() => Some(next),
-                    () = tokio::time::sleep(HEARTBEAT_EVERY) => None,
-                    _ = shutdown.wait_for(|stop| *stop) => return None,
-                };
-                let Some(next) = next else {
-                    let beat = Bytes::from_static(b": heartbeat\n\n");
-                    return Some((Ok(beat), (receiver, sent, shutdown)));
-                };
-                match next {
-                    Ok(delta) if delta.to <= sent => continue,
-                    Ok(delta) => {
-                        let to = delta.to;
-                        return Some((Ok(delta.event.clone()), (receiver, to, shutdown)));
-                    }
-                    // Too slow: dropped; it reconnects with its Last-Event-ID.
-                    Err(broadcast::error::RecvError::Lagged(_)) => return None,
-                    Err(broadcast::error::RecvError::Closed) => return None,
-                }
-            }
-        },
-    )
 }
 
 /// The seats the caller holds for the show, and when the first of those holds ends.

@@ -192,8 +192,9 @@ async fn stream(
     let stop = Arc::new(AtomicBool::new(false));
     let received = Arc::new(AtomicU64::new(0));
     let connected = Arc::new(AtomicU64::new(0));
-    // Seat index → when the change to it was requested.
-    let sent: Arc<Mutex<HashMap<u64, Instant>>> = Arc::default();
+    // (seat index, whether it became held) → when that change was requested: a hold's event
+    // that arrives after the release was asked for is still timed from the hold.
+    let sent: Arc<Mutex<HashMap<(u64, bool), Instant>>> = Arc::default();
     let delays = Arc::new(Mutex::new(Samples::default()));
     let opened = Instant::now();
     let mut tasks = Vec::new();
@@ -205,7 +206,10 @@ async fn stream(
             received.clone(),
             connected.clone(),
         );
-        let observe = (i < OBSERVERS).then(|| (sent.clone(), delays.clone()));
+        // Observers spread over the connection order, so the figure covers the last clients a
+        // flush reaches as well as the first.
+        let spread = (config.stream_clients / OBSERVERS).max(1);
+        let observe = (i % spread == 0).then(|| (sent.clone(), delays.clone()));
         tasks.push(tokio::spawn(async move {
             let _ = listen(&addr, &path, stop, received, connected, observe).await;
         }));
@@ -257,9 +261,10 @@ async fn stream(
                 for method in [reqwest::Method::POST, reqwest::Method::DELETE] {
                     {
                         let now = Instant::now();
+                        let held = method == reqwest::Method::POST;
                         let mut s = sent.lock().unwrap_or_else(|p| p.into_inner());
                         for n in 1..=10 {
-                            s.insert(u64::from(row * 100 + base + n - 1), now);
+                            s.insert((u64::from(row * 100 + base + n - 1), held), now);
                         }
                     }
                     let _ = changer
@@ -308,7 +313,10 @@ async fn stream(
     Ok(())
 }
 
-type Observe = (Arc<Mutex<HashMap<u64, Instant>>>, Arc<Mutex<Samples>>);
+type Observe = (
+    Arc<Mutex<HashMap<(u64, bool), Instant>>>,
+    Arc<Mutex<Samples>>,
+);
 
 /// One stream client over a raw connection (the load generator's cost per client stays small):
 /// reads until stopped; an observer also parses each `seats` event and records the delays.
@@ -351,7 +359,8 @@ async fn listen(
                 let sent = sent.lock().unwrap_or_else(|p| p.into_inner());
                 let mut d = delays.lock().unwrap_or_else(|p| p.into_inner());
                 for c in changes {
-                    if let Some(at) = c[0].as_u64().and_then(|i| sent.get(&i)) {
+                    let held = c[1] == "held";
+                    if let Some(at) = c[0].as_u64().and_then(|i| sent.get(&(i, held))) {
                         d.0.push(now.duration_since(*at).as_micros() as u64);
                     }
                 }

@@ -17,7 +17,7 @@ pub const WEB_APP_CSP: &str = "default-src 'self'; script-src 'self'; style-src 
      form-action 'self'; frame-ancestors 'none'";
 
 /// What a response that is not the web app's page may load: nothing.
-const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
+pub const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
 
 /// Adds `X-Content-Type-Options`, `Referrer-Policy`, `X-Frame-Options` and, where the handler
 /// set none, a deny-all `Content-Security-Policy`.

@@ -23,6 +23,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tower::Service;
 
+pub use crate::availability::stream::Takeover;
+
 /// The bounds of the HTTP server.
 #[derive(Debug, Clone, Copy)]
 pub struct ServeLimits {
@@ -47,11 +49,13 @@ content-length: 128\r\n\
 {\"error_code\":\"SERVICE_UNAVAILABLE\",\"message\":\"Too many open connections, try again shortly\",\"details\":{\"reason\":\"connections\"}}";
 
 /// Serves `router` on `listener` until `shutdown` resolves, then gives open connections
-/// `limits.grace` to finish. Returns `true` when every connection finished in time.
+/// `limits.grace` to finish. A new connection is first offered to `takeover`, which may serve
+/// it without HTTP machinery (seat streams) or give it back. Returns `true` when every connection finished in time.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ServeLimits,
+    takeover: Option<Takeover>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> bool {
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
@@ -87,8 +91,16 @@ pub async fn serve(
             request.extensions_mut().insert(ConnectInfo(peer));
             router.clone().call(request)
         });
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let (http, watcher, takeover) = (http.clone(), graceful.watcher(), takeover.clone());
         tokio::spawn(async move {
+            let stream = match takeover {
+                Some(takeover) => match takeover(stream, peer).await {
+                    Some(stream) => stream,
+                    None => return drop(slot),
+                },
+                None => stream,
+            };
+            let connection = watcher.watch(http.serve_connection(TokioIo::new(stream), service));
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, %peer, "connection closed with an error");
             }

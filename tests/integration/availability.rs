@@ -16,6 +16,7 @@ both_backends!(
     layout_and_availability_follow_holds_sales_releases_and_cancellations,
     an_expiry_is_pushed_to_stream_clients,
     last_event_id_resumes_with_the_missed_deltas,
+    a_signed_in_stream_through_the_router_gets_the_same_events,
     availability_is_corrected_after_the_hold_store_loses_its_holds,
     a_cancelled_show_is_blocked_everywhere,
 );
@@ -213,21 +214,42 @@ struct EventStream {
 }
 
 impl EventStream {
+    /// A stream as a browser opens it: the first request on a new connection, which the server
+    /// takes over from hyper (`availability::stream::takeover`).
     async fn open(app: &TestApp, show: i64, last_event_id: Option<u64>) -> Self {
-        let mut req = app
-            .client
-            .get(app.url(&format!("/api/v1/shows/{show}/seats/stream")));
+        Self::open_as(app, show, last_event_id, None).await
+    }
+
+    /// A signed-in stream, which the server answers through its router.
+    async fn open_as(
+        app: &TestApp,
+        show: i64,
+        last_event_id: Option<u64>,
+        token: Option<&str>,
+    ) -> Self {
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .expect("client");
+        let mut req = client.get(app.url(&format!("/api/v1/shows/{show}/seats/stream")));
         if let Some(id) = last_event_id {
             req = req.header("last-event-id", id.to_string());
         }
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
         let res = req.send().await.expect("stream opened");
         assert_eq!(res.status(), 200);
-        assert_eq!(
+        let header = |name: &str| {
             res.headers()
-                .get("content-type")
-                .and_then(|v| v.to_str().ok()),
-            Some("text/event-stream")
-        );
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        assert_eq!(header("content-type").as_deref(), Some("text/event-stream"));
+        assert_eq!(header("cache-control").as_deref(), Some("no-store"));
+        assert_eq!(header("x-content-type-options").as_deref(), Some("nosniff"));
+        assert!(header("x-request-id").is_some());
         Self {
             body: res,
             buffer: String::new(),
@@ -322,6 +344,42 @@ async fn an_expiry_is_pushed_to_stream_clients(backend: Backend) {
         after >= Duration::from_millis(1500) && after < Duration::from_millis(3500),
         "expired {after:?} after the hold"
     );
+}
+
+/// The router's stream (signed in) and the taken-over one (a browser's first request) send the
+/// same events with the same ids; an unknown show is the router's 404 in the error shape.
+async fn a_signed_in_stream_through_the_router_gets_the_same_events(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let fx = app.live_show().await;
+    let (_, index) = layout(&app, fx.show).await;
+    let buyer = app.visitor().await;
+    let mut routed = EventStream::open_as(&app, fx.show, None, Some(&buyer.token)).await;
+    let mut taken = EventStream::open(&app, fx.show, None).await;
+    let (name_a, version_a, snapshot_a) = routed.next(Duration::from_secs(5)).await.expect("a");
+    let (name_b, version_b, snapshot_b) = taken.next(Duration::from_secs(5)).await.expect("b");
+    assert_eq!((name_a.as_str(), name_b.as_str()), ("snapshot", "snapshot"));
+    assert_eq!((version_a, &snapshot_a), (version_b, &snapshot_b));
+    app.reserve(&buyer, fx.show, &["B2"]).await.expect(202);
+    let (held_a, _) = routed
+        .until(index["B2"], "held", Duration::from_secs(3))
+        .await;
+    let (held_b, _) = taken
+        .until(index["B2"], "held", Duration::from_secs(3))
+        .await;
+    assert_eq!(held_a, held_b);
+    // Resuming through the takeover from the routed stream's id: nothing missed, no snapshot.
+    let mut resumed = EventStream::open(&app, fx.show, Some(held_a)).await;
+    app.reserve(&buyer, fx.show, &["B4"]).await.expect(202);
+    let (name, _, _) = resumed.next(Duration::from_secs(5)).await.expect("delta");
+    assert_eq!(name, "seats");
+    let missing = reqwest::Client::new()
+        .get(app.url("/api/v1/shows/987654/seats/stream"))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(missing.status(), 404);
+    let body: Value = missing.json().await.expect("json");
+    assert!(body["error_code"].is_string(), "{body}");
 }
 
 async fn last_event_id_resumes_with_the_missed_deltas(backend: Backend) {
