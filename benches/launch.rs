@@ -145,6 +145,8 @@ fn bench_launch(c: &mut Criterion) {
                                 max_seats_per_user: 10,
                                 queue_enabled: false,
                                 queue_admit_per_minute: 100,
+                                queue_opens_at: None,
+                                queue_pass_minutes: 10,
                                 prices: prices.clone(),
                             },
                         )

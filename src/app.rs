@@ -36,6 +36,10 @@ pub struct Settings {
 pub struct AppState {
     pub db: Db,
     pub holds: HoldStore,
+    /// The waiting rooms (their lines on the hold store's Redis, or in process).
+    pub queue: Arc<crate::queue::WaitingRoom>,
+    /// The gateway's rate limits (on the hold store's Redis, or in process).
+    pub limits: Arc<crate::limits::Limiter>,
     pub payments: PaymentProvider,
     pub faults: Arc<Faults>,
     pub shows: Arc<ShowCache>,
@@ -141,6 +145,27 @@ impl AppState {
             holds.clone(),
             Duration::from_millis(config.availability_repair_ms.max(50)),
         );
+        let limits = Arc::new(crate::limits::Limiter::new(
+            config.rate_limits.clone(),
+            match &holds {
+                HoldStore::Redis(redis) => Some(redis.connection()),
+                HoldStore::Memory(_) => None,
+            },
+        ));
+        let line = match &holds {
+            HoldStore::Redis(redis) => {
+                let (conn, timeout, prefix) = redis.connection();
+                crate::queue::line::Line::Redis(crate::queue::line::RedisLine::new(
+                    conn, prefix, timeout,
+                ))
+            }
+            HoldStore::Memory(_) => crate::queue::line::Line::Memory(Default::default()),
+        };
+        let pass_secret =
+            crate::auth::store::shared_secret(&db, "queue_pass_hmac", &random_token(48))
+                .await
+                .context("cannot read or create the shared queue pass secret")?;
+        let queue = Arc::new(crate::queue::WaitingRoom::new(line, pass_secret.as_bytes()));
         let (begin_shutdown, shutdown) = tokio::sync::watch::channel(false);
         let access_seconds = i64::try_from(config.access_token_seconds)
             .context("access token lifetime is too large")?;
@@ -148,6 +173,8 @@ impl AppState {
             payments: PaymentProvider::Sandbox(Sandbox::new(db.clone())),
             db,
             holds,
+            queue,
+            limits,
             availability,
             catalog: Arc::default(),
             shutdown,

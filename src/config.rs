@@ -294,6 +294,9 @@ pub struct ServeConfig {
         default_value_t = 30
     )]
     pub refresh_reuse_grace_seconds: u64,
+
+    #[command(flatten)]
+    pub rate_limits: crate::limits::RateLimitConfig,
 }
 
 impl ServeConfig {
@@ -354,6 +357,7 @@ impl ServeConfig {
             password_hash_queue: 64,
             password_hash_wait_ms: 5_000,
             refresh_reuse_grace_seconds: 30,
+            rate_limits: crate::limits::RateLimitConfig::off(),
         }
     }
 }

@@ -50,6 +50,7 @@ pub fn router(state: AppState, limits: RequestLimits) -> Router {
         .merge(crate::catalog::router())
         .merge(crate::availability::router())
         .merge(crate::holds::router())
+        .merge(crate::queue::router())
         .merge(crate::booking::router())
         .merge(crate::tickets::router())
         .merge(crate::notify::webhooks::router())
@@ -66,6 +67,10 @@ pub fn router(state: AppState, limits: RequestLimits) -> Router {
         .layer(middleware::from_fn_with_state(
             limits.max_body_bytes,
             crate::http::request_limits,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::limits::gate,
         ))
         .layer(middleware::map_response(crate::http::error_shape))
         .layer(middleware::map_response(crate::http::security::security_headers))

@@ -115,6 +115,7 @@ async fn login(
     ApiJson(body): ApiJson<LoginBody>,
 ) -> ApiResult<impl IntoResponse> {
     let refused = || ApiError::new(ErrorCode::Unauthorized, "Invalid email or password");
+    state.limits.check_login_account(&body.email).await?;
     let creds = match Email::parse(&body.email) {
         Ok(email) => store::credentials(&state.db, &email.normalised).await?,
         Err(_) => None,

@@ -115,6 +115,7 @@ pub async fn book(
         None => "tok_sandbox".to_owned(),
     };
     let hash = request_hash(body.show_id, &labels, body.payment.as_ref());
+    let pass = crate::queue::pass_header(&headers).map(str::to_owned);
 
     let started = std::time::Instant::now();
     loop {
@@ -148,7 +149,15 @@ pub async fn book(
         let (state, user, key) = (state.clone(), user.clone(), key.clone());
         let show_id = body.show_id;
         tokio::spawn(async move {
-            let booking = book_claimed(&state, &user, &key, show_id, &labels, &token);
+            let booking = book_claimed(
+                &state,
+                &user,
+                &key,
+                show_id,
+                &labels,
+                &token,
+                pass.as_deref(),
+            );
             let outcome = tokio::select! {
                 outcome = booking => outcome,
                 () = idempotency::heartbeat(&state.db, user.user_id, &key) => unreachable!(),
@@ -218,9 +227,15 @@ async fn book_claimed(
     show_id: i64,
     labels: &[String],
     token: &str,
+    pass: Option<&str>,
 ) -> ApiResult<String> {
     let show = cached_sale_show(&state.db, &state.shows, show_id).await?;
     show.ensure_on_sale()?;
+    // Seats held with a pass may be paid for until the hold ends, even after the pass.
+    let grace_ms = i64::from(show.hold_seconds.max(0)) * 1000;
+    state
+        .queue
+        .check_pass(&show, user.user_id, pass, grace_ms)?;
     let (seats, _) = inventory_seats(&state.db, &show, labels, user.user_id).await?;
     let holds = state.holds.holders(show.show_id, labels).await?;
     check_holds(user.user_id, &seats, &holds)

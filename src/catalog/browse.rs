@@ -274,7 +274,12 @@ pub async fn load_show(db: &Db, show_id: i64) -> Result<Option<ShowDetail>, sqlx
         currency: row.currency,
         hold_seconds: row.hold_seconds,
         max_seats_per_user: row.max_seats_per_user,
-        queue: json!({ "enabled": row.queue_enabled, "admit_per_minute": row.queue_admit_per_minute }),
+        queue: json!({
+            "enabled": row.queue_enabled,
+            "admit_per_minute": row.queue_admit_per_minute,
+            "opens_at": row.queue_opens_at.map(|t| local_rfc3339(t, tz)),
+            "pass_minutes": row.queue_pass_minutes,
+        }),
         seat_count: sections.iter().map(|s| s.total).sum(),
         available: sections.iter().map(|s| s.available).sum(),
         held: 0,

@@ -46,6 +46,27 @@ struct PriceSpec {
 struct QueueSpec {
     enabled: Option<bool>,
     admit_per_minute: Option<i32>,
+    /// Absent: unchanged; `null`: no pre-queue (open when turned on); a time: joins before it
+    /// are shuffled at it.
+    #[serde(default, deserialize_with = "present")]
+    opens_at: Option<Option<String>>,
+    pass_minutes: Option<i32>,
+}
+
+/// A field that may be given as `null` (`Some(None)`), unlike an absent one (`None`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// The waiting room's opening time, in the venue's zone unless it carries an offset.
+fn queue_opening(queue: &QueueSpec, tz: Tz) -> ApiResult<Option<Option<chrono::DateTime<Utc>>>> {
+    match &queue.opens_at {
+        None => Ok(None),
+        Some(None) => Ok(Some(None)),
+        Some(Some(raw)) => parse_show_time(raw, tz)
+            .map(|t| Some(Some(t)))
+            .map_err(|e| ApiError::invalid_field("queue.opens_at", format!("queue.opens_at {e}"))),
+    }
 }
 
 #[derive(Deserialize)]
@@ -87,6 +108,14 @@ fn check_caps(
             return Err(ApiError::invalid_field(
                 "queue.admit_per_minute",
                 "queue.admit_per_minute must be between 1 and 1000000",
+            ));
+        }
+    }
+    if let Some(m) = queue.and_then(|q| q.pass_minutes) {
+        if !(1..=240).contains(&m) {
+            return Err(ApiError::invalid_field(
+                "queue.pass_minutes",
+                "queue.pass_minutes must be between 1 and 240",
             ));
         }
     }
@@ -186,6 +215,7 @@ async fn create_show(
     }
 
     let queue = body.queue.unwrap_or_default();
+    let queue_opens_at = queue_opening(&queue, tz)?.flatten();
     let show_id = store::insert_show(
         &state.db,
         &NewShow {
@@ -199,6 +229,8 @@ async fn create_show(
             max_seats_per_user: body.max_seats_per_user.unwrap_or(10),
             queue_enabled: queue.enabled.unwrap_or(false),
             queue_admit_per_minute: queue.admit_per_minute.unwrap_or(100),
+            queue_opens_at,
+            queue_pass_minutes: queue.pass_minutes.unwrap_or(10),
             prices: priced.into_iter().collect(),
         },
     )
@@ -215,7 +247,7 @@ async fn reload(state: &AppState, show_id: i64) -> ApiResult<ShowDetail> {
 }
 
 /// The show, if the caller organises its event (or is an admin).
-async fn show_of_organiser(
+pub(crate) async fn show_of_organiser(
     state: &AppState,
     user: &AuthUser,
     show_id: i64,
@@ -290,6 +322,8 @@ async fn update_show(
         body.queue.as_ref(),
     )?;
     let queue = body.queue.unwrap_or_default();
+    let tz: Tz = show.timezone.parse().unwrap_or(Tz::UTC);
+    let queue_opens_at = queue_opening(&queue, tz)?;
     store::update_show_settings(
         &state.db,
         show_id,
@@ -299,6 +333,8 @@ async fn update_show(
             hold_seconds: body.hold_seconds,
             queue_enabled: queue.enabled,
             queue_admit_per_minute: queue.admit_per_minute,
+            queue_opens_at,
+            queue_pass_minutes: queue.pass_minutes,
         },
     )
     .await?;

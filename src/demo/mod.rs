@@ -257,6 +257,8 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
                     max_seats_per_user: 10,
                     queue_enabled: false,
                     queue_admit_per_minute: 100,
+                    queue_opens_at: None,
+                    queue_pass_minutes: 10,
                     prices,
                 },
             )

@@ -188,6 +188,12 @@ pub struct RedisHolds {
 }
 
 impl RedisHolds {
+    /// The connection, call timeout and key prefix, for the stores that share this Redis (the
+    /// waiting room's lines, the rate limits).
+    pub fn connection(&self) -> (ConnectionManager, Duration, &str) {
+        (self.conn.clone(), self.timeout, &self.prefix)
+    }
+
     fn tag(&self, show_id: i64) -> String {
         format!("{{{}:{show_id}}}", self.prefix)
     }

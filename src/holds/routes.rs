@@ -1,7 +1,7 @@
 //! `POST /api/v1/book/reserve` and `DELETE /api/v1/book/reserve` (the seed's contract).
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -31,11 +31,15 @@ pub struct SeatsBody {
 async fn reserve(
     State(state): State<AppState>,
     user: AuthUser,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<SeatsBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let labels = check_seat_ids(body.show_id, &body.seat_ids)?;
     let show = cached_sale_show(&state.db, &state.shows, body.show_id).await?;
     show.ensure_on_sale()?;
+    state
+        .queue
+        .check_pass(&show, user.user_id, crate::queue::pass_header(&headers), 0)?;
     let (seats, bought) = inventory_seats(&state.db, &show, &labels, user.user_id).await?;
     let sold: Vec<&str> = seats
         .iter()

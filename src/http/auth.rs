@@ -39,6 +39,17 @@ impl AuthUser {
     }
 }
 
+/// The user a request's bearer token names, if it carries a valid one (the rate limiter's
+/// subject; handlers still authenticate with [`AuthUser`]).
+pub fn bearer_user_id(state: &AppState, headers: &axum::http::HeaderMap) -> Option<i64> {
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let token = value.strip_prefix("Bearer ")?.trim();
+    state.tokens.verify(token).ok().map(|(user_id, _)| user_id)
+}
+
 fn bearer(parts: &Parts) -> Result<Option<&str>, ApiError> {
     let Some(value) = parts.headers.get(AUTHORIZATION) else {
         return Ok(None);

@@ -29,6 +29,12 @@ pub struct SaleShow {
     pub hold_seconds: i32,
     pub max_seats_per_user: i32,
     pub timezone: String,
+    /// The waiting room (`crate::queue`): on or off, admissions a minute, when it opens (joins
+    /// before form the shuffled pre-queue), how long a pass lasts.
+    pub queue_enabled: bool,
+    pub queue_admit_per_minute: i32,
+    pub queue_opens_at: Option<DateTime<Utc>>,
+    pub queue_pass_minutes: i32,
 }
 
 impl SaleShow {

@@ -10,7 +10,8 @@ pub async fn find_sale_show(db: &Db, show_id: i64) -> Result<Option<SaleShow>, s
     with_primary_read!(db, |pool| {
         sqlx::query_as(
             "SELECT s.show_id, s.event_id, s.venue_id, s.status, s.start_time, s.currency,
-                    s.hold_seconds, s.max_seats_per_user, v.timezone
+                    s.hold_seconds, s.max_seats_per_user, v.timezone, s.queue_enabled,
+                    s.queue_admit_per_minute, s.queue_opens_at, s.queue_pass_minutes
              FROM shows s JOIN venues v ON v.venue_id = s.venue_id WHERE s.show_id = $1",
         )
         .bind(show_id)

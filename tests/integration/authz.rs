@@ -346,7 +346,7 @@ async fn live_show_management_matrix(backend: Backend) {
     assert_eq!(patched["hold_seconds"], 60);
     assert_eq!(
         patched["queue"],
-        json!({ "enabled": true, "admit_per_minute": 5 })
+        json!({ "enabled": true, "admit_per_minute": 5, "opens_at": null, "pass_minutes": 10 })
     );
     assert_eq!(patched["status"], "live");
     app.request(launch.0, &launch.1, Some(&fx.organiser.token), None)

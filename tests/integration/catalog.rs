@@ -440,7 +440,7 @@ async fn patch_show_changes_caps_and_queue(backend: Backend) {
     assert_eq!(patched["hold_seconds"], 120);
     assert_eq!(
         patched["queue"],
-        json!({ "enabled": true, "admit_per_minute": 500 })
+        json!({ "enabled": true, "admit_per_minute": 500, "opens_at": null, "pass_minutes": 10 })
     );
     app.patch(
         &format!("/api/v1/shows/{}", fx.show),

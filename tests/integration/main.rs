@@ -19,5 +19,6 @@ mod hardening;
 mod launch_scale;
 mod migrations;
 mod ops;
+mod queue;
 mod search;
 mod web;

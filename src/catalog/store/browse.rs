@@ -125,6 +125,8 @@ pub struct ShowRow {
     pub max_seats_per_user: i32,
     pub queue_enabled: bool,
     pub queue_admit_per_minute: i32,
+    pub queue_opens_at: Option<DateTime<Utc>>,
+    pub queue_pass_minutes: i32,
     pub organiser_id: i64,
 }
 
@@ -156,7 +158,8 @@ pub async fn load_show(db: &Db, show_id: i64) -> Result<Option<StoredShow>, sqlx
             "SELECT s.show_id, s.event_id, s.venue_id, s.status, e.category, e.title, e.description,
                     e.language, e.duration_minutes, e.tags, e.artists, v.name AS venue_name, v.city,
                     v.address, v.timezone, s.start_time, s.end_time, s.currency, s.hold_seconds,
-                    s.max_seats_per_user, s.queue_enabled, s.queue_admit_per_minute, e.organiser_id
+                    s.max_seats_per_user, s.queue_enabled, s.queue_admit_per_minute,
+                    s.queue_opens_at, s.queue_pass_minutes, e.organiser_id
              FROM shows s JOIN events e ON e.event_id = s.event_id
              JOIN venues v ON v.venue_id = s.venue_id
              WHERE s.show_id = $1",

@@ -23,6 +23,8 @@ pub struct NewShow {
     pub max_seats_per_user: i32,
     pub queue_enabled: bool,
     pub queue_admit_per_minute: i32,
+    pub queue_opens_at: Option<DateTime<Utc>>,
+    pub queue_pass_minutes: i32,
     /// (section id, price in minor units) for every section of the venue.
     pub prices: Vec<(i64, i64)>,
 }
@@ -35,8 +37,10 @@ pub async fn insert_show(db: &Db, show: &NewShow) -> Result<i64, sqlx::Error> {
         let show_id: i64 = sqlx::query_scalar(
             "INSERT INTO shows (event_id, venue_id, start_time, end_time, start_local_date, currency,
                                 status, hold_seconds, max_seats_per_user, queue_enabled,
-                                queue_admit_per_minute, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, 'draft', $7, $8, $9, $10, $11, $11) RETURNING show_id",
+                                queue_admit_per_minute, queue_opens_at, queue_pass_minutes,
+                                created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, 'draft', $7, $8, $9, $10, $12, $13, $11, $11)
+             RETURNING show_id",
         )
         .bind(show.event_id)
         .bind(show.venue_id)
@@ -49,6 +53,8 @@ pub async fn insert_show(db: &Db, show: &NewShow) -> Result<i64, sqlx::Error> {
         .bind(show.queue_enabled)
         .bind(show.queue_admit_per_minute)
         .bind(now)
+        .bind(show.queue_opens_at)
+        .bind(show.queue_pass_minutes)
         .fetch_one(&mut *tx)
         .await?;
         for (section_id, minor) in &show.prices {
@@ -120,6 +126,9 @@ pub struct ShowSettings {
     pub hold_seconds: Option<i32>,
     pub queue_enabled: Option<bool>,
     pub queue_admit_per_minute: Option<i32>,
+    /// `Some(None)` clears the opening time.
+    pub queue_opens_at: Option<Option<DateTime<Utc>>>,
+    pub queue_pass_minutes: Option<i32>,
 }
 
 /// Changes a show's sale settings and writes its `show.updated` outbox row, in one transaction.
@@ -137,7 +146,9 @@ pub async fn update_show_settings(
                 hold_seconds = COALESCE($3, hold_seconds),
                 queue_enabled = COALESCE($4, queue_enabled),
                 queue_admit_per_minute = COALESCE($5, queue_admit_per_minute),
-                updated_at = $6
+                updated_at = $6,
+                queue_opens_at = CASE WHEN $7 THEN $8 ELSE queue_opens_at END,
+                queue_pass_minutes = COALESCE($9, queue_pass_minutes)
              WHERE show_id = $1",
         )
         .bind(show_id)
@@ -146,6 +157,9 @@ pub async fn update_show_settings(
         .bind(settings.queue_enabled)
         .bind(settings.queue_admit_per_minute)
         .bind(Utc::now())
+        .bind(settings.queue_opens_at.is_some())
+        .bind(settings.queue_opens_at.flatten())
+        .bind(settings.queue_pass_minutes)
         .execute(&mut *tx)
         .await?;
         enqueue_outbox!(
