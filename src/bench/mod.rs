@@ -23,6 +23,7 @@ use tokio::sync::Mutex;
 
 mod live;
 mod memory;
+mod queue;
 
 /// Settings of `boxoffice bench`.
 #[derive(Args, Debug, Clone)]
@@ -69,6 +70,20 @@ pub struct BenchConfig {
     /// Live scenario: seat changes per second made while the stream clients follow.
     #[arg(long, default_value_t = 1_000)]
     pub changes_per_second: u32,
+    /// Run the waiting-room scenario instead of the onsale: joins and status reads over HTTP
+    /// beside `/healthz`, then (with `--redis-url`) a pre-queue opened on Redis and the cost of
+    /// a rate-limit decision.
+    #[arg(long)]
+    pub queue: bool,
+    /// Queue scenario: the server's JWT secret, to mint the virtual visitors' tokens.
+    #[arg(long, env = "BOXOFFICE_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Queue scenario: the deployment's Redis, for the pre-queue and the rate-limit cost.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// Queue scenario: waiters in the pre-queue opened on Redis.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub prequeue: usize,
 }
 
 pub(crate) struct Client {
@@ -167,7 +182,11 @@ pub(crate) async fn live_show(
 /// A venue of `rows` rows of 100 seats (sections of up to 200 rows), an event and a draft show
 /// of it priced 999 everywhere, made by a new venue owner and organiser; returns the organiser's
 /// token and the show id.
-async fn draft_show(client: &Client, rows: u32, name: &str) -> anyhow::Result<(String, i64)> {
+pub(crate) async fn draft_show(
+    client: &Client,
+    rows: u32,
+    name: &str,
+) -> anyhow::Result<(String, i64)> {
     let owner = client.user(&["venue_owner"]).await?;
     let organiser = client.user(&["organiser"]).await?;
     let sections: Vec<Value> = (0..rows)
@@ -263,6 +282,9 @@ fn random_pair(rows: u32) -> [String; 2] {
 pub async fn run(config: BenchConfig) -> anyhow::Result<()> {
     if config.memory {
         return memory::run(&config).await;
+    }
+    if config.queue {
+        return queue::run(&config).await;
     }
     if config.live {
         return live::run(&config).await;

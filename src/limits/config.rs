@@ -45,7 +45,11 @@ pub struct RateLimitConfig {
     pub trusted_proxies: Vec<IpAddr>,
 
     /// Most buckets a node keeps in memory (embedded default, or while Redis is unreachable).
-    #[arg(long, env = "BOXOFFICE_LIMIT_LOCAL_BUCKETS", default_value_t = 100_000)]
+    #[arg(
+        long = "limit-local-buckets",
+        env = "BOXOFFICE_LIMIT_LOCAL_BUCKETS",
+        default_value_t = 100_000
+    )]
     pub max_local_buckets: usize,
 }
 

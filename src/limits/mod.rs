@@ -33,7 +33,8 @@ use serde_json::json;
 
 use crate::app::AppState;
 use crate::error::{ApiError, ErrorCode};
-use gcra::{Decision, MemoryBuckets, Policy};
+pub use gcra::Decision;
+use gcra::{MemoryBuckets, Policy};
 
 /// What a request is limited as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,7 +166,7 @@ impl Limiter {
     }
 
     /// The stricter of the per-user and per-IP decisions for a request.
-    async fn check(&self, class: Class, user: Option<i64>, ip: IpAddr) -> Option<Decision> {
+    pub async fn check(&self, class: Class, user: Option<i64>, ip: IpAddr) -> Option<Decision> {
         let by_user = async {
             match user {
                 Some(u) => self.decide(class, Subject::User(u)).await,

@@ -28,6 +28,11 @@ mod postgres_only {
     async fn limits_hold_across_three_nodes() {
         super::limits_hold_across_three_nodes().await
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn with_redis_gone_each_node_limits_on_its_own() {
+        super::with_redis_gone_each_node_limits_on_its_own().await
+    }
 }
 
 async fn turn_on(app: &TestApp, show: i64, organiser: &User, queue: Value) {
@@ -525,4 +530,44 @@ async fn limits_hold_across_three_nodes() {
     for n in [b, c] {
         n.stop().await;
     }
+}
+
+/// Redis killed: the limits neither open for everyone nor close for everyone; each node keeps
+/// limiting on its own buckets, and a decision does not wait for the dead Redis every time.
+async fn with_redis_gone_each_node_limits_on_its_own() {
+    let mut redis = crate::common::PrivateRedis::start().await;
+    let url = redis.url.clone();
+    let app = TestApp::spawn_with(Backend::Postgres, |c| {
+        c.redis_url = Some(boxoffice::config::DatabaseUrl::new(url));
+        let mut limits = boxoffice::limits::RateLimitConfig::defaults();
+        limits.trusted_proxies = vec!["127.0.0.1".parse().expect("ip")];
+        limits.limit_api_ip = 40; // a burst of 10
+        c.rate_limits = limits;
+    })
+    .await;
+    assert_eq!(
+        get_from(&app, "/api/v1/shows", "10.3.3.3").await.status(),
+        200
+    );
+    redis.kill();
+    let started = Instant::now();
+    let mut codes = Vec::new();
+    for _ in 0..14 {
+        codes.push(
+            get_from(&app, "/api/v1/shows", "10.3.3.4")
+                .await
+                .status()
+                .as_u16(),
+        );
+    }
+    let took = started.elapsed();
+    let allowed = codes.iter().filter(|c| **c == 200).count();
+    assert!((10..=11).contains(&allowed), "{codes:?}");
+    assert_eq!(*codes.last().expect("codes"), 429);
+    assert!(took < Duration::from_secs(2), "14 decisions took {took:?}");
+    // Another address still gets through.
+    assert_eq!(
+        get_from(&app, "/api/v1/shows", "10.3.3.5").await.status(),
+        200
+    );
 }
