@@ -114,6 +114,11 @@ impl Availability {
         Ok(live)
     }
 
+    /// The show's state if this node already keeps it (no database read, no wait).
+    pub fn cached_show(&self, show_id: i64) -> Option<Arc<ShowLive>> {
+        self.cached(show_id)
+    }
+
     fn cached(&self, show_id: i64) -> Option<Arc<ShowLive>> {
         let mut registry = self.registry();
         let entry = registry.shows.get_mut(&show_id)?;

@@ -9,7 +9,8 @@
 //! header buffer and up to `max_buf_size` of queued body for its whole life, which is most of
 //! a node's memory at 10,000 followers. So a connection whose *first* request is a plain
 //! `GET …/seats/stream` (whole head in its first packet, no `Authorization`, no body) is taken
-//! over by [`takeover`]: the head is parsed once, a fixed response head is written and the
+//! over by [`takeover`] when this node already follows the show and the address is within its
+//! API rate limit: the head is parsed once, a fixed response head is written and the
 //! shared event bytes go straight to the socket, which costs a few hundred bytes a follower
 //! and a small kernel send buffer. Every other stream request (a signed-in one, one on a kept-
 //! alive connection, a show that is not there) goes through the router and gets the same
@@ -125,10 +126,26 @@ pub fn takeover(state: AppState, header_timeout: Duration) -> Takeover {
             else {
                 return Some(stream);
             };
-            // A show that is not there (or not readable) is answered by the router.
-            let Ok(live) = state.availability.show(request.show_id).await else {
+            // Only a show this node already follows: a cold or unknown one is built (or refused)
+            // by the router, under its deadline and limits.
+            let Some(live) = state.availability.cached_show(request.show_id) else {
                 return Some(stream);
             };
+            // The address's API limit, as the router would apply it; a refusal is left to the
+            // router, which answers it in the error shape.
+            if state.limits.enabled() {
+                let decision = state
+                    .limits
+                    .check(
+                        crate::limits::Class::Api,
+                        None,
+                        state.limits.client_ip(Some(peer), &request.forwarded),
+                    )
+                    .await;
+                if decision.is_some_and(|d| !d.allowed) {
+                    return Some(stream);
+                }
+            }
             let mut stream = stream;
             let mut head = vec![0u8; request.head_len];
             if stream.read_exact(&mut head).await.is_err() {
@@ -164,6 +181,8 @@ struct StreamRequest {
     show_id: i64,
     last_event_id: Option<u64>,
     head_len: usize,
+    /// `X-Forwarded-For`, for the rate limit behind a trusted load balancer.
+    forwarded: axum::http::HeaderMap,
 }
 
 impl StreamRequest {
@@ -190,6 +209,7 @@ impl StreamRequest {
         }
         let show_id = id.parse().ok()?;
         let mut last_event_id = None;
+        let mut forwarded = axum::http::HeaderMap::new();
         for h in request.headers.iter() {
             let name = h.name;
             if name.eq_ignore_ascii_case("authorization")
@@ -199,6 +219,11 @@ impl StreamRequest {
                 || name.eq_ignore_ascii_case("expect")
             {
                 return None;
+            }
+            if name.eq_ignore_ascii_case("x-forwarded-for") {
+                if let Ok(value) = axum::http::HeaderValue::from_bytes(h.value) {
+                    forwarded.append("x-forwarded-for", value);
+                }
             }
             if name.eq_ignore_ascii_case("last-event-id") {
                 last_event_id = std::str::from_utf8(h.value)
@@ -210,6 +235,7 @@ impl StreamRequest {
             show_id,
             last_event_id,
             head_len,
+            forwarded,
         })
     }
 }
@@ -288,7 +314,8 @@ mod tests {
             Some(StreamRequest {
                 show_id: 42,
                 last_event_id: Some(17),
-                head_len: plain.len()
+                head_len: plain.len(),
+                forwarded: axum::http::HeaderMap::new(),
             })
         );
         for other in [

@@ -84,6 +84,13 @@ pub struct BenchConfig {
     /// Queue scenario: waiters in the pre-queue opened on Redis.
     #[arg(long, default_value_t = 1_000_000)]
     pub prequeue: usize,
+    /// Queue scenario: also write this many tokens of visitors who have not joined yet, one a
+    /// line, to `--tokens-out` (for `wrk -s scripts/wrk/queue.lua`, a lighter client).
+    #[arg(long, default_value_t = 0)]
+    pub tokens: usize,
+    /// Queue scenario: the file `--tokens` are written to.
+    #[arg(long, default_value = "queue-tokens.txt")]
+    pub tokens_out: std::path::PathBuf,
 }
 
 pub(crate) struct Client {

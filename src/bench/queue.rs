@@ -111,6 +111,21 @@ pub async fn run(config: &BenchConfig) -> anyhow::Result<()> {
         samples.lock().await.summary()
     );
 
+    if config.tokens > 0 {
+        let fresh = base_user + users;
+        let mut out = String::with_capacity(config.tokens * 200);
+        for i in 0..config.tokens as i64 {
+            out.push_str(&keys.issue(fresh + i, &[], chrono::Utc::now().timestamp())?);
+            out.push('\n');
+        }
+        std::fs::write(&config.tokens_out, out)
+            .with_context(|| format!("cannot write {}", config.tokens_out.display()))?;
+        println!(
+            "wrote {} tokens of visitors who have not joined show {show_id} to {}",
+            config.tokens,
+            config.tokens_out.display()
+        );
+    }
     let tokens: Arc<Vec<String>> = Arc::new(
         (0..users.min(5_000))
             .map(|i| keys.issue(base_user + i, &[], chrono::Utc::now().timestamp()))

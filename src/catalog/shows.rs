@@ -338,6 +338,18 @@ async fn update_show(
         },
     )
     .await?;
+    // Turning the room on again starts a new line: places, the pre-queue, the clock and the
+    // seed of the one before are gone (passes already given run out on their own).
+    let was_on = show
+        .queue
+        .get("enabled")
+        .and_then(serde_json::Value::as_bool)
+        == Some(true);
+    if queue.enabled == Some(true) && !was_on {
+        if let Err(e) = state.queue.line.reset(show_id).await {
+            tracing::warn!(error = %e, show_id, "cannot clear the previous waiting line");
+        }
+    }
     state.shows.invalidate(show_id);
     state.catalog.invalidate();
     state.outbox_wakeup.notify_one();

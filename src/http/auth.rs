@@ -46,8 +46,15 @@ pub fn bearer_user_id(state: &AppState, headers: &axum::http::HeaderMap) -> Opti
         .get(axum::http::header::AUTHORIZATION)?
         .to_str()
         .ok()?;
-    let token = value.strip_prefix("Bearer ")?.trim();
-    state.tokens.verify(token).ok().map(|(user_id, _)| user_id)
+    let (scheme, token) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    state
+        .tokens
+        .verify(token.trim())
+        .ok()
+        .map(|(user_id, _)| user_id)
 }
 
 fn bearer(parts: &Parts) -> Result<Option<&str>, ApiError> {

@@ -108,8 +108,10 @@ impl Limiter {
         Self {
             redis: redis.map(|(conn, timeout, prefix)| RedisBuckets {
                 conn,
-                // A limit decision must stay cheap: never wait long for it.
-                timeout: timeout.min(Duration::from_millis(100)),
+                // Redis's own call timeout: a shorter one would send decisions to the node's own
+                // buckets whenever Redis is merely busy (each node then allowing a whole burst).
+                // A dead Redis costs one timeout, then a second on local buckets.
+                timeout,
                 prefix: prefix.to_owned(),
                 script: Script::new(gcra::GCRA_LUA),
             }),
@@ -139,7 +141,7 @@ impl Limiter {
         }
         let key = match subject {
             Subject::User(id) => format!("{}:u:{id}", class.name()),
-            Subject::Ip(ip) => format!("{}:ip:{ip}", class.name()),
+            Subject::Ip(ip) => format!("{}:ip:{}", class.name(), network(ip)),
             Subject::Account(account) => {
                 format!(
                     "{}:acct:{}",
@@ -191,7 +193,7 @@ impl Limiter {
 
     /// The client's address: the peer, or the last address a trusted proxy put in
     /// `X-Forwarded-For`.
-    fn client_ip(&self, peer: Option<SocketAddr>, headers: &HeaderMap) -> IpAddr {
+    pub fn client_ip(&self, peer: Option<SocketAddr>, headers: &HeaderMap) -> IpAddr {
         let peer_ip = peer.map_or(IpAddr::from([0, 0, 0, 0]), |p| p.ip());
         if !self.config.trusted_proxies.contains(&peer_ip) {
             return peer_ip;
@@ -233,6 +235,18 @@ impl RedisBuckets {
             retry_after_ms: u64::try_from(retry_ms.max(0)).unwrap_or(0),
             reset_ms: u64::try_from(reset_ms.max(0)).unwrap_or(0),
         })
+    }
+}
+
+/// The bucket an address counts in: itself for IPv4, its /64 for IPv6 (one subscriber usually
+/// has a whole /64, so per-address buckets would be free to multiply).
+fn network(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(std::net::Ipv6Addr::from(bits))
+        }
     }
 }
 

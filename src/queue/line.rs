@@ -89,12 +89,15 @@ impl Reading {
         };
         match self.clock.iter().rev().find(|s| s.base_count < position) {
             None => first.base_ms,
-            Some(s) => {
-                let minutes = (position - s.base_count) as f64 / f64::from(s.per_minute.max(1));
-                s.base_ms + (minutes * 60_000.0).ceil() as i64
-            }
+            Some(s) => s.base_ms + ms_for(position - s.base_count, s.per_minute),
         }
     }
+}
+
+/// How long (ms, rounded up) the clock takes to admit `places` at `per_minute`.
+fn ms_for(places: u64, per_minute: u32) -> i64 {
+    let rate = u128::from(per_minute.max(1));
+    i64::try_from((u128::from(places) * 60_000).div_ceil(rate)).unwrap_or(i64::MAX)
 }
 
 fn admitted_by(s: &Segment, now_ms: i64) -> u64 {
@@ -174,11 +177,11 @@ impl MemoryLine {
         let rate = config.per_minute.max(1);
         if room.pre.is_none() && config.opens_ms.is_none_or(|o| now >= o) {
             room.pre = Some(room.count);
-            room.clock.push(Segment {
+            room.clock = vec![Segment {
                 base_ms: config.opens_ms.unwrap_or(now),
                 base_count: 0,
                 per_minute: rate,
-            });
+            }];
         }
         let mut seq = user.and_then(|u| room.users.get(&u).copied());
         if let Some(u) = user {
@@ -202,9 +205,8 @@ impl MemoryLine {
                     per_minute: rate,
                 }];
             } else if last.per_minute != rate {
-                let minutes = (admitted - last.base_count) as f64 / f64::from(last.per_minute);
                 room.clock.push(Segment {
-                    base_ms: last.base_ms + (minutes * 60_000.0).ceil() as i64,
+                    base_ms: last.base_ms + ms_for(admitted - last.base_count, last.per_minute),
                     base_count: admitted,
                     per_minute: rate,
                 });
@@ -243,13 +245,16 @@ local ttl = tonumber(ARGV[7])
 redis.call('HSETNX', meta, 'seed', ARGV[5])
 local count = tonumber(redis.call('HGET', meta, 'count') or '0')
 local pre = redis.call('HGET', meta, 'pre')
-if not pre and (opens == 0 or now >= opens) then
-  pre = count
-  redis.call('HSET', meta, 'pre', pre)
+local last = redis.call('LINDEX', clock, -1)
+if (not pre and (opens == 0 or now >= opens)) or (pre and not last) then
+  if not pre then
+    pre = count
+    redis.call('HSET', meta, 'pre', pre)
+  end
   local base = opens
   if opens == 0 then base = now end
+  redis.call('DEL', clock)
   redis.call('RPUSH', clock, string.format('%.0f', base) .. ':0:' .. rate)
-  redis.call('PEXPIRE', clock, ttl)
 end
 local seq = false
 if user ~= '' then seq = redis.call('HGET', users, user) end
@@ -258,24 +263,25 @@ if user ~= '' and ((step == 'join' and not seq) or (step == 'rejoin' and seq == 
   count = count + 1
   redis.call('HSET', users, user, seq)
   redis.call('HSET', meta, 'count', count)
-  redis.call('PEXPIRE', users, ttl)
-  redis.call('PEXPIRE', meta, ttl)
 end
 if pre then
-  local last = redis.call('LINDEX', clock, -1)
+  last = redis.call('LINDEX', clock, -1)
   local b, c, r = string.match(last, '^(%d+):(%d+):(%d+)$')
   b, c, r = tonumber(b), tonumber(c), tonumber(r)
   local admitted = c + math.floor(math.max(0, now - b) * r / 60000)
   if admitted > count + 1 then
     redis.call('DEL', clock)
     redis.call('RPUSH', clock, string.format('%.0f', now) .. ':' .. (count + 1) .. ':' .. rate)
-    redis.call('PEXPIRE', clock, ttl)
   elseif r ~= rate then
     local at = b + math.ceil((admitted - c) * 60000 / r)
     redis.call('RPUSH', clock, string.format('%.0f', at) .. ':' .. admitted .. ':' .. rate)
     redis.call('LTRIM', clock, -16, -1)
   end
 end
+-- Every key of the line lives as long as the line is used, and goes together.
+redis.call('PEXPIRE', meta, ttl)
+redis.call('PEXPIRE', users, ttl)
+redis.call('PEXPIRE', clock, ttl)
 return {tostring(now), seq or '', tostring(pre or ''), tostring(count),
         redis.call('HGET', meta, 'seed'), redis.call('LRANGE', clock, 0, -1)}
 "#;

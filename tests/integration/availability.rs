@@ -227,6 +227,11 @@ impl EventStream {
         last_event_id: Option<u64>,
         token: Option<&str>,
     ) -> Self {
+        // As the web app does: the availability first (which has this node follow the show),
+        // then the stream on a connection of its own.
+        app.get(&format!("/api/v1/shows/{show}/availability"), None)
+            .await
+            .expect(200);
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(0)
             .build()
@@ -250,6 +255,12 @@ impl EventStream {
         assert_eq!(header("cache-control").as_deref(), Some("no-store"));
         assert_eq!(header("x-content-type-options").as_deref(), Some("nosniff"));
         assert!(header("x-request-id").is_some());
+        // Which path answered: the takeover closes the connection to end its body, the router
+        // streams it in chunks on a kept-alive one.
+        match token {
+            None => assert_eq!(header("connection").as_deref(), Some("close")),
+            Some(_) => assert_eq!(header("transfer-encoding").as_deref(), Some("chunked")),
+        }
         Self {
             body: res,
             buffer: String::new(),

@@ -158,9 +158,11 @@ async fn a_waiting_room_gates_reserve_and_book_with_a_pass(backend: Backend) {
         .as_str()
         .expect("pass")
         .to_owned();
-    let mut forged = pass.clone();
-    let last = forged.pop().expect("non-empty");
-    forged.push(if last == 'A' { 'B' } else { 'A' });
+    // A signature character changed (one in the middle: every value there is valid base64).
+    let (text, signature) = pass.rsplit_once('.').expect("signed");
+    let mut chars: Vec<char> = signature.chars().collect();
+    chars[10] = if chars[10] == 'A' { 'B' } else { 'A' };
+    let forged = format!("{text}.{}", chars.into_iter().collect::<String>());
     let tampered = pass.replacen(
         &format!(".{}.", buyer.user_id),
         &format!(".{}.", rival.user_id),
@@ -271,15 +273,16 @@ async fn one_place_per_user_under_concurrent_joins(backend: Backend) {
 async fn the_pre_queue_is_shuffled_at_opening_and_later_joins_are_fifo(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let fx = app.live_show().await;
-    let opens = chrono::Utc::now() + chrono::Duration::seconds(3);
+    let early = app.quick_users(20).await;
+    let late = app.quick_users(5).await;
+    let later = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
     turn_on(
         &app,
         fx.show,
         &fx.organiser,
-        json!({ "enabled": true, "admit_per_minute": 60, "opens_at": opens.to_rfc3339() }),
+        json!({ "enabled": true, "admit_per_minute": 60, "opens_at": later }),
     )
     .await;
-    let early = app.quick_users(20).await;
     let mut commitment = String::new();
     for user in &early {
         let place = join(&app, fx.show, user).await;
@@ -295,9 +298,17 @@ async fn the_pre_queue_is_shuffled_at_opening_and_later_joins_are_fifo(backend: 
             .expect("commitment")
             .to_owned();
     }
+    // The organiser brings the opening forward (the line has not opened: it still can).
+    let opens = chrono::Utc::now() + chrono::Duration::seconds(1);
+    turn_on(
+        &app,
+        fx.show,
+        &fx.organiser,
+        json!({ "opens_at": opens.to_rfc3339() }),
+    )
+    .await;
     let wait = opens - chrono::Utc::now();
     tokio::time::sleep(wait.to_std().unwrap_or_default() + Duration::from_millis(200)).await;
-    let late = app.quick_users(5).await;
     let mut late_positions = Vec::new();
     for user in &late {
         late_positions.push(
@@ -347,25 +358,30 @@ async fn three_nodes_admit_at_the_rate_and_never_ahead_of_the_clock() {
     let b = a.another_node().await;
     let c = a.another_node().await;
     let fx = a.live_show().await;
-    let opens = chrono::Utc::now() + chrono::Duration::seconds(8);
+    let waiters = a.quick_users(2000).await;
+    let later = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
     turn_on(
         &a,
         fx.show,
         &fx.organiser,
-        json!({ "enabled": true, "admit_per_minute": 600, "opens_at": opens.to_rfc3339() }),
+        json!({ "enabled": true, "admit_per_minute": 600, "opens_at": later }),
     )
     .await;
-    let waiters = a.quick_users(2000).await;
     let nodes = [&a, &b, &c];
     // 2,000 joins spread over the three nodes, 50 at a time, all before opening.
     for (i, chunk) in waiters.chunks(50).enumerate() {
         let node = nodes[i % 3];
         futures_util::future::join_all(chunk.iter().map(|u| join(node, fx.show, u))).await;
     }
-    assert!(
-        chrono::Utc::now() < opens,
-        "the joins took longer than the pre-queue lasted"
-    );
+    // Every node's cached settings see the new opening within a second.
+    let opens = chrono::Utc::now() + chrono::Duration::seconds(2);
+    turn_on(
+        &a,
+        fx.show,
+        &fx.organiser,
+        json!({ "opens_at": opens.to_rfc3339() }),
+    )
+    .await;
     let opened = Instant::now() + (opens - chrono::Utc::now()).to_std().unwrap_or_default();
     tokio::time::sleep_until(opened.into()).await;
     let mut samples = Vec::new();
@@ -445,9 +461,10 @@ async fn get_from(app: &TestApp, path: &str, ip: &str) -> reqwest::Response {
 }
 
 async fn a_burst_from_one_address_is_limited_and_others_are_not(backend: Backend) {
-    let app = limited(backend, |l| l.limit_api_ip = 40).await; // a burst of 10
+    // 8 a minute: a burst of 3, then one every 7.5 s (slow enough for a loaded machine).
+    let app = limited(backend, |l| l.limit_api_ip = 8).await;
     let mut codes = Vec::new();
-    for _ in 0..14 {
+    for _ in 0..6 {
         let res = get_from(&app, "/api/v1/shows", "10.0.0.1").await;
         codes.push(res.status().as_u16());
         if res.status() == 200 {
@@ -460,14 +477,15 @@ async fn a_burst_from_one_address_is_limited_and_others_are_not(backend: Backend
                 .expect("ascii")
                 .parse()
                 .expect("seconds");
-            assert!((1..=2).contains(&retry), "retry after {retry}");
+            assert!((1..=8).contains(&retry), "retry after {retry}");
             assert_eq!(res.headers()["ratelimit-remaining"], "0");
             let body: Value = res.json().await.expect("json");
             assert_eq!(body["error_code"], "RATE_LIMITED");
         }
     }
     let allowed = codes.iter().filter(|c| **c == 200).count();
-    assert!((10..=11).contains(&allowed), "{codes:?}");
+    assert!((3..=4).contains(&allowed), "{codes:?}");
+    assert_eq!(codes.last(), Some(&429), "{codes:?}");
     // Another address is unaffected, and health checks are never limited.
     assert_eq!(
         get_from(&app, "/api/v1/shows", "10.0.0.2").await.status(),
@@ -477,7 +495,7 @@ async fn a_burst_from_one_address_is_limited_and_others_are_not(backend: Backend
 
     // Booking routes are stricter, per user: the 6th reserve in a burst is refused.
     let app = limited(backend, |l| {
-        l.limit_booking_user = 20; // a burst of 5
+        l.limit_booking_user = 8; // a burst of 3
         (l.limit_register_ip, l.limit_login_ip, l.limit_login_account) = (0, 0, 0);
     })
     .await;
@@ -485,15 +503,15 @@ async fn a_burst_from_one_address_is_limited_and_others_are_not(backend: Backend
     let buyer = app.visitor().await;
     let other = app.visitor().await;
     let mut codes = Vec::new();
-    for seat in ["A1", "A2", "A3", "A4", "A5", "A6"] {
+    for seat in ["A1", "A2", "A3", "A4"] {
         codes.push(app.reserve(&buyer, fx.show, &[seat]).await.status.as_u16());
     }
-    assert_eq!(codes, [202, 202, 202, 202, 202, 429]);
+    assert_eq!(codes, [202, 202, 202, 429]);
     app.reserve(&other, fx.show, &["B1"]).await.expect(202);
 }
 
 async fn logins_are_limited_per_account_across_addresses(backend: Backend) {
-    let app = limited(backend, |l| l.limit_login_account = 12).await; // a burst of 3
+    let app = limited(backend, |l| l.limit_login_account = 4).await; // a burst of 3
     let user = app.visitor().await;
     let mut codes = Vec::new();
     for i in 0..5 {
@@ -522,10 +540,11 @@ async fn limits_hold_across_three_nodes() {
     let elapsed = started.elapsed().as_secs_f64();
     let allowed = answers.iter().filter(|r| r.status() == 200).count() as f64;
     // The burst, plus what refilled while the calls ran (400 a minute).
-    let expected = 100.0 + elapsed * 400.0 / 60.0;
+    // The burst, plus at most what refilled while the calls were decided (400 a minute).
+    let most = 100.0 + elapsed * 400.0 / 60.0 + 1.0;
     assert!(
-        (allowed - expected).abs() <= expected * 0.05 + 1.0,
-        "{allowed} allowed across three nodes, {expected:.1} expected after {elapsed:.2} s"
+        (100.0..=most).contains(&allowed),
+        "{allowed} allowed across three nodes, between 100 and {most:.1} expected after {elapsed:.2} s"
     );
     for n in [b, c] {
         n.stop().await;
@@ -541,7 +560,7 @@ async fn with_redis_gone_each_node_limits_on_its_own() {
         c.redis_url = Some(boxoffice::config::DatabaseUrl::new(url));
         let mut limits = boxoffice::limits::RateLimitConfig::defaults();
         limits.trusted_proxies = vec!["127.0.0.1".parse().expect("ip")];
-        limits.limit_api_ip = 40; // a burst of 10
+        limits.limit_api_ip = 8; // a burst of 3, then one every 7.5 s
         c.rate_limits = limits;
     })
     .await;
@@ -552,7 +571,7 @@ async fn with_redis_gone_each_node_limits_on_its_own() {
     redis.kill();
     let started = Instant::now();
     let mut codes = Vec::new();
-    for _ in 0..14 {
+    for _ in 0..6 {
         codes.push(
             get_from(&app, "/api/v1/shows", "10.3.3.4")
                 .await
@@ -562,9 +581,9 @@ async fn with_redis_gone_each_node_limits_on_its_own() {
     }
     let took = started.elapsed();
     let allowed = codes.iter().filter(|c| **c == 200).count();
-    assert!((10..=11).contains(&allowed), "{codes:?}");
+    assert!((3..=4).contains(&allowed), "{codes:?}");
     assert_eq!(*codes.last().expect("codes"), 429);
-    assert!(took < Duration::from_secs(2), "14 decisions took {took:?}");
+    assert!(took < Duration::from_secs(3), "6 decisions took {took:?}");
     // Another address still gets through.
     assert_eq!(
         get_from(&app, "/api/v1/shows", "10.3.3.5").await.status(),
