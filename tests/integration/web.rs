@@ -791,6 +791,7 @@ async fn a_fan_waits_in_the_room_keeps_the_place_on_reload_then_books() {
     )
     .await;
     fan.go(&show_url).await;
+    fan.wait_text("Live: seats update").await; // the seat just bought shows as sold
     let seat = free_seats(&fan, 1).await;
     fan.click(&format!("[data-seat=\"{}\"]", seat[0])).await;
     fan.click("#reserve").await;
@@ -807,7 +808,10 @@ async fn a_fan_waits_in_the_room_keeps_the_place_on_reload_then_books() {
             .map(str::to_owned)
     })
     .await;
-    assert!(renewed.is_some(), "a fresh pass replaced the refused one");
+    if renewed.is_none() {
+        let page = fan.js("return document.body.innerText", json!([])).await;
+        panic!("no fresh pass replaced the refused one; the page shows: {page}");
+    }
     fan.wait_text("Pick your seats").await;
 
     // Before the room opens: the pre-queue, drawn at random at opening.
