@@ -764,6 +764,7 @@ async fn a_fan_waits_in_the_room_keeps_the_place_on_reload_then_books() {
     // The fan is let in and books with the pass.
     fan.wait_text("Pick your seats").await;
     fan.wait_text("It's your turn").await;
+    fan.screenshot("admitted-seat-map-1366").await;
     let stored = fan
         .js(
             "return JSON.parse(sessionStorage.getItem(arguments[0]))",
