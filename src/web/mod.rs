@@ -25,6 +25,7 @@ const SCRIPTS: &[(&str, &str)] = &[
     ("home.js", include_str!("assets/home.js")),
     ("search.js", include_str!("assets/search.js")),
     ("show.js", include_str!("assets/show.js")),
+    ("queue.js", include_str!("assets/queue.js")),
     ("checkout.js", include_str!("assets/checkout.js")),
     ("bookings.js", include_str!("assets/bookings.js")),
     ("organiser.js", include_str!("assets/organiser.js")),

@@ -634,3 +634,204 @@ async fn the_web_app_refreshes_once_for_concurrent_callers() {
     .expect(200);
     b.close().await;
 }
+
+impl Browser {
+    /// Resizes the window to `width` × `height` CSS pixels (a phone, a laptop).
+    async fn resize(&self, width: u32, height: u32) {
+        self.cmd(
+            reqwest::Method::POST,
+            "/window/rect",
+            json!({ "width": width, "height": height }),
+        )
+        .await;
+    }
+
+    /// Signs in through the page as `email` with the test harness's password.
+    async fn sign_in(&self, base: &str, email: &str) {
+        self.go(&format!("{base}/#/login")).await;
+        self.type_into("#email", email).await;
+        self.type_into("#password", common::PASSWORD).await;
+        self.click("#f button[type=submit]").await;
+        self.wait_text("Sign out").await;
+    }
+}
+
+/// SPEC §10 and §12: a show with its waiting room on opens on the room. A fan signs in from it,
+/// waits with a live position that a reload keeps, the room stops polling once left, the
+/// organiser watches the line and raises the admission rate from the page, and the fan is
+/// admitted, picks a seat and books it (reserve and book carry the pass).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fan_waits_in_the_room_keeps_the_place_on_reload_then_books() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let fx = app.live_show().await;
+    let show = fx.show;
+    // One a minute, with two fans already in line: the fan in the browser is third and waits.
+    app.patch(
+        &format!("/api/v1/shows/{show}"),
+        Some(&fx.organiser.token),
+        json!({ "queue": { "enabled": true, "admit_per_minute": 1 } }),
+    )
+    .await
+    .expect(200);
+    for _ in 0..2 {
+        let early = app.visitor().await;
+        app.post(
+            &format!("/api/v1/shows/{show}/queue/join"),
+            Some(&early.token),
+            json!({}),
+        )
+        .await
+        .expect(200);
+    }
+
+    let driver = Driver::start().await;
+    let fan = driver.session("fan").await;
+    let show_url = format!("{}/#/show/{show}", app.base);
+    fan.go(&show_url).await;
+    fan.wait_text("Sign in to join the line").await;
+    fan.click("#room-signin").await;
+    sign_up(&fan, &app.base, "Priya").await; // back to the room once signed up
+    fan.wait_text("You're number 3 in line").await;
+    let live = fan
+        .js(
+            "const r = document.querySelector('#room-live'); return [r.getAttribute('aria-live'), r.innerText]",
+            json!([]),
+        )
+        .await;
+    assert_eq!(live[0], "polite", "{live}");
+    assert!(
+        live[1]
+            .as_str()
+            .is_some_and(|t| t.contains("ahead of you") && t.contains("Estimated wait: about")),
+        "{live}"
+    );
+    assert_eq!(
+        fan.js("return document.querySelectorAll('#map').length", json!([]))
+            .await,
+        0,
+        "no seat map before the fan's turn"
+    );
+    fan.click(".fair summary").await;
+    fan.wait_text("SHA-256").await;
+    fan.resize(390, 844).await;
+    fan.screenshot("waiting-room-390").await;
+    fan.resize(1366, 768).await;
+    fan.screenshot("waiting-room-1366").await;
+
+    // A reload keeps the place.
+    fan.js("location.reload()", json!([])).await;
+    fan.wait_text("Waiting room").await;
+    fan.wait_text("You're number 3 in line").await;
+
+    // Leaving the room stops its polling; coming back finds the same place.
+    fan.js(
+        "window.polls = 0; const real = window.fetch;
+         window.fetch = (url, init) => { if (String(url).includes('/queue/')) window.polls += 1; return real(url, init); };
+         location.hash = '#/';",
+        json!([]),
+    )
+    .await;
+    fan.wait_text("What's on").await;
+    tokio::time::sleep(Duration::from_millis(3_500)).await;
+    assert_eq!(
+        fan.js("return window.polls", json!([])).await,
+        0,
+        "no status polls after leaving the room"
+    );
+    fan.go(&show_url).await;
+    fan.wait_text("You're number 3 in line").await;
+
+    // The organiser sees the line and lets people in faster.
+    let organiser = driver.session("organiser").await;
+    organiser.sign_in(&app.base, &fx.organiser.email).await;
+    organiser
+        .go(&format!("{}/#/organiser/{show}", app.base))
+        .await;
+    organiser.wait_text("Time to drain").await;
+    let figures = organiser.text("#room-figures").await;
+    assert!(
+        figures.contains("Joined") && figures.contains("1 a minute"),
+        "{figures}"
+    );
+    organiser.screenshot("organiser-waiting-room").await;
+    organiser
+        .js("document.querySelector('#room-rate').value = ''", json!([]))
+        .await;
+    organiser.type_into("#room-rate", "600").await;
+    organiser.click("#room-form button[type=submit]").await;
+    organiser.wait_text("600 a minute").await;
+
+    // The fan is let in and books with the pass.
+    fan.wait_text("Pick your seats").await;
+    fan.wait_text("It's your turn").await;
+    fan.screenshot("admitted-seat-map-1366").await;
+    let stored = fan
+        .js(
+            "return JSON.parse(sessionStorage.getItem(arguments[0]))",
+            json!([format!("bo.pass.{show}")]),
+        )
+        .await;
+    assert!(
+        stored["pass"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("p1."))
+            && stored["expires_at"].is_string(),
+        "the pass is kept per show with its expiry: {stored}"
+    );
+    let seat = free_seats(&fan, 1).await;
+    fan.click(&format!("[data-seat=\"{}\"]", seat[0])).await;
+    fan.click("#reserve").await;
+    fan.wait_text("Your seats are held for you for").await;
+    fan.click("#pay-button").await;
+    fan.wait_text("You're going!").await;
+
+    // Without a pass, reserving sends the fan back to the room with a reason.
+    fan.js(
+        "sessionStorage.setItem(arguments[0], JSON.stringify({ ...JSON.parse(sessionStorage.getItem(arguments[0])), pass: 'p1.forged' }))",
+        json!([format!("bo.pass.{show}")]),
+    )
+    .await;
+    fan.go(&show_url).await;
+    fan.wait_text("Live: seats update").await; // the seat just bought shows as sold
+    let seat = free_seats(&fan, 1).await;
+    fan.click(&format!("[data-seat=\"{}\"]", seat[0])).await;
+    fan.click("#reserve").await;
+    // The room finds the fan still admitted and hands out a good pass again.
+    let renewed = eventually(Duration::from_secs(8), || async {
+        let pass = fan
+            .js(
+                "return JSON.parse(sessionStorage.getItem(arguments[0]) || 'null')?.pass",
+                json!([format!("bo.pass.{show}")]),
+            )
+            .await;
+        pass.as_str()
+            .filter(|p| p.starts_with("p1.") && *p != "p1.forged")
+            .map(str::to_owned)
+    })
+    .await;
+    if renewed.is_none() {
+        let page = fan.js("return document.body.innerText", json!([])).await;
+        panic!("no fresh pass replaced the refused one; the page shows: {page}");
+    }
+    fan.wait_text("Pick your seats").await;
+
+    // Before the room opens: the pre-queue, drawn at random at opening.
+    let later = app.live_show().await;
+    let opens = (chrono::Utc::now() + chrono::Duration::hours(2)).to_rfc3339();
+    app.patch(
+        &format!("/api/v1/shows/{}", later.show),
+        Some(&later.organiser.token),
+        json!({ "queue": { "enabled": true, "admit_per_minute": 100, "opens_at": opens } }),
+    )
+    .await
+    .expect(200);
+    fan.go(&format!("{}/#/show/{}", app.base, later.show)).await;
+    fan.wait_text("You're in the pre-queue").await;
+    fan.wait_text("drawn at random at opening").await;
+    fan.click(".fair summary").await;
+    fan.wait_text("published now").await;
+    fan.resize(390, 844).await;
+    fan.screenshot("pre-queue-390").await;
+    fan.close().await;
+    organiser.close().await;
+}

@@ -1,6 +1,7 @@
 // Checkout: the hold's 10-minute countdown and the sandbox card.
 
 import { api, human } from "./api.js";
+import { backToRoom, isPassRefusal, passHeaders } from "./queue.js";
 import { html, render } from "./template.js";
 import { $, main, money, newKey, toast, when } from "./ui.js";
 
@@ -66,12 +67,18 @@ export function checkoutPage(page) {
     try {
       const booking = await api("/api/v1/book", {
         method: "POST",
-        headers: { "Idempotency-Key": hold.key },
+        // Seats held with a pass may be booked a little after it ran out: send it anyway.
+        headers: { "Idempotency-Key": hold.key, ...passHeaders(hold.show_id, { expired: true }) },
         body: { show_id: hold.show_id, seat_ids: hold.seat_ids, payment },
       });
       sessionStorage.removeItem("bo.checkout");
       location.hash = `#/booking/${booking.booking_id}`;
     } catch (err) {
+      if (isPassRefusal(err)) {
+        sessionStorage.removeItem("bo.checkout");
+        backToRoom(hold.show_id, err);
+        return;
+      }
       // A declined card keeps the hold: another card can be tried with a new key.
       if (err.body?.error_code === "PAYMENT_DECLINED") {
         hold.key = newKey();

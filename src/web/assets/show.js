@@ -6,6 +6,9 @@
 // sections with live counts; one section at a time is drawn.
 
 import { api, human, session } from "./api.js";
+import {
+  backToRoom, isPassRefusal, passBanner, passFor, passHeaders, waitingRoom,
+} from "./queue.js";
 import { html, render } from "./template.js";
 import { $, main, money, newKey, paint, toast, when } from "./ui.js";
 
@@ -115,6 +118,10 @@ function neighbour(shown, from, key) {
 export async function showPage(page, id) {
   const showId = Number(id);
   const show = await api(`/api/v1/shows/${showId}`);
+  // A show with a waiting room opens on the room until the visitor holds a pass for it.
+  if (show.queue?.enabled && show.status === "live" && !passFor(showId)) {
+    return waitingRoom(page, show);
+  }
   const cur = show.currency;
   const big = show.seat_count > BIG;
   let section = big ? null : "*";
@@ -137,6 +144,7 @@ export async function showPage(page, id) {
     <div class="panel"><h2>Prices</h2><table><thead><tr><th>Section</th><th>Price</th>
       <th>Available</th></tr></thead><tbody id="prices">${
         show.sections.map((s) => priceRow(s, cur))}</tbody></table></div>
+    ${show.queue?.enabled && passBanner(showId)}
     <h2>Pick your seats <span class="muted small">(up to ${show.max_seats_per_user} per
       person)</span></h2>
     ${LEGEND}
@@ -278,7 +286,8 @@ export async function showPage(page, id) {
     }
     try {
       const body = { show_id: showId, seat_ids: [...selected] };
-      const hold = await api("/api/v1/book/reserve", { method: "POST", body });
+      const headers = passHeaders(showId);
+      const hold = await api("/api/v1/book/reserve", { method: "POST", body, headers });
       const prices = [...selected].map((l) => Number(byLabel.get(l).price));
       const checkout = {
         ...hold,
@@ -292,6 +301,10 @@ export async function showPage(page, id) {
       sessionStorage.setItem("bo.checkout", JSON.stringify(checkout));
       location.hash = "#/checkout";
     } catch (e) {
+      if (isPassRefusal(e)) {
+        backToRoom(showId, e);
+        return;
+      }
       toast(human(e));
       const was = [...selected].map((l) => byLabel.get(l));
       selected.clear();
