@@ -64,6 +64,7 @@ pub async fn run(config: &BenchConfig) -> anyhow::Result<()> {
     let base_user = 1_000_000_000 + i64::from(rand::random::<u16>()) * 1_000_000;
     let next = Arc::new(AtomicU64::new(0));
     let samples = Arc::new(Mutex::new(Samples::default()));
+    let places: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
     let started = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..config.concurrency {
@@ -76,6 +77,7 @@ pub async fn run(config: &BenchConfig) -> anyhow::Result<()> {
             next.clone(),
             samples.clone(),
         );
+        let places = places.clone();
         workers.push(tokio::spawn(async move {
             let mut mine = Vec::new();
             loop {
@@ -96,6 +98,10 @@ pub async fn run(config: &BenchConfig) -> anyhow::Result<()> {
                     .await?;
                 mine.push(t.elapsed().as_micros() as u64);
                 anyhow::ensure!(status == 200, "join answered {status}: {body}");
+                if i < PLACES as i64 {
+                    let place = body["queue_token"].as_str().unwrap_or_default().to_owned();
+                    places.lock().await.push((token, place));
+                }
             }
             samples.lock().await.0.extend(mine);
             Ok::<_, anyhow::Error>(())
@@ -126,21 +132,46 @@ pub async fn run(config: &BenchConfig) -> anyhow::Result<()> {
             config.tokens_out.display()
         );
     }
-    let tokens: Arc<Vec<String>> = Arc::new(
-        (0..users.min(5_000))
-            .map(|i| keys.issue(base_user + i, &[], chrono::Utc::now().timestamp()))
-            .collect::<anyhow::Result<_>>()?,
+    let places: Arc<Vec<(String, String)>> = Arc::new(std::mem::take(&mut *places.lock().await));
+    if config.tokens > 0 {
+        let mut out = String::new();
+        for (jwt, place) in places.iter() {
+            out.push_str(&format!("{jwt} {place}\n"));
+        }
+        let path = config.tokens_out.with_extension("places.txt");
+        std::fs::write(&path, out).with_context(|| format!("cannot write {}", path.display()))?;
+        println!(
+            "wrote {} (token, queue token) pairs of joined visitors to {}",
+            places.len(),
+            path.display()
+        );
+    }
+    let tokens = Arc::new(
+        places
+            .iter()
+            .map(|(jwt, _)| jwt.clone())
+            .collect::<Vec<_>>(),
     );
     let status_path = format!("/api/v1/shows/{show_id}/queue/status");
-    let reads = hammer(config, &client, &status_path, Some(tokens.clone())).await?;
+    let reads = hammer(config, &client, &status_path, Some((tokens.clone(), None))).await?;
+    let by_token = hammer(
+        config,
+        &client,
+        &status_path,
+        Some((tokens.clone(), Some(places.clone()))),
+    )
+    .await?;
     let health = hammer(config, &client, "/healthz", None).await?;
     println!(
-        "status reads: {:.0}/s, {} | /healthz: {:.0}/s, {} | ratio {:.2}",
+        "status reads: {:.0}/s, {} | with the queue token: {:.0}/s, {} | /healthz: {:.0}/s, {} | ratios {:.2}, {:.2}",
         reads.0,
         reads.1,
+        by_token.0,
+        by_token.1,
         health.0,
         health.1,
-        reads.0 / health.0.max(1.0)
+        reads.0 / health.0.max(1.0),
+        by_token.0 / health.0.max(1.0)
     );
 
     if let Some(url) = &config.redis_url {
@@ -156,7 +187,7 @@ async fn hammer(
     config: &BenchConfig,
     client: &Client,
     path: &str,
-    tokens: Option<Arc<Vec<String>>>,
+    tokens: Option<Signed>,
 ) -> anyhow::Result<(f64, String)> {
     let done = Arc::new(AtomicU64::new(0));
     let samples = Arc::new(Mutex::new(Samples::default()));
@@ -175,8 +206,11 @@ async fn hammer(
             let mut k = w;
             while Instant::now() < until {
                 let mut req = http.get(&url);
-                if let Some(tokens) = &tokens {
+                if let Some((tokens, places)) = &tokens {
                     req = req.bearer_auth(&tokens[k % tokens.len()]);
+                    if let Some(places) = places {
+                        req = req.header("x-queue-token", &places[k % places.len()].1);
+                    }
                     k += config_stride();
                 }
                 let t = Instant::now();
@@ -199,6 +233,12 @@ async fn hammer(
     let summary = samples.lock().await.summary();
     Ok((rate, summary))
 }
+
+/// Visitors' tokens, and with them their queue tokens (same order) when status reads send them.
+type Signed = (Arc<Vec<String>>, Option<Arc<Vec<(String, String)>>>);
+
+/// Visitors whose queue tokens the bench keeps for its status reads.
+const PLACES: usize = 5_000;
 
 fn config_stride() -> usize {
     97

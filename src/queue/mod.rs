@@ -18,6 +18,8 @@ pub mod shuffle;
 
 pub use routes::router;
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -31,7 +33,22 @@ use pass::PassKeys;
 pub struct WaitingRoom {
     pub line: Line,
     pub keys: PassKeys,
+    /// Per show (never per waiter): the line as last read from its store, with the store's
+    /// clock offset, for status reads that bring their queue token (see [`Self::place_by_token`]).
+    recent: std::sync::Mutex<HashMap<i64, Recent>>,
 }
+
+struct Recent {
+    reading: Reading,
+    /// The store's clock minus this node's, in ms, when it was read.
+    offset_ms: i64,
+    read_at: std::time::Instant,
+}
+
+/// How old a line read may be for a status read answered from it.
+const RECENT_FOR: std::time::Duration = std::time::Duration::from_millis(100);
+/// Shows whose line a node keeps (the least recently read goes first).
+const MAX_RECENT: usize = 1024;
 
 /// A user's place, as `join` and `status` answer it.
 #[derive(Debug, Serialize)]
@@ -113,7 +130,69 @@ impl WaitingRoom {
         Self {
             line,
             keys: PassKeys::new(secret),
+            recent: std::sync::Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The caller's place from the queue token it was given (which names its arrival number,
+    /// signed) and this node's read of the line at most [`RECENT_FOR`] old: no store round trip
+    /// for most status reads, and nothing per waiter in memory. `None` when the token is not
+    /// this user's for this show (the caller then reads the store).
+    pub async fn place_by_token(
+        &self,
+        show: &SaleShow,
+        user: i64,
+        token: &str,
+    ) -> ApiResult<Option<Place>> {
+        if !show.queue_enabled {
+            return Ok(None);
+        }
+        let Some(seq) = self.keys.token_seq(token, show.show_id, user) else {
+            return Ok(None);
+        };
+        let fresh = {
+            let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+            recent.get(&show.show_id).and_then(|r| {
+                (r.read_at.elapsed() < RECENT_FOR).then(|| {
+                    let mut reading = r.reading.clone();
+                    reading.now_ms = Utc::now().timestamp_millis() + r.offset_ms;
+                    reading
+                })
+            })
+        };
+        let mut reading = match fresh {
+            Some(reading) => reading,
+            None => {
+                let reading = self.line.step(&room_config(show), None, Step::Read).await?;
+                let offset_ms = reading.now_ms - Utc::now().timestamp_millis();
+                let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+                if recent.len() >= MAX_RECENT && !recent.contains_key(&show.show_id) {
+                    if let Some(oldest) = recent
+                        .iter()
+                        .min_by_key(|(_, r)| r.read_at)
+                        .map(|(k, _)| *k)
+                    {
+                        recent.remove(&oldest);
+                    }
+                }
+                recent.insert(
+                    show.show_id,
+                    Recent {
+                        reading: reading.clone(),
+                        offset_ms,
+                        read_at: std::time::Instant::now(),
+                    },
+                );
+                reading
+            }
+        };
+        // A place taken after this read (a join within the last 100 ms) is read from the store.
+        if seq >= reading.joined {
+            return Ok(None);
+        }
+        reading.seq = Some(seq);
+        let pass_ms = i64::from(show.queue_pass_minutes.max(1)) * 60_000;
+        Ok(Some(self.describe(show, user, seq, &reading, pass_ms)))
     }
 
     /// Joins (one place per user; a user whose pass expired unused goes to the back) or reads

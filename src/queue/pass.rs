@@ -80,6 +80,24 @@ impl PassKeys {
         format!("{text}.{signature}")
     }
 
+    /// The arrival number a queue token names, if it is this service's token for `user`'s
+    /// place in `show`'s line.
+    pub fn token_seq(&self, token: &str, show: i64, user: i64) -> Option<u64> {
+        let (text, signature) = token.trim().rsplit_once('.')?;
+        let parts: Vec<&str> = text.split('.').collect();
+        let ["q1", token_show, token_user, seq] = parts[..] else {
+            return None;
+        };
+        if token_show.parse::<i64>().ok()? != show || token_user.parse::<i64>().ok()? != user {
+            return None;
+        }
+        let given = URL_SAFE_NO_PAD.decode(signature).ok()?;
+        let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key length");
+        mac.update(text.as_bytes());
+        mac.verify_slice(&given).ok()?;
+        seq.parse().ok()
+    }
+
     /// Checks `pass` for `user` on `show` at `now_ms`, accepting it up to `grace_ms` after it
     /// expired (a booking of seats held while the pass was valid).
     pub fn check(
@@ -160,6 +178,11 @@ mod tests {
             keys.check(Some(&forged), 5, 9, 900, 0),
             Err(Refusal::Forged)
         );
+        let token = keys.queue_token(5, 9, 42);
+        assert_eq!(keys.token_seq(&token, 5, 9), Some(42));
+        assert_eq!(keys.token_seq(&token, 5, 8), None);
+        assert_eq!(keys.token_seq(&token, 6, 9), None);
+        assert_eq!(keys.token_seq(&token.replace(".42.", ".1."), 5, 9), None);
         let other_key = PassKeys::new(b"another secret of the same length!");
         assert_eq!(
             other_key.check(Some(&pass), 5, 9, 900, 0),

@@ -2,6 +2,7 @@
 //! `GET …/queue` (the organiser's figures).
 
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
@@ -31,12 +32,25 @@ async fn join(
     no_store_json(&place)
 }
 
+/// The caller's place; with the `X-Queue-Token` its join gave, usually answered from this
+/// node's recent read of the line rather than a store round trip.
 async fn status(
     State(state): State<AppState>,
     user: AuthUser,
+    headers: HeaderMap,
     ApiPath(show_id): ApiPath<i64>,
 ) -> ApiResult<Response> {
     let show = cached_sale_show(&state.db, &state.shows, show_id).await?;
+    let token = headers.get("x-queue-token").and_then(|v| v.to_str().ok());
+    if let Some(token) = token {
+        if let Some(place) = state
+            .queue
+            .place_by_token(&show, user.user_id, token)
+            .await?
+        {
+            return no_store_json(&place);
+        }
+    }
     let place = state.queue.place(&show, user.user_id, false).await?;
     no_store_json(&place)
 }

@@ -257,6 +257,31 @@ async fn one_place_per_user_under_concurrent_joins(backend: Backend) {
     assert!(places
         .iter()
         .all(|p| p["position"] == 2 && p["state"] == "waiting"));
+    // With its queue token a status read is answered from the node's recent read of the line:
+    // the same place. Someone else's token, or a forged one, is no shortcut to their place.
+    let own = places[0]["queue_token"].as_str().expect("token");
+    let theirs = join(&app, fx.show, &first).await["queue_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let forged = own.replace(".1.", ".0.");
+    for token in [own, theirs.as_str(), forged.as_str()] {
+        let place = app
+            .client
+            .get(app.url(&format!("/api/v1/shows/{}/queue/status", fx.show)))
+            .bearer_auth(&user.token)
+            .header("x-queue-token", token)
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(place.status(), 200);
+        let place: Value = place.json().await.expect("json");
+        assert_eq!(
+            (place["position"].clone(), place["state"].clone()),
+            (json!(2), json!("waiting")),
+            "{token}"
+        );
+    }
     let stats = app
         .get(
             &format!("/api/v1/shows/{}/queue", fx.show),

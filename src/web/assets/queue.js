@@ -210,15 +210,19 @@ export async function waitingRoom(page, show) {
     busy = true;
     try {
       let place;
+      // The place's token lets any node answer from its recent read of the line.
+      const token = sessionStorage.getItem(`bo.queue-token.${showId}`);
+      const headers = token ? { "x-queue-token": token } : {};
       try {
         place = join
           ? await api(`/api/v1/shows/${showId}/queue/join`, { method: "POST", body: {} })
-          : await api(`/api/v1/shows/${showId}/queue/status`);
+          : await api(`/api/v1/shows/${showId}/queue/status`, { headers });
       } catch (e) {
         if (!(e instanceof ApiError && e.status === 404 && !join)) throw e;
         place = await api(`/api/v1/shows/${showId}/queue/join`, { method: "POST", body: {} });
       }
       if (page.signal.aborted) return;
+      if (place.queue_token) sessionStorage.setItem(`bo.queue-token.${showId}`, place.queue_token);
       $("#room-trouble").textContent = "";
       present(place);
       if (place.state === "admitted" && place.pass) admitted(place);
