@@ -59,6 +59,12 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> bool {
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    // Every connection's task, so shutdown also waits for those not (yet) in hyper's hands: a
+    // connection still being peeked at, a taken-over stream. Each holds the app's state (the
+    // search index's writer among it), which must be gone before the process (or a test's
+    // next node on the same directory) reopens it.
+    let tasks = tokio_util::task::TaskTracker::new();
+    let (stopping, stop) = tokio::sync::watch::channel(false);
     let refusing = Arc::new(Semaphore::new(REFUSING));
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -92,12 +98,19 @@ pub async fn serve(
             router.clone().call(request)
         });
         let (http, watcher, takeover) = (http.clone(), graceful.watcher(), takeover.clone());
-        tokio::spawn(async move {
+        let mut stop = stop.clone();
+        tasks.spawn(async move {
             let stream = match takeover {
-                Some(takeover) => match takeover(stream, peer).await {
-                    Some(stream) => stream,
-                    None => return drop(slot),
-                },
+                Some(takeover) => {
+                    let taken = tokio::select! {
+                        taken = takeover(stream, peer) => taken,
+                        _ = stop.wait_for(|s| *s) => None,
+                    };
+                    match taken {
+                        Some(stream) => stream,
+                        None => return drop(slot),
+                    }
+                }
                 None => stream,
             };
             let connection = watcher.watch(http.serve_connection(TokioIo::new(stream), service));
@@ -108,8 +121,13 @@ pub async fn serve(
         });
     }
     drop(listener);
+    let _ = stopping.send(true);
+    tasks.close();
     tokio::select! {
-        () = graceful.shutdown() => true,
+        () = async {
+            graceful.shutdown().await;
+            tasks.wait().await;
+        } => true,
         () = tokio::time::sleep(limits.grace) => false,
     }
 }

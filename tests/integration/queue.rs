@@ -35,6 +35,11 @@ mod postgres_only {
     }
 }
 
+/// `t` without its fraction of a second, as opening times are stored.
+fn whole_second(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(t.timestamp(), 0).expect("in range")
+}
+
 async fn turn_on(app: &TestApp, show: i64, organiser: &User, queue: Value) {
     app.patch(
         &format!("/api/v1/shows/{show}"),
@@ -324,7 +329,7 @@ async fn the_pre_queue_is_shuffled_at_opening_and_later_joins_are_fifo(backend: 
             .to_owned();
     }
     // The organiser brings the opening forward (the line has not opened: it still can).
-    let opens = chrono::Utc::now() + chrono::Duration::seconds(1);
+    let opens = whole_second(chrono::Utc::now() + chrono::Duration::seconds(2));
     turn_on(
         &app,
         fx.show,
@@ -398,8 +403,9 @@ async fn three_nodes_admit_at_the_rate_and_never_ahead_of_the_clock() {
         let node = nodes[i % 3];
         futures_util::future::join_all(chunk.iter().map(|u| join(node, fx.show, u))).await;
     }
-    // Every node's cached settings see the new opening within a second.
-    let opens = chrono::Utc::now() + chrono::Duration::seconds(2);
+    // Every node's cached settings see the new opening within a second. Opening times are
+    // kept to the second.
+    let opens = whole_second(chrono::Utc::now() + chrono::Duration::seconds(3));
     turn_on(
         &a,
         fx.show,
