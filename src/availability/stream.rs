@@ -306,6 +306,18 @@ async fn pump<S: AsyncRead + AsyncWrite + Unpin>(
 mod tests {
     use super::*;
 
+    /// A delta channel, a follower of it from version 0, and the node's shutdown switch.
+    fn following() -> (broadcast::Sender<Arc<Delta>>, Follower, watch::Sender<bool>) {
+        let (deltas, _) = broadcast::channel::<Arc<Delta>>(64);
+        let (stop, shutdown) = watch::channel(false);
+        let follower = Follower {
+            receiver: deltas.subscribe(),
+            sent: 0,
+            shutdown,
+        };
+        (deltas, follower, stop)
+    }
+
     #[test]
     fn only_a_plain_stream_request_is_taken_over() {
         let plain = b"GET /api/v1/shows/42/seats/stream HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\nLast-Event-ID: 17\r\n\r\n";
@@ -336,13 +348,7 @@ mod tests {
     /// while the node's memory for it stays the shared event bytes.
     #[tokio::test]
     async fn a_client_that_stops_reading_is_closed_not_buffered_for() {
-        let (deltas, _) = broadcast::channel::<Arc<Delta>>(64);
-        let (_stop, shutdown) = watch::channel(false);
-        let follower = Follower {
-            receiver: deltas.subscribe(),
-            sent: 0,
-            shutdown,
-        };
+        let (deltas, follower, _stop) = following();
         // A pipe that holds 1 KiB, whose reading end is kept but never read.
         let (server, _client) = tokio::io::duplex(1024);
         let pump = tokio::spawn(pump(
@@ -369,13 +375,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_client_that_hangs_up_ends_its_stream() {
-        let (deltas, _) = broadcast::channel::<Arc<Delta>>(64);
-        let (_stop, shutdown) = watch::channel(false);
-        let follower = Follower {
-            receiver: deltas.subscribe(),
-            sent: 0,
-            shutdown,
-        };
+        let (_deltas, follower, _stop) = following();
         let (server, client) = tokio::io::duplex(4096);
         let pump = tokio::spawn(pump(
             server,

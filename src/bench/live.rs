@@ -27,13 +27,7 @@ const OBSERVERS: usize = 100;
 
 pub async fn run(config: &BenchConfig) -> anyhow::Result<()> {
     let nofile = crate::http::serve::raise_open_files_limit();
-    let client = Client {
-        http: reqwest::Client::builder()
-            .pool_max_idle_per_host(config.concurrency)
-            .timeout(Duration::from_secs(30))
-            .build()?,
-        base: config.url.trim_end_matches('/').to_owned(),
-    };
+    let client = Client::for_scenario(config)?;
     let rows = config.seats.div_ceil(100).max(1);
     println!(
         "live availability: {} seats, {} taken, open-files limit {nofile}",

@@ -99,6 +99,17 @@ pub(crate) struct Client {
 }
 
 impl Client {
+    /// The client of the live and queue scenarios: a connection per worker, 30 s a request.
+    pub(crate) fn for_scenario(config: &BenchConfig) -> anyhow::Result<Self> {
+        Ok(Self {
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(config.concurrency)
+                .timeout(Duration::from_secs(30))
+                .build()?,
+            base: config.url.trim_end_matches('/').to_owned(),
+        })
+    }
+
     pub(crate) async fn call(
         &self,
         method: reqwest::Method,

@@ -26,13 +26,7 @@ use crate::limits::{Class, Limiter, RateLimitConfig};
 use crate::queue::line::{Line, RedisLine, RoomConfig, Step};
 
 pub async fn run(config: &BenchConfig) -> anyhow::Result<()> {
-    let client = Client {
-        http: reqwest::Client::builder()
-            .pool_max_idle_per_host(config.concurrency)
-            .timeout(Duration::from_secs(30))
-            .build()?,
-        base: config.url.trim_end_matches('/').to_owned(),
-    };
+    let client = Client::for_scenario(config)?;
     let secret = config
         .jwt_secret
         .as_deref()
