@@ -80,11 +80,17 @@ pub struct AppState {
 impl AppState {
     /// Builds the state over an already migrated database, connecting to Redis if configured.
     pub async fn new(db: Db, config: &ServeConfig) -> anyhow::Result<Self> {
+        let deployment = Arc::new(
+            crate::events::Deployment::load(&db)
+                .await
+                .context("cannot read or create the deployment id")?,
+        );
         let holds = match &config.redis_url {
             Some(url) => HoldStore::Redis(
                 RedisHolds::connect(
                     url.expose(),
                     &config.redis_prefix,
+                    &deployment.id,
                     Duration::from_millis(config.redis_timeout_ms.max(10)),
                 )
                 .await
@@ -103,11 +109,6 @@ impl AppState {
             config.smtp_url.as_ref().map(|u| u.expose()),
             &config.storage.data_dir,
         )?;
-        let deployment = Arc::new(
-            crate::events::Deployment::load(&db)
-                .await
-                .context("cannot read or create the deployment id")?,
-        );
         let nats = match &config.nats_url {
             Some(url) => Some(
                 NatsBus::connect(

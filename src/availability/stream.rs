@@ -40,6 +40,8 @@ const WRITE_STALL: Duration = Duration::from_secs(5);
 /// The kernel send buffer of a taken-over stream (events are small; the snapshot of a
 /// 50,000-seat show is about 17 KB). Bounds what a client that stops reading costs.
 const SEND_BUFFER: usize = 64 * 1024;
+/// How long a stream request whose head arrives in pieces is waited for before hyper gets it.
+const SPLIT_HEAD_WAIT: Duration = Duration::from_millis(50);
 /// Bytes a stream client may send after its request before it is closed.
 const MAX_TRAILING: usize = 4096;
 
@@ -163,16 +165,31 @@ pub fn takeover(state: AppState, header_timeout: Duration) -> Takeover {
     })
 }
 
-/// The first bytes a connection sent, once there are any (`None`: not a request head we
-/// could take over, so hyper reads it).
+/// The first bytes a connection sent, once its request head is there (`None`: not a request
+/// head we could take over, so hyper reads it). A head that arrives in pieces is waited for a
+/// little (at most [`SPLIT_HEAD_WAIT`]), then whatever came is judged as is.
 async fn peek_head(stream: &TcpStream) -> std::io::Result<Option<Vec<u8>>> {
+    const PREFIX: &[u8] = b"GET /api/v1/shows/";
     let mut buf = vec![0u8; 2048];
-    let n = stream.peek(&mut buf).await?;
-    if n == 0 {
-        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    let started = tokio::time::Instant::now();
+    loop {
+        let n = stream.peek(&mut buf).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        let head = &buf[..n];
+        let shown = n.min(PREFIX.len());
+        if head[..shown] != PREFIX[..shown] {
+            return Ok(None);
+        }
+        let whole = n == buf.len() || head.windows(4).any(|w| w == b"\r\n\r\n");
+        if whole || started.elapsed() >= SPLIT_HEAD_WAIT {
+            buf.truncate(n);
+            return Ok(buf.starts_with(PREFIX).then_some(buf));
+        }
+        // Peeking leaves the bytes unread, so readiness stays set: poll gently instead.
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    buf.truncate(n);
-    Ok(buf.starts_with(b"GET /api/v1/shows/").then_some(buf))
 }
 
 /// A plain `GET /api/v1/shows/{id}/seats/stream` whose head arrived whole.
@@ -389,5 +406,37 @@ mod tests {
             .await
             .expect("ended on hang-up")
             .expect("pump");
+    }
+
+    /// A head written in two pieces is peeked whole; anything else is judged at once.
+    #[tokio::test]
+    async fn a_head_that_arrives_in_pieces_is_waited_for() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let mut client = TcpStream::connect(addr).await.expect("connect");
+        client.set_nodelay(true).expect("nodelay");
+        let (server, _) = listener.accept().await.expect("accept");
+        client
+            .write_all(b"GET /api/v1/shows/7/seats/st")
+            .await
+            .expect("first piece");
+        let peek = tokio::spawn(async move { peek_head(&server).await.map(|h| (h, server)) });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        client
+            .write_all(b"ream HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .expect("second piece");
+        let (head, _server) = peek.await.expect("task").expect("peeked");
+        let request = StreamRequest::parse_head(&head.expect("a stream head")).expect("whole");
+        assert_eq!(request.show_id, 7);
+
+        let mut other = TcpStream::connect(addr).await.expect("connect");
+        let (server, _) = listener.accept().await.expect("accept");
+        other.write_all(b"POST /api/v1/book").await.expect("write");
+        let started = std::time::Instant::now();
+        assert_eq!(peek_head(&server).await.expect("peeked"), None);
+        assert!(started.elapsed() < SPLIT_HEAD_WAIT);
     }
 }

@@ -239,7 +239,7 @@ fn config_stride() -> usize {
 }
 
 async fn redis_line(url: &str, prefix: &str) -> anyhow::Result<(RedisHolds, Line)> {
-    let holds = RedisHolds::connect(url, prefix, Duration::from_secs(5))
+    let holds = RedisHolds::connect(url, prefix, "bench", Duration::from_secs(5))
         .await
         .map_err(|e| anyhow::anyhow!("cannot connect to Redis: {e}"))?;
     let (conn, timeout, prefix) = holds.connection();

@@ -285,7 +285,11 @@ async fn book_claimed(
         .iter()
         .map(|l| (l.clone(), InventoryStatus::Sold))
         .collect();
-    if let Err(e) = state.holds.announce(show.show_id, &sold).await {
+    if let Err(e) = state
+        .holds
+        .announce(show.show_id, &sold, Some(user.user_id))
+        .await
+    {
         tracing::warn!(error = %e, "could not announce a sale; availability repairs it");
     }
     // The booking is committed: a capture lost from here on is finished by reconciliation.

@@ -189,7 +189,11 @@ pub async fn cancel_booking(
         .iter()
         .map(|l| (l.clone(), crate::domain::InventoryStatus::Available))
         .collect();
-    if let Err(e) = state.holds.announce(show_id, &back).await {
+    if let Err(e) = state
+        .holds
+        .announce(show_id, &back, Some(user.user_id))
+        .await
+    {
         tracing::warn!(error = %e, "could not announce seats back on sale; availability repairs it");
     }
     Ok(Json(booking))

@@ -407,7 +407,7 @@ async fn announce_blocked(state: &AppState, show_id: i64) {
         .map(|l| (l, crate::domain::InventoryStatus::Blocked))
         .collect();
     for chunk in labels.chunks(2_000) {
-        if let Err(e) = state.holds.announce(show_id, chunk).await {
+        if let Err(e) = state.holds.announce(show_id, chunk, None).await {
             tracing::warn!(error = %e, show_id, "cannot announce a cancelled show's seats; availability repairs it");
             return;
         }

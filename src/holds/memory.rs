@@ -1,7 +1,7 @@
 //! The embedded default's hold store: a map per show behind a mutex. Expiry is checked on every
 //! access against the clock, so an expired hold is gone for everyone at the same instant.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
@@ -27,6 +27,10 @@ pub struct MemoryHolds {
 struct Inner {
     shows: HashMap<i64, HashMap<String, Entry>>,
     versions: HashMap<i64, u64>,
+    /// Sold and blocked seats of each show, as announced.
+    sold: HashMap<i64, HashSet<String>>,
+    /// Seats bought, by (show, user), as announced.
+    bought: HashMap<(i64, i64), u32>,
 }
 
 impl Inner {
@@ -68,7 +72,34 @@ impl MemoryHolds {
         self.lock().versions.get(&show_id).copied().unwrap_or(0)
     }
 
-    pub fn announce(&self, show_id: i64, changes: &[(String, InventoryStatus)]) {
+    pub fn announce(
+        &self,
+        show_id: i64,
+        changes: &[(String, InventoryStatus)],
+        buyer: Option<i64>,
+    ) {
+        let mut inner = self.lock();
+        let sold = inner.sold.entry(show_id).or_default();
+        let mut delta = 0i64;
+        for (label, status) in changes {
+            match status {
+                InventoryStatus::Available => {
+                    sold.remove(label);
+                    delta -= 1;
+                }
+                InventoryStatus::Sold => {
+                    sold.insert(label.clone());
+                    delta += 1;
+                }
+                InventoryStatus::Blocked => {
+                    sold.insert(label.clone());
+                }
+            }
+        }
+        if let Some(buyer) = buyer {
+            let count = inner.bought.entry((show_id, buyer)).or_default();
+            *count = u32::try_from((i64::from(*count) + delta).max(0)).unwrap_or(u32::MAX);
+        }
         let changes = changes
             .iter()
             .map(|(label, status)| SeatChange::Recorded {
@@ -76,7 +107,11 @@ impl MemoryHolds {
                 status: *status,
             })
             .collect();
-        self.lock().announce(&self.feed, show_id, changes);
+        inner.announce(&self.feed, show_id, changes);
+    }
+
+    pub fn set_bought(&self, show_id: i64, user_id: i64, bought: u32) {
+        self.lock().bought.insert((show_id, user_id), bought);
     }
 
     pub fn expire(&self, show_id: i64, candidates: &[(String, i64, i64)]) {
@@ -123,11 +158,25 @@ impl MemoryHolds {
         let mut inner = self.lock();
         inner.shows.clear();
         inner.versions.clear();
+        inner.sold.clear();
+        inner.bought.clear();
     }
 
     pub fn hold(&self, req: &HoldRequest<'_>) -> HoldOutcome {
         let now = Utc::now();
         let mut inner = self.lock();
+        let bought = inner
+            .bought
+            .get(&(req.show_id, req.user_id))
+            .copied()
+            .unwrap_or(0);
+        let sold: Vec<String> = inner.sold.get(&req.show_id).map_or_else(Vec::new, |sold| {
+            req.seats
+                .iter()
+                .filter(|s| sold.contains(*s))
+                .cloned()
+                .collect()
+        });
         let seats = inner.shows.entry(req.show_id).or_default();
         let mut changes: Vec<SeatChange> = Vec::new();
         seats.retain(|label, e| {
@@ -142,7 +191,9 @@ impl MemoryHolds {
         let locked: Vec<String> = req
             .seats
             .iter()
-            .filter(|s| seats.get(*s).is_some_and(|e| e.user_id != req.user_id))
+            .filter(|s| {
+                seats.get(*s).is_some_and(|e| e.user_id != req.user_id) || sold.contains(*s)
+            })
             .cloned()
             .collect();
         if !locked.is_empty() {
@@ -155,12 +206,9 @@ impl MemoryHolds {
             .iter()
             .filter(|s| !seats.contains_key(*s))
             .collect();
-        if held + new.len() as u32 + req.bought > req.cap {
+        if held + new.len() as u32 + bought > req.cap {
             inner.announce(&self.feed, req.show_id, changes);
-            return HoldOutcome::CapExceeded {
-                held,
-                bought: req.bought,
-            };
+            return HoldOutcome::CapExceeded { held, bought };
         }
         let expires_at = now + chrono::Duration::seconds(i64::from(req.hold_seconds));
         for seat in new {

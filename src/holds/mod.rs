@@ -36,10 +36,9 @@ pub struct HoldRequest<'a> {
     pub user_id: i64,
     pub seats: &'a [String],
     pub hold_seconds: u32,
-    /// The show's per-user cap: seats held plus seats bought.
+    /// The show's per-user cap: seats held plus seats bought (the store keeps the seats each
+    /// user bought, from the sales announced to it).
     pub cap: u32,
-    /// Seats the user has already bought for this show.
-    pub bought: u32,
 }
 
 /// What a hold request led to.
@@ -51,7 +50,7 @@ pub enum HoldOutcome {
         hold_id: String,
         expires_at: DateTime<Utc>,
     },
-    /// Nothing was held: these seats are held by someone else.
+    /// Nothing was held: these seats are held by someone else, or sold.
     Locked { seats: Vec<String> },
     /// Nothing was held: the cap would be exceeded.
     CapExceeded { held: u32, bought: u32 },
@@ -128,19 +127,39 @@ impl HoldStore {
     }
 
     /// Announces changes the database made (sales, refunds, a cancelled show) to every node,
-    /// in the same numbered sequence as the holds of the show.
+    /// in the same numbered sequence as the holds of the show. The store also keeps them: a
+    /// sold or blocked seat cannot be held, and the `buyer`'s count of seats bought (up by
+    /// each seat sold, down by each one given back) is what [`Self::hold`] checks the cap with.
     pub async fn announce(
         &self,
         show_id: i64,
         changes: &[(String, crate::domain::InventoryStatus)],
+        buyer: Option<i64>,
     ) -> Result<(), HoldStoreError> {
         if changes.is_empty() {
             return Ok(());
         }
         match self {
-            Self::Redis(s) => s.announce(show_id, changes).await,
+            Self::Redis(s) => s.announce(show_id, changes, buyer).await,
             Self::Memory(s) => {
-                s.announce(show_id, changes);
+                s.announce(show_id, changes, buyer);
+                Ok(())
+            }
+        }
+    }
+
+    /// Sets the count of seats `user_id` bought for the show, from the database (the store's
+    /// count is a fast copy: a lost announcement or a flushed Redis leaves it behind).
+    pub async fn set_bought(
+        &self,
+        show_id: i64,
+        user_id: i64,
+        bought: u32,
+    ) -> Result<(), HoldStoreError> {
+        match self {
+            Self::Redis(s) => s.set_bought(show_id, user_id, bought).await,
+            Self::Memory(s) => {
+                s.set_bought(show_id, user_id, bought);
                 Ok(())
             }
         }

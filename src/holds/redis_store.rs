@@ -5,6 +5,10 @@
 //! - `{bo:S}:holds`: hash label → `user:expires_ms`, the index that reads a show's holds without
 //!   scanning the keyspace; entries past their expiry (by Redis's clock) are ignored and pruned.
 //! - `{bo:S}:user:<id>`: hash label → `expires_ms`, the caller's holds for the cap.
+//! - `{bo:S}:bought:<deployment>`: hash user → seats bought, and `{bo:S}:sold:<deployment>`:
+//!   the set of sold and blocked seats (keyed by the database's deployment id), both kept from the database's announced changes, so a hold is decided in one round
+//!   trip without reading the database. They are fast copies: after a flush the node's live
+//!   availability still refuses sold seats, and the booking transaction enforces the cap.
 //!
 //! A multi-seat hold is one Lua script: every seat or none, expiry by Redis `TIME`, the cap
 //! checked in the same step.
@@ -43,12 +47,12 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 "#;
 
-/// KEYS: index, user's holds, version, then one seat key per seat. ARGV: user, hold id, ttl ms,
-/// cap, bought, show, channel, then the seat labels.
+/// KEYS: index, user's holds, version, bought, sold, then one seat key per seat. ARGV: user,
+/// hold id, ttl ms, cap, show, channel, then the seat labels.
 const HOLD_LUA: &str = r#"
 local user, hold_id = ARGV[1], ARGV[2]
-local ttl, cap, bought = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local first = 3
+local ttl, cap = tonumber(ARGV[3]), tonumber(ARGV[4])
+local first, labels = 5, 6
 local n = #KEYS - first
 local locked, fresh, mine = {}, {}, {}
 for i = 1, n do
@@ -58,8 +62,10 @@ for i = 1, n do
     if owner == user then
       mine[#mine + 1] = tonumber(expires)
     else
-      locked[#locked + 1] = ARGV[7 + i]
+      locked[#locked + 1] = ARGV[labels + i]
     end
+  elseif redis.call('SISMEMBER', KEYS[5], ARGV[labels + i]) == 1 then
+    locked[#locked + 1] = ARGV[labels + i]
   else
     fresh[#fresh + 1] = i
   end
@@ -74,12 +80,13 @@ for j = 1, #entries, 2 do
     redis.call('HDEL', KEYS[2], entries[j])
   end
 end
+local bought = tonumber(redis.call('HGET', KEYS[4], user) or '0') or 0
 if held + #fresh + bought > cap then return {'cap', tostring(held), tostring(bought)} end
 local expires = now + ttl
 local expires_text = string.format('%.0f', expires)
 local changes = {}
 for _, i in ipairs(fresh) do
-  local label = ARGV[7 + i]
+  local label = ARGV[labels + i]
   redis.call('SET', KEYS[first + i], user .. ':' .. hold_id .. ':' .. expires_text, 'PX', ttl)
   redis.call('HSET', KEYS[1], label, user .. ':' .. expires_text)
   redis.call('HSET', KEYS[2], label, expires_text)
@@ -94,7 +101,7 @@ for k = 1, 2 do
     redis.call('PEXPIRE', KEYS[k], ttl + 60000)
   end
 end
-publish(KEYS[3], now, ARGV[7], ARGV[6], changes)
+publish(KEYS[3], now, ARGV[6], ARGV[5], changes)
 return {'held', string.format('%.0f', soonest)}
 "#;
 
@@ -136,11 +143,30 @@ publish(KEYS[2], now, ARGV[2], ARGV[1], changes)
 return #changes
 "#;
 
-/// KEYS: version. ARGV: show, channel, then (label, code) per seat.
+/// KEYS: version, bought, sold. ARGV: show, channel, buyer (or ""), then (label, code) per
+/// seat. Sold and blocked seats join the show's sold set (which holds refuse), seats given back
+/// leave it; the buyer's count of seats bought moves by the seats sold less those given back.
 const ANNOUNCE_LUA: &str = r#"
 local changes = {}
-for i = 3, #ARGV, 2 do
-  changes[#changes + 1] = {ARGV[i], ARGV[i + 1]}
+local delta = 0
+for i = 4, #ARGV, 2 do
+  local label, code = ARGV[i], ARGV[i + 1]
+  changes[#changes + 1] = {label, code}
+  if code == 'a' then
+    redis.call('SREM', KEYS[3], label)
+    delta = delta - 1
+  else
+    redis.call('SADD', KEYS[3], label)
+    if code == 's' then delta = delta + 1 end
+  end
+end
+if ARGV[3] ~= '' and delta ~= 0 then
+  if redis.call('HINCRBY', KEYS[2], ARGV[3], delta) <= 0 then
+    redis.call('HDEL', KEYS[2], ARGV[3])
+  end
+end
+for k = 2, 3 do
+  redis.call('PEXPIRE', KEYS[k], 2592000000)
 end
 publish(KEYS[1], now, ARGV[2], ARGV[1], changes)
 return #changes
@@ -179,6 +205,9 @@ pub struct RedisHolds {
     /// The longest any one call may take, reconnection included.
     timeout: Duration,
     prefix: String,
+    /// The database's deployment id: the copies of its sales are keyed by it, so a reset or
+    /// replaced database does not inherit another one's.
+    deployment: String,
     scripts: Arc<Scripts>,
     /// The deployment's seat feed channel, `<prefix>:seats`.
     channel: String,
@@ -213,6 +242,14 @@ impl RedisHolds {
     fn version_key(&self, show_id: i64) -> String {
         format!("{}:ver", self.tag(show_id))
     }
+
+    fn bought_key(&self, show_id: i64) -> String {
+        format!("{}:bought:{}", self.tag(show_id), self.deployment)
+    }
+
+    fn sold_key(&self, show_id: i64) -> String {
+        format!("{}:sold:{}", self.tag(show_id), self.deployment)
+    }
 }
 
 fn instant(ms: i64) -> DateTime<Utc> {
@@ -239,6 +276,7 @@ impl RedisHolds {
     pub async fn connect(
         url: &str,
         prefix: &str,
+        deployment: &str,
         timeout: Duration,
     ) -> Result<Self, HoldStoreError> {
         let client = redis::Client::open(url)?;
@@ -271,6 +309,7 @@ impl RedisHolds {
             conn,
             timeout,
             prefix: prefix.to_owned(),
+            deployment: deployment.to_owned(),
             scripts: Arc::new(Scripts {
                 hold: script(HOLD_LUA),
                 release: script(RELEASE_LUA),
@@ -304,16 +343,39 @@ impl RedisHolds {
         &self,
         show_id: i64,
         changes: &[(String, InventoryStatus)],
+        buyer: Option<i64>,
     ) -> Result<(), HoldStoreError> {
         let mut inv = self.scripts.announce.prepare_invoke();
         inv.key(self.version_key(show_id))
+            .key(self.bought_key(show_id))
+            .key(self.sold_key(show_id))
             .arg(show_id)
-            .arg(&self.channel);
+            .arg(&self.channel)
+            .arg(buyer.map(|b| b.to_string()).unwrap_or_default());
         for (label, status) in changes {
             inv.arg(label).arg(recorded_code(*status));
         }
         let mut conn = self.conn.clone();
         let _: i64 = self.bounded(inv.invoke_async(&mut conn)).await?;
+        Ok(())
+    }
+
+    pub async fn set_bought(
+        &self,
+        show_id: i64,
+        user_id: i64,
+        bought: u32,
+    ) -> Result<(), HoldStoreError> {
+        let key = self.bought_key(show_id);
+        let mut pipe = redis::pipe();
+        if bought == 0 {
+            pipe.hdel(&key, user_id);
+        } else {
+            pipe.hset(&key, user_id, bought);
+        }
+        pipe.pexpire(&key, 2_592_000_000);
+        let mut conn = self.conn.clone();
+        let _: () = self.bounded(pipe.query_async(&mut conn)).await?;
         Ok(())
     }
 
@@ -342,7 +404,9 @@ impl RedisHolds {
         let mut inv = self.scripts.hold.prepare_invoke();
         inv.key(self.holds_key(req.show_id))
             .key(self.user_key(req.show_id, req.user_id))
-            .key(self.version_key(req.show_id));
+            .key(self.version_key(req.show_id))
+            .key(self.bought_key(req.show_id))
+            .key(self.sold_key(req.show_id));
         for seat in req.seats {
             inv.key(self.seat_key(req.show_id, seat));
         }
@@ -350,7 +414,6 @@ impl RedisHolds {
             .arg(&hold_id)
             .arg(u64::from(req.hold_seconds) * 1000)
             .arg(req.cap)
-            .arg(req.bought)
             .arg(req.show_id)
             .arg(&self.channel);
         for seat in req.seats {

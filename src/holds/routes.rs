@@ -10,11 +10,10 @@ use serde_json::{json, Value};
 use super::{HoldOutcome, HoldRequest};
 use crate::app::AppState;
 use crate::catalog::time::local_rfc3339_millis;
-use crate::domain::InventoryStatus;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::auth::AuthUser;
 use crate::http::json::ApiJson;
-use crate::inventory::{cached_sale_show, check_seat_ids, inventory_seats};
+use crate::inventory::{bought_seats, cached_sale_show, check_seat_ids, unknown_seats};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/v1/book/reserve", post(reserve).delete(release))
@@ -40,26 +39,45 @@ async fn reserve(
     state
         .queue
         .check_pass(&show, user.user_id, crate::queue::pass_header(&headers), 0)?;
-    let (seats, bought) = inventory_seats(&state.db, &show, &labels, user.user_id).await?;
-    let sold: Vec<&str> = seats
-        .iter()
-        .filter(|s| s.status != InventoryStatus::Available)
-        .map(|s| s.label.as_str())
-        .collect();
-    if !sold.is_empty() {
-        return Err(seat_locked(show.show_id, &sold));
+    // Decided without the database: the node's live availability knows the show's seats and
+    // which are sold (as last announced), and the hold store checks holds, sales and the cap
+    // in one atomic step.
+    let live = state.availability.show(show.show_id).await?;
+    let (unknown, taken) = live.unknown_and_taken(&labels);
+    drop(live);
+    if !unknown.is_empty() {
+        return Err(unknown_seats(show.show_id, &unknown));
     }
-    let outcome = state
-        .holds
-        .hold(&HoldRequest {
-            show_id: show.show_id,
-            user_id: user.user_id,
-            seats: &labels,
-            hold_seconds: show.hold_seconds.max(1) as u32,
-            cap: show.max_seats_per_user.max(0) as u32,
-            bought: bought.max(0) as u32,
-        })
-        .await?;
+    if !taken.is_empty() {
+        let taken: Vec<&str> = taken.iter().map(String::as_str).collect();
+        return Err(seat_locked(show.show_id, &taken));
+    }
+    let request = HoldRequest {
+        show_id: show.show_id,
+        user_id: user.user_id,
+        seats: &labels,
+        hold_seconds: show.hold_seconds.max(1) as u32,
+        cap: show.max_seats_per_user.max(0) as u32,
+    };
+    let mut outcome = state.holds.hold(&request).await?;
+    // The store's count of seats bought is a fast copy: before refusing on it, it is checked
+    // against the database (and corrected) once.
+    if let HoldOutcome::CapExceeded { bought, .. } = outcome {
+        let recorded = bought_seats(&state.db, show.show_id, user.user_id).await?;
+        if recorded != bought {
+            tracing::info!(
+                show_id = show.show_id,
+                stored = bought,
+                recorded,
+                "correcting the hold store's count of seats bought"
+            );
+            state
+                .holds
+                .set_bought(show.show_id, user.user_id, recorded)
+                .await?;
+            outcome = state.holds.hold(&request).await?;
+        }
+    }
     match outcome {
         HoldOutcome::Held {
             hold_id,

@@ -188,18 +188,23 @@ pub async fn inventory_seats(
         }
     }
     if !unknown.is_empty() {
-        return Err(ApiError::new(
-            ErrorCode::InvalidRequest,
-            format!(
-                "Unknown seats for show {}: {}",
-                show.show_id,
-                unknown.join(", ")
-            ),
-        )
-        .with_details(
-            json!({ "field": "seat_ids", "show_id": show.show_id, "unknown_seats": unknown }),
-        ));
+        return Err(unknown_seats(show.show_id, &unknown));
     }
     let bought = ordered.first().map(|s| s.bought).unwrap_or(0);
     Ok((ordered, bought))
+}
+
+/// 400 naming the requested seats the show does not have.
+pub fn unknown_seats(show_id: i64, unknown: &[String]) -> ApiError {
+    ApiError::new(
+        ErrorCode::InvalidRequest,
+        format!("Unknown seats for show {show_id}: {}", unknown.join(", ")),
+    )
+    .with_details(json!({ "field": "seat_ids", "show_id": show_id, "unknown_seats": unknown }))
+}
+
+/// The seats `buyer` has bought for the show (confirmed bookings), from the primary.
+pub async fn bought_seats(db: &Db, show_id: i64, buyer: i64) -> ApiResult<u32> {
+    let bought = store::bought_seats(db, show_id, buyer).await?;
+    Ok(u32::try_from(bought.max(0)).unwrap_or(u32::MAX))
 }

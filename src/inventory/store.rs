@@ -20,6 +20,20 @@ pub async fn find_sale_show(db: &Db, show_id: i64) -> Result<Option<SaleShow>, s
     })
 }
 
+/// The seats `buyer` has bought for the show (in confirmed bookings).
+pub async fn bought_seats(db: &Db, show_id: i64, buyer: i64) -> Result<i64, sqlx::Error> {
+    with_primary_read!(db, |pool| {
+        sqlx::query_scalar(
+            "SELECT CAST(COALESCE(SUM(seat_count), 0) AS BIGINT) FROM bookings
+              WHERE show_id = $1 AND status = 'confirmed' AND user_id = $2",
+        )
+        .bind(show_id)
+        .bind(buyer)
+        .fetch_one(pool)
+        .await
+    })
+}
+
 /// The inventory rows of the seats labelled `labels` in `show` (those that exist, in no
 /// particular order), each with the seats `buyer` has bought for the show: one round trip.
 pub async fn seat_rows(

@@ -366,22 +366,30 @@ async fn a_signed_in_stream_through_the_router_gets_the_same_events(backend: Bac
     let buyer = app.visitor().await;
     let mut routed = EventStream::open_as(&app, fx.show, None, Some(&buyer.token)).await;
     let mut taken = EventStream::open(&app, fx.show, None).await;
-    let (name_a, version_a, snapshot_a) = routed.next(Duration::from_secs(5)).await.expect("a");
-    let (name_b, version_b, snapshot_b) = taken.next(Duration::from_secs(5)).await.expect("b");
+    let (name_a, version_a, snapshot_a) = routed.next(Duration::from_secs(10)).await.expect("a");
+    let (name_b, version_b, snapshot_b) = taken.next(Duration::from_secs(10)).await.expect("b");
     assert_eq!((name_a.as_str(), name_b.as_str()), ("snapshot", "snapshot"));
     assert_eq!((version_a, &snapshot_a), (version_b, &snapshot_b));
     app.reserve(&buyer, fx.show, &["B2"]).await.expect(202);
     let (held_a, _) = routed
-        .until(index["B2"], "held", Duration::from_secs(3))
+        .until(index["B2"], "held", Duration::from_secs(10))
         .await;
     let (held_b, _) = taken
-        .until(index["B2"], "held", Duration::from_secs(3))
+        .until(index["B2"], "held", Duration::from_secs(10))
         .await;
     assert_eq!(held_a, held_b);
     // Resuming through the takeover from the routed stream's id: nothing missed, no snapshot.
     let mut resumed = EventStream::open(&app, fx.show, Some(held_a)).await;
     app.reserve(&buyer, fx.show, &["B4"]).await.expect(202);
-    let (name, _, _) = resumed.next(Duration::from_secs(5)).await.expect("delta");
+    let Some((name, _, _)) = resumed.next(Duration::from_secs(10)).await else {
+        let now = availability(&app, fx.show).await.version;
+        let more = taken.next(Duration::from_secs(1)).await;
+        panic!(
+            "the resumed stream got no delta: resumed from {held_a}, availability at {now}, \
+             the other stream's next event {more:?}, unread {:?}",
+            resumed.buffer
+        );
+    };
     assert_eq!(name, "seats");
     let missing = reqwest::Client::new()
         .get(app.url("/api/v1/shows/987654/seats/stream"))
