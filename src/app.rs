@@ -35,6 +35,9 @@ pub struct Settings {
 #[derive(Clone)]
 pub struct AppState {
     pub db: Db,
+    /// The booking committer (PostgreSQL, `--group-commit`): bookings ready at once share a
+    /// transaction.
+    pub booking_group: Option<crate::booking::group::GroupCommitter>,
     pub holds: HoldStore,
     /// The waiting rooms (their lines on the hold store's Redis, or in process).
     pub queue: Arc<crate::queue::WaitingRoom>,
@@ -141,6 +144,12 @@ impl AppState {
             webhook_ca.as_deref(),
         )
         .context("cannot build the webhook HTTP client")?;
+        let booking_group = match (&db, config.group_commit) {
+            (Db::Postgres { write, .. }, true) => {
+                Some(crate::booking::group::GroupCommitter::start(write.clone()))
+            }
+            _ => None,
+        };
         let availability = crate::availability::Availability::new(
             db.clone(),
             holds.clone(),
@@ -187,6 +196,7 @@ impl AppState {
             email_from: Arc::from(config.email_from.as_str()),
             nats,
             outbox_wakeup: Arc::new(tokio::sync::Notify::new()),
+            booking_group,
             webhook_wakeup: Arc::new(tokio::sync::Notify::new()),
             webhook_client,
             deployment,

@@ -295,6 +295,11 @@ pub struct ServeConfig {
     )]
     pub refresh_reuse_grace_seconds: u64,
 
+    /// Commit concurrent bookings of this node together, one transaction per batch
+    /// (PostgreSQL; the embedded default has one writer and commits each on its own).
+    #[arg(long = "group-commit", env = "BOXOFFICE_GROUP_COMMIT", default_value_t = true, action = clap::ArgAction::Set)]
+    pub group_commit: bool,
+
     #[command(flatten)]
     pub rate_limits: crate::limits::RateLimitConfig,
 }
@@ -357,6 +362,7 @@ impl ServeConfig {
             password_hash_queue: 64,
             password_hash_wait_ms: 5_000,
             refresh_reuse_grace_seconds: 30,
+            group_commit: true,
             rate_limits: crate::limits::RateLimitConfig::off(),
         }
     }

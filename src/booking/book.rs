@@ -395,7 +395,45 @@ async fn commit_booking(
             total,
         )
     };
-    match store::commit_booking(&state.db, &booking, faults, response).await? {
+    let grouped = match &state.booking_group {
+        Some(group) if !(drop_connection || fail_before_commit || pause_before_commit) => {
+            let (show_id, owned_seats, owned_txn) = (show.show_id, seats.to_vec(), txn.to_owned());
+            let render: super::group::Render = Box::new(move |booking_id, tickets| {
+                confirmation_body(
+                    booking_id,
+                    tickets,
+                    show_id,
+                    &owned_seats,
+                    &owned_txn,
+                    currency,
+                    total,
+                )
+            });
+            let outcome = group
+                .commit(super::group::GroupBooking {
+                    user_id: user.user_id,
+                    idempotency_key: key.to_owned(),
+                    show: show.clone(),
+                    currency: currency.code,
+                    seats: seats.to_vec(),
+                    transaction_id: txn.to_owned(),
+                    provider: state.payments.name().to_owned(),
+                    total_minor: total,
+                    render,
+                })
+                .await;
+            match outcome {
+                super::group::GroupOutcome::Decided(outcome) => Some(outcome),
+                super::group::GroupOutcome::Alone => None,
+            }
+        }
+        _ => None,
+    };
+    let outcome = match grouped {
+        Some(outcome) => outcome,
+        None => store::commit_booking(&state.db, &booking, faults, response).await?,
+    };
+    match outcome {
         BookingOutcome::Confirmed { booking_id, body } => {
             tracing::info!(booking_id, seats = seats.len(), "booking confirmed");
             Ok(Ok(body))

@@ -3,6 +3,7 @@
 
 mod book;
 mod bookings;
+pub mod group;
 pub mod idempotency;
 pub mod store;
 

@@ -45,6 +45,13 @@ both_backends!(
     authorizations_no_booking_used_are_voided_and_their_keys_freed,
 );
 
+mod group_commit {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_decides_each_booking_as_if_it_were_alone() {
+        super::a_batch_decides_each_booking_as_if_it_were_alone().await
+    }
+}
+
 mod redis_outage {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn redis_outage_is_a_fast_503_and_service_resumes() {
@@ -1764,4 +1771,162 @@ async fn authorizations_no_booking_used_are_voided_and_their_keys_freed(backend:
     .await
     .expect_error(409, "IDEMPOTENCY_IN_PROGRESS");
     audit(&app, fx.show).await;
+}
+
+/// The booking committer (PostgreSQL) commits the bookings waiting at once in one transaction:
+/// each is still decided as on its own. Two bookings wanting the same seat: one wins, the other
+/// writes nothing and gives back the seat it did win; one buyer's two bookings over the cap: one
+/// is refused; the others are unharmed.
+async fn a_batch_decides_each_booking_as_if_it_were_alone() {
+    use boxoffice::booking::group::{GroupBooking, GroupOutcome};
+    use boxoffice::booking::store::BookingOutcome;
+
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let group = app
+        .state
+        .booking_group
+        .clone()
+        .expect("PostgreSQL commits bookings in groups");
+    let fx = app.live_show().await;
+    set_cap(&app, &fx, 3).await;
+    let db = &app.state.db;
+    let show = boxoffice::inventory::cached_sale_show(db, &app.state.shows, fx.show)
+        .await
+        .expect("show");
+    let users = app.quick_users(4).await;
+    let plan: [(usize, &str, [&str; 2]); 5] = [
+        (0, "a", ["C1", "C2"]),
+        (1, "b", ["C2", "C3"]),
+        (2, "c1", ["C5", "C6"]),
+        (2, "c2", ["C7", "C8"]),
+        (3, "d", ["C10", "C11"]),
+    ];
+    let mut bookings = Vec::new();
+    for (n, (u, key, labels)) in plan.iter().enumerate() {
+        let user_id = users[*u].user_id;
+        let labels: Vec<String> = labels.iter().map(|l| (*l).to_owned()).collect();
+        let (seats, _) = boxoffice::inventory::inventory_seats(db, &show, &labels, user_id)
+            .await
+            .expect("seats");
+        let claim = boxoffice::booking::idempotency::claim(db, user_id, key, "hash")
+            .await
+            .expect("claim");
+        assert!(matches!(
+            claim,
+            boxoffice::booking::idempotency::Claim::Acquired
+        ));
+        let total = seats.iter().map(|s| s.price_minor).sum();
+        bookings.push(GroupBooking {
+            user_id,
+            idempotency_key: (*key).to_owned(),
+            show: show.clone(),
+            currency: "INR",
+            seats,
+            transaction_id: format!("txn_group_test_{n}_{}", fx.show),
+            provider: "sandbox".to_owned(),
+            total_minor: total,
+            render: Box::new(|id, tickets| format!("{id}:{}", tickets.len())),
+        });
+    }
+    // Queued together, so the committer finds them waiting at once.
+    let outcomes = join_all(bookings.into_iter().map(|b| group.commit(b))).await;
+    let outcomes: Vec<BookingOutcome> = outcomes
+        .into_iter()
+        .map(|o| match o {
+            GroupOutcome::Decided(outcome) => outcome,
+            GroupOutcome::Alone => panic!("handed back"),
+        })
+        .collect();
+    let confirmed = |o: &BookingOutcome| matches!(o, BookingOutcome::Confirmed { .. });
+    assert!(
+        confirmed(&outcomes[0]) != confirmed(&outcomes[1]),
+        "{outcomes:?}"
+    );
+    let loser = if confirmed(&outcomes[0]) { 1 } else { 0 };
+    match &outcomes[loser] {
+        BookingOutcome::SeatsTaken(labels) => assert_eq!(labels, &vec!["C2".to_owned()]),
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        confirmed(&outcomes[2]) != confirmed(&outcomes[3]),
+        "{outcomes:?}"
+    );
+    let refused = if confirmed(&outcomes[2]) { 3 } else { 2 };
+    match &outcomes[refused] {
+        BookingOutcome::SeatLimitExceeded { cap, bought } => assert_eq!((*cap, *bought), (3, 2)),
+        other => panic!("{other:?}"),
+    }
+    assert!(confirmed(&outcomes[4]), "{outcomes:?}");
+    for outcome in &outcomes {
+        if let BookingOutcome::Confirmed { booking_id, body } = outcome {
+            assert_eq!(body, &format!("{booking_id}:2"));
+        }
+    }
+    // Written: three bookings, their six seats, tickets, payments, records and outbox rows;
+    // nothing of the refused ones, and the seat the loser had won is on sale again.
+    let pool = match db {
+        boxoffice::store::Db::Postgres { write, .. } => write,
+        _ => unreachable!(),
+    };
+    let count = |sql: &'static str| async move {
+        sqlx::query_scalar::<_, i64>(sql)
+            .bind(fx.show)
+            .fetch_one(pool)
+            .await
+            .expect(sql)
+    };
+    assert_eq!(
+        count("SELECT COUNT(*) FROM bookings WHERE show_id = $1").await,
+        3
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM inventory WHERE show_id = $1 AND status = 'sold'").await,
+        6
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM tickets WHERE show_id = $1 AND status = 'valid'").await,
+        6
+    );
+    assert_eq!(
+        count(
+            "SELECT COUNT(*) FROM payments p JOIN bookings b ON b.booking_id = p.booking_id
+              WHERE b.show_id = $1 AND p.status = 'authorized'"
+        )
+        .await,
+        3
+    );
+    assert_eq!(
+        count(
+            "SELECT COUNT(*) FROM idempotency_records r JOIN bookings b
+                 ON b.user_id = r.user_id AND b.idempotency_key = r.idempotency_key
+              WHERE b.show_id = $1 AND r.status = 'completed' AND r.response_status = 201"
+        )
+        .await,
+        3
+    );
+    assert_eq!(
+        count(
+            "SELECT COUNT(*) FROM outbox WHERE topic = 'booking.confirmed'
+                AND (payload->>'show_id')::BIGINT = $1"
+        )
+        .await,
+        3
+    );
+    let c3: String = sqlx::query_scalar(
+        "SELECT i.status FROM inventory i JOIN seats t ON t.seat_id = i.seat_id
+          WHERE i.show_id = $1 AND t.label = 'C3'",
+    )
+    .bind(fx.show)
+    .fetch_one(pool)
+    .await
+    .expect("C3");
+    let c3_wanted_by_winner = loser == 0; // b (C2, C3) won
+    assert_eq!(
+        c3,
+        if c3_wanted_by_winner {
+            "sold"
+        } else {
+            "available"
+        }
+    );
 }
