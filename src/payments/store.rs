@@ -24,6 +24,9 @@ pub enum CaptureRecord {
 /// committing at the same moment either sees `captured` (and marks it `refund_pending`) or has
 /// already cancelled the booking (and the capture is recorded as `refund_pending` here).
 pub async fn record_capture(db: &Db, txn: &str) -> Result<CaptureRecord, sqlx::Error> {
+    if let Db::Postgres { write, .. } = db {
+        return record_capture_pg(write, txn).await;
+    }
     let lock = match db.backend() {
         Backend::Postgres => {
             "SELECT b.status FROM payments p JOIN bookings b ON b.booking_id = p.booking_id
@@ -61,6 +64,35 @@ pub async fn record_capture(db: &Db, txn: &str) -> Result<CaptureRecord, sqlx::E
             (_, PaymentStatus::Captured) => CaptureRecord::Captured,
             _ => CaptureRecord::RefundPending,
         })
+    })
+}
+
+/// [`record_capture`] on PostgreSQL in one statement: the booking row is locked by the CTE (a
+/// locked row is re-read at its latest committed version, so a cancellation that committed first
+/// is seen), and the payment moves in the same statement.
+async fn record_capture_pg(pool: &sqlx::PgPool, txn: &str) -> Result<CaptureRecord, sqlx::Error> {
+    let row: Option<(String, Option<String>)> = sqlx::query_as(
+        "WITH b AS (
+             SELECT b.booking_id, b.status FROM payments p JOIN bookings b ON b.booking_id = p.booking_id
+              WHERE p.transaction_id = $1 FOR NO KEY UPDATE OF b
+         ), moved AS (
+             UPDATE payments p
+                SET status = CASE WHEN b.status = 'confirmed' THEN 'captured' ELSE 'refund_pending' END,
+                    updated_at = $2
+               FROM b
+              WHERE p.transaction_id = $1 AND p.booking_id = b.booking_id AND p.status = 'authorized'
+             RETURNING p.status
+         )
+         SELECT b.status, (SELECT status FROM moved) FROM b",
+    )
+    .bind(txn)
+    .bind(Utc::now())
+    .fetch_optional(pool)
+    .await?;
+    Ok(match row {
+        None | Some((_, None)) => CaptureRecord::Unchanged,
+        Some((_, Some(status))) if status == "captured" => CaptureRecord::Captured,
+        Some(_) => CaptureRecord::RefundPending,
     })
 }
 
