@@ -123,7 +123,12 @@ impl TestApp {
         Self {
             addr,
             base: format!("http://{addr}"),
-            client: reqwest::Client::new(),
+            // The server closes a keep-alive connection idle for its header timeout (10 s); a
+            // client that keeps one longer may send on it as it closes (`IncompleteMessage`).
+            client: reqwest::Client::builder()
+                .pool_idle_timeout(std::time::Duration::from_secs(4))
+                .build()
+                .expect("client"),
             backend,
             data_dir,
             database_url: database.as_ref().map(|d| d.url.clone()),
