@@ -259,13 +259,15 @@ impl ShowLive {
                 self.apply_changes(&mut inner, &message);
             }
         }
+        // `before` already includes the changes not flushed yet: those stay pending (with the
+        // status they have now), since the clients have not been sent them.
         for (i, old) in before.into_iter().enumerate() {
             let index = i as u32;
             let now = inner.effective(index);
             if now != old {
                 inner.pending.insert(index, now);
-            } else {
-                inner.pending.remove(&index);
+            } else if let Some(pending) = inner.pending.get_mut(&index) {
+                *pending = now;
             }
         }
         inner.version = inner.version.max(version);
@@ -553,6 +555,7 @@ mod tests {
     use super::*;
     use crate::availability::store::{MapShow, SeatRow, SectionRow};
     use crate::domain::ShowStatus;
+    use chrono::{DateTime, Utc};
 
     fn map(n: i32) -> Arc<SeatMap> {
         let show = MapShow {
@@ -699,6 +702,37 @@ mod tests {
         assert_eq!(live.status_of_label("A3"), Some(SeatStatus::Sold));
         assert_eq!(live.version(), 4);
         assert!(live.flush());
+    }
+
+    /// A change applied just before a repair that finds the same state is still sent: a repair
+    /// between a change and the next flush once swallowed it, and stream clients never heard
+    /// of the seat (seen in CI as a resumed stream that got no delta).
+    #[test]
+    fn a_repair_between_a_change_and_its_flush_keeps_the_change() {
+        let live = ShowLive::new(map(3), 1, &[], &HashMap::new());
+        live.begin_repair();
+        live.apply(&message(
+            2,
+            vec![SeatChange::Held {
+                label: "A2".into(),
+                user_id: 7,
+                expires_ms: i64::MAX,
+            }],
+        ));
+        let holds = HashMap::from([(
+            "A2".to_owned(),
+            SeatHold {
+                user_id: 7,
+                expires_at: DateTime::<Utc>::MAX_UTC,
+            },
+        )]);
+        live.repair(2, &[], &holds);
+        let mut deltas = live.deltas.subscribe();
+        assert!(live.flush(), "the held seat is still to be sent");
+        let delta = deltas.try_recv().expect("a delta");
+        assert_eq!(delta.to, 2);
+        let event = String::from_utf8_lossy(&delta.event).into_owned();
+        assert!(event.contains(r#"[1,"held"]"#), "{event}");
     }
 
     #[test]
