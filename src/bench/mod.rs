@@ -413,10 +413,16 @@ pub async fn run(config: BenchConfig) -> anyhow::Result<()> {
         Arc::new(AtomicU64::new(0)),
     );
     let sold_out = Arc::new(AtomicBool::new(false));
+    // Failed bookings by answer ("409 SEAT_NOT_AVAILABLE"), so a failure can be told apart.
+    let failure_kinds = Arc::new(std::sync::Mutex::new(std::collections::BTreeMap::<
+        String,
+        u64,
+    >::new()));
     let started = Instant::now();
     let mut workers = Vec::new();
     for w in 0..config.concurrency {
         let (client, tokens, book_samples) = (client.clone(), tokens.clone(), book_samples.clone());
+        let failure_kinds = failure_kinds.clone();
         let (booked, replays, abandoned, failures, sold_out) = (
             booked.clone(),
             replays.clone(),
@@ -498,8 +504,20 @@ pub async fn run(config: BenchConfig) -> anyhow::Result<()> {
                             }
                         }
                     }
-                    _ => {
+                    other => {
                         failures.fetch_add(1, Ordering::Relaxed);
+                        let kind = match other {
+                            Ok((status, body)) => format!(
+                                "{status} {}",
+                                body["error_code"].as_str().unwrap_or("(no error code)")
+                            ),
+                            Err(e) => format!("no answer: {e}"),
+                        };
+                        *failure_kinds
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .entry(kind)
+                            .or_default() += 1;
                     }
                 }
             }
@@ -522,6 +540,13 @@ pub async fn run(config: BenchConfig) -> anyhow::Result<()> {
         failures.load(Ordering::Relaxed),
         s.summary()
     );
+    for (kind, count) in failure_kinds
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+    {
+        println!("  failed bookings answered {kind}: {count}");
+    }
     if sold_out.load(Ordering::Relaxed) {
         println!("sold out (95%+) after {elapsed:.1} s");
     }
