@@ -379,17 +379,7 @@ async fn cap_counts_held_and_bought_seats(backend: Backend) {
 async fn reserve_decides_from_the_stores_copy_of_sales_and_the_database_corrects_it(
     backend: Backend,
 ) {
-    let redis = match backend {
-        Backend::Postgres => Some(common::PrivateRedis::start().await),
-        Backend::Sqlite => None,
-    };
-    let url = redis.as_ref().map(|r| r.url.clone());
-    let app = TestApp::spawn_with(backend, |c| {
-        if let Some(url) = url {
-            c.redis_url = Some(boxoffice::config::DatabaseUrl::new(url));
-        }
-    })
-    .await;
+    let (app, redis) = with_own_hold_store(backend).await;
     let fx = app.live_show().await;
     set_cap(&app, &fx, 3).await;
     let (asha, ravi) = (app.visitor().await, app.visitor().await);
@@ -1031,17 +1021,9 @@ async fn race_one_user_reserving_and_booking_cannot_exceed_the_cap(backend: Back
 }
 
 /// Loses every hold: FLUSHALL on the deployment's own Redis, or a cleared in-process store.
-async fn forget_every_hold(app: &TestApp, redis: Option<&common::PrivateRedis>) {
-    match (&app.state.holds, redis) {
-        (HoldStore::Memory(m), _) => m.forget_all(),
-        (HoldStore::Redis(_), Some(redis)) => redis.flush_all().await,
-        (HoldStore::Redis(_), None) => panic!("a Redis deployment needs its private Redis"),
-    }
-}
-
-/// Claim 6: Redis flushed (FLUSHALL) in the middle of a run of bookings; still no seat sold
-/// twice, and the server keeps answering.
-async fn losing_every_hold_never_sells_a_seat_twice(backend: Backend) {
+/// An app whose hold store the test may wipe: on PostgreSQL a private Redis (returned, so it
+/// lives as long as the test), on the embedded default its in-process store.
+async fn with_own_hold_store(backend: Backend) -> (TestApp, Option<common::PrivateRedis>) {
     let redis = match backend {
         Backend::Postgres => Some(common::PrivateRedis::start().await),
         Backend::Sqlite => None,
@@ -1053,6 +1035,21 @@ async fn losing_every_hold_never_sells_a_seat_twice(backend: Backend) {
         }
     })
     .await;
+    (app, redis)
+}
+
+async fn forget_every_hold(app: &TestApp, redis: Option<&common::PrivateRedis>) {
+    match (&app.state.holds, redis) {
+        (HoldStore::Memory(m), _) => m.forget_all(),
+        (HoldStore::Redis(_), Some(redis)) => redis.flush_all().await,
+        (HoldStore::Redis(_), None) => panic!("a Redis deployment needs its private Redis"),
+    }
+}
+
+/// Claim 6: Redis flushed (FLUSHALL) in the middle of a run of bookings; still no seat sold
+/// twice, and the server keeps answering.
+async fn losing_every_hold_never_sells_a_seat_twice(backend: Backend) {
+    let (app, redis) = with_own_hold_store(backend).await;
     let redis = redis.as_ref();
     let fx = app.live_show().await;
     let users = app.quick_users(20).await;
