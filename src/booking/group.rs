@@ -102,12 +102,6 @@ async fn run(pool: PgPool, mut receiver: mpsc::Receiver<Item>) {
             Ok(Ok(outcomes)) => {
                 tracing::debug!(bookings = items.len(), "booking batch decided");
                 for (item, outcome) in items.into_iter().zip(outcomes) {
-                    let outcome = match outcome {
-                        Decision::Refused(outcome) => outcome,
-                        Decision::Confirmed { booking_id, body } => {
-                            BookingOutcome::Confirmed { booking_id, body }
-                        }
-                    };
                     let _ = item.reply.send(GroupOutcome::Decided(outcome));
                 }
             }
@@ -132,17 +126,12 @@ fn hand_back(items: Vec<Item>) {
     }
 }
 
-enum Decision {
-    Confirmed { booking_id: i64, body: String },
-    Refused(BookingOutcome),
-}
-
 /// One transaction for the whole batch; a decision per booking, in order. Nothing is written
 /// when it fails.
 async fn commit_batch(
     pool: &PgPool,
     batch: &[&GroupBooking],
-) -> Result<Vec<Decision>, sqlx::Error> {
+) -> Result<Vec<BookingOutcome>, sqlx::Error> {
     let now = Utc::now();
     let mut tx = pool.begin().await?;
 
@@ -191,26 +180,23 @@ async fn commit_batch(
 
     // Decisions that need no seat: the show, the cap (a buyer's earlier bookings in this batch
     // count as bought).
-    let mut decisions: Vec<Option<Decision>> = Vec::with_capacity(batch.len());
+    let mut decisions: Vec<Option<BookingOutcome>> = Vec::with_capacity(batch.len());
     for b in batch {
         let (status, start_time) = show_rows
             .get(&b.show.show_id)
             .copied()
             .unwrap_or((ShowStatus::Cancelled, b.show.start_time));
         if status != ShowStatus::Live || start_time <= now {
-            decisions.push(Some(Decision::Refused(BookingOutcome::NotOnSale {
-                status,
-                start_time,
-            })));
+            decisions.push(Some(BookingOutcome::NotOnSale { status, start_time }));
             continue;
         }
         let so_far = bought.entry((b.user_id, b.show.show_id)).or_insert(0);
         let cap = i64::from(b.show.max_seats_per_user);
         if *so_far + b.seats.len() as i64 > cap {
-            decisions.push(Some(Decision::Refused(BookingOutcome::SeatLimitExceeded {
+            decisions.push(Some(BookingOutcome::SeatLimitExceeded {
                 cap,
                 bought: *so_far,
-            })));
+            }));
             continue;
         }
         *so_far += b.seats.len() as i64;
@@ -313,7 +299,7 @@ async fn commit_batch(
                 .filter(|s| !mine.contains(&s.seat_id))
                 .map(|s| s.label.clone())
                 .collect();
-            decisions[*i] = Some(Decision::Refused(BookingOutcome::SeatsTaken(taken)));
+            decisions[*i] = Some(BookingOutcome::SeatsTaken(taken));
         }
     }
     if !losers.is_empty() {
@@ -436,19 +422,17 @@ async fn commit_batch(
     .await?;
     tx.commit().await?;
     for (i, booking_id, body) in confirmed {
-        decisions[i] = Some(Decision::Confirmed { booking_id, body });
+        decisions[i] = Some(BookingOutcome::Confirmed { booking_id, body });
     }
     Ok(finish(decisions))
 }
 
-fn finish(decisions: Vec<Option<Decision>>) -> Vec<Decision> {
+fn finish(decisions: Vec<Option<BookingOutcome>>) -> Vec<BookingOutcome> {
     decisions
         .into_iter()
         .map(|d| {
             d.unwrap_or_else(|| {
-                Decision::Refused(BookingOutcome::Injected(
-                    "a batch left a booking undecided".to_owned(),
-                ))
+                BookingOutcome::Injected("a batch left a booking undecided".to_owned())
             })
         })
         .collect()
