@@ -180,7 +180,11 @@ impl AppState {
         let access_seconds = i64::try_from(config.access_token_seconds)
             .context("access token lifetime is too large")?;
         Ok(Self {
-            payments: PaymentProvider::Sandbox(Sandbox::new(db.clone())),
+            payments: PaymentProvider::Sandbox(if config.group_commit {
+                Sandbox::batched(db.clone())
+            } else {
+                Sandbox::new(db.clone())
+            }),
             db,
             holds,
             queue,

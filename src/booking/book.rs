@@ -118,26 +118,34 @@ pub async fn book(
     let pass = crate::queue::pass_header(&headers).map(str::to_owned);
 
     let started = std::time::Instant::now();
-    loop {
-        match idempotency::claim(&state.db, user.user_id, &key, &hash).await? {
-            Claim::Acquired => break,
-            Claim::Completed { body } => return Ok(replay(body)),
-            Claim::Mismatch => {
-                return Err(ApiError::new(
-                    ErrorCode::IdempotencyKeyReused,
-                    "This Idempotency-Key was used with a different request",
-                )
-                .with_details(json!({ "idempotency_key": key })))
-            }
-            Claim::InProgress if started.elapsed().as_millis() < u128::from(WAIT_FOR_FIRST_MS) => {
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            }
-            Claim::InProgress => {
-                return Err(ApiError::new(
-                    ErrorCode::IdempotencyInProgress,
-                    "A request with this Idempotency-Key is still being processed",
-                )
-                .with_details(json!({ "idempotency_key": key })))
+    let claimed_in_batch = match &state.booking_group {
+        Some(group) => group.claim(user.user_id, &key, &hash).await,
+        None => false,
+    };
+    if !claimed_in_batch {
+        loop {
+            match idempotency::claim(&state.db, user.user_id, &key, &hash).await? {
+                Claim::Acquired => break,
+                Claim::Completed { body } => return Ok(replay(body)),
+                Claim::Mismatch => {
+                    return Err(ApiError::new(
+                        ErrorCode::IdempotencyKeyReused,
+                        "This Idempotency-Key was used with a different request",
+                    )
+                    .with_details(json!({ "idempotency_key": key })))
+                }
+                Claim::InProgress
+                    if started.elapsed().as_millis() < u128::from(WAIT_FOR_FIRST_MS) =>
+                {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                Claim::InProgress => {
+                    return Err(ApiError::new(
+                        ErrorCode::IdempotencyInProgress,
+                        "A request with this Idempotency-Key is still being processed",
+                    )
+                    .with_details(json!({ "idempotency_key": key })))
+                }
             }
         }
     }
@@ -306,7 +314,7 @@ async fn book_claimed(
             Ok(_) if state.faults.fire(Fault::CaptureNotRecorded) => {
                 tracing::warn!(transaction_id = %txn, "fault: capture not recorded")
             }
-            Ok(_) => match record_capture(&state.db, &txn).await {
+            Ok(_) => match record_capture_batched(state, &txn).await {
                 Ok(CaptureRecord::RefundPending) => {
                     // Cancelled by its buyer between our commit and this capture.
                     settle_refund(&state.db, &state.payments, &txn).await;
@@ -326,6 +334,16 @@ async fn book_claimed(
         tracing::warn!(error = %e, "could not release holds after booking; they will expire");
     }
     Ok(body)
+}
+
+/// [`record_capture`], with other bookings' captures when the node batches them.
+async fn record_capture_batched(state: &AppState, txn: &str) -> Result<CaptureRecord, sqlx::Error> {
+    if let Some(group) = &state.booking_group {
+        if let Some(record) = group.record_capture(txn).await {
+            return Ok(record);
+        }
+    }
+    record_capture(&state.db, txn).await
 }
 
 /// Voids an authorization unless a committed booking uses it (a commit whose answer was lost, or

@@ -23,6 +23,8 @@ use super::store::BookingOutcome;
 use crate::domain::ShowStatus;
 use crate::events::outbox::topics;
 use crate::inventory::{InventorySeat, SaleShow};
+use crate::payments::CaptureRecord;
+use crate::store::batch::Batcher;
 
 /// Bookings committed together at most.
 pub const MAX_BATCH: usize = 64;
@@ -61,18 +63,50 @@ struct Item {
     reply: oneshot::Sender<GroupOutcome>,
 }
 
-/// The node's booking committer: a bounded queue and one task committing batches.
+/// The node's booking committer: a bounded queue and one task committing batches; beside it,
+/// the booking's two single statements outside its transaction, batched the same way: claiming
+/// idempotency keys and recording captures.
 #[derive(Clone)]
 pub struct GroupCommitter {
     queue: mpsc::Sender<Item>,
+    claims: Batcher<(i64, String, String), ()>,
+    captures: Batcher<String, CaptureRecord>,
 }
 
 impl GroupCommitter {
     /// Starts the committer on `pool`; it ends when the last clone is dropped.
     pub fn start(pool: PgPool) -> Self {
         let (queue, receiver) = mpsc::channel(QUEUE);
-        tokio::spawn(run(pool, receiver));
-        Self { queue }
+        tokio::spawn(run(pool.clone(), receiver));
+        let claims = {
+            let pool = pool.clone();
+            Batcher::start("idempotency claims", MAX_BATCH, QUEUE, move |items| {
+                super::idempotency::claim_many(pool.clone(), items)
+            })
+        };
+        let captures = Batcher::start("capture records", MAX_BATCH, QUEUE, move |txns| {
+            crate::payments::store::record_captures_pg(pool.clone(), txns)
+        });
+        Self {
+            queue,
+            claims,
+            captures,
+        }
+    }
+
+    /// Claims a fresh idempotency key with other bookings' claims: true when claimed, false when
+    /// the caller must claim it alone (the key exists already, or the batch could not decide).
+    pub async fn claim(&self, user_id: i64, key: &str, request_hash: &str) -> bool {
+        self.claims
+            .submit((user_id, key.to_owned(), request_hash.to_owned()))
+            .await
+            .is_some()
+    }
+
+    /// Records a capture with other bookings' ([`crate::payments::record_capture`]); `None`
+    /// when the caller must record it alone.
+    pub async fn record_capture(&self, txn: &str) -> Option<CaptureRecord> {
+        self.captures.submit(txn.to_owned()).await
     }
 
     /// Commits `booking` with whatever else is waiting.

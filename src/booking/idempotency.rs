@@ -125,6 +125,48 @@ pub async fn claim(
     })
 }
 
+/// First claims in one statement (PostgreSQL): `Some(())` for each key this batch claimed
+/// (then [`claim`] would have answered [`Claim::Acquired`]), `None` for a key that exists
+/// already or comes twice in the batch, which the caller then claims with [`claim`].
+pub async fn claim_many(
+    pool: sqlx::PgPool,
+    items: Vec<(i64, String, String)>,
+) -> Result<Vec<Option<()>>, sqlx::Error> {
+    let mut seen = std::collections::HashSet::new();
+    let first: Vec<bool> = items
+        .iter()
+        .map(|(user, key, _)| seen.insert((*user, key.as_str())))
+        .collect();
+    let batch = || {
+        items
+            .iter()
+            .zip(&first)
+            .filter(|(_, f)| **f)
+            .map(|(i, _)| i)
+    };
+    let inserted: Vec<(i64, String)> = sqlx::query_as(
+        "INSERT INTO idempotency_records (user_id, idempotency_key, request_hash, status, created_at, updated_at)
+         SELECT u, k, h, 'in_progress', $4, $4 FROM unnest($1::BIGINT[], $2::TEXT[], $3::TEXT[]) AS x(u, k, h)
+         ON CONFLICT (user_id, idempotency_key) DO NOTHING
+         RETURNING user_id, idempotency_key",
+    )
+    .bind(batch().map(|(u, _, _)| *u).collect::<Vec<_>>())
+    .bind(batch().map(|(_, k, _)| k.as_str()).collect::<Vec<_>>())
+    .bind(batch().map(|(_, _, h)| h.as_str()).collect::<Vec<_>>())
+    .bind(Utc::now())
+    .fetch_all(&pool)
+    .await?;
+    let inserted: std::collections::HashSet<(i64, &str)> =
+        inserted.iter().map(|(u, k)| (*u, k.as_str())).collect();
+    Ok(items
+        .iter()
+        .zip(first)
+        .map(|((user, key, _), first)| {
+            (first && inserted.contains(&(*user, key.as_str()))).then_some(())
+        })
+        .collect())
+}
+
 /// Gives a claimed key back after a failed attempt, so the client may retry with it.
 pub async fn release(db: &Db, user_id: i64, key: &str) -> Result<(), sqlx::Error> {
     with_db!(db, |pool| {

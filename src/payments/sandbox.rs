@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 
 use super::{PaymentError, DECLINED_TOKEN};
 use crate::domain::PaymentStatus;
+use crate::store::batch::Batcher;
 use crate::store::Db;
 use crate::with_db;
 
@@ -14,11 +15,55 @@ use crate::with_db;
 #[derive(Clone)]
 pub struct Sandbox {
     db: Db,
+    batches: Option<Batches>,
 }
 
+/// On PostgreSQL, the authorizations and captures asked for at once share a statement, as a
+/// real provider's batch API would let them ([`Batcher`]).
+#[derive(Clone)]
+struct Batches {
+    authorize: Batcher<Authorization, ()>,
+    capture: Batcher<String, ()>,
+}
+
+struct Authorization {
+    txn: String,
+    idempotency: String,
+    amount_minor: i64,
+    currency: String,
+}
+
+/// Ledger writes sharing one statement at most.
+const MAX_BATCH: usize = 64;
+/// Ledger writes waiting for a batch at most; beyond, a write goes alone.
+const QUEUE: usize = 1024;
+
 impl Sandbox {
+    /// The sandbox with one statement per request.
     pub fn new(db: Db) -> Self {
-        Self { db }
+        Self { db, batches: None }
+    }
+
+    /// The sandbox with concurrent authorizations and captures batched (on PostgreSQL).
+    pub fn batched(db: Db) -> Self {
+        let batches = match &db {
+            Db::Postgres { write, .. } => {
+                let (a, c) = (write.clone(), write.clone());
+                Some(Batches {
+                    authorize: Batcher::start(
+                        "sandbox authorize",
+                        MAX_BATCH,
+                        QUEUE,
+                        move |items| authorize_many(a.clone(), items),
+                    ),
+                    capture: Batcher::start("sandbox capture", MAX_BATCH, QUEUE, move |txns| {
+                        capture_many(c.clone(), txns)
+                    }),
+                })
+            }
+            Db::Sqlite { .. } => None,
+        };
+        Self { db, batches }
     }
 
     pub(super) async fn authorize(
@@ -38,6 +83,17 @@ impl Sandbox {
             "txn_{}",
             uuid::Builder::from_random_bytes(bytes).into_uuid()
         );
+        if let Some(batches) = &self.batches {
+            let item = Authorization {
+                txn: txn.clone(),
+                idempotency: idempotency.to_owned(),
+                amount_minor,
+                currency: currency.to_owned(),
+            };
+            if batches.authorize.submit(item).await.is_some() {
+                return Ok(txn);
+            }
+        }
         let now = Utc::now();
         with_db!(&self.db, |pool| {
             sqlx::query(
@@ -95,6 +151,13 @@ impl Sandbox {
         from: PaymentStatus,
         to: PaymentStatus,
     ) -> Result<PaymentStatus, PaymentError> {
+        if let (Some(batches), PaymentStatus::Authorized, PaymentStatus::Captured) =
+            (&self.batches, from, to)
+        {
+            if batches.capture.submit(txn.to_owned()).await.is_some() {
+                return Ok(PaymentStatus::Captured);
+            }
+        }
         let captures = i32::from(to == PaymentStatus::Captured);
         let state = with_db!(&self.db, |pool| {
             let moved: Option<PaymentStatus> = sqlx::query_scalar(
@@ -119,4 +182,63 @@ impl Sandbox {
                 .ok_or(PaymentError::Provider(sqlx::Error::RowNotFound)),
         }
     }
+}
+
+/// Authorizations in one statement (the same as [`Sandbox::authorize`]'s, row by row). A key
+/// asked twice in one batch goes alone the second time.
+async fn authorize_many(
+    pool: sqlx::PgPool,
+    items: Vec<Authorization>,
+) -> Result<Vec<Option<()>>, sqlx::Error> {
+    let mut seen = std::collections::HashSet::new();
+    let answers: Vec<Option<()>> = items
+        .iter()
+        .map(|a| seen.insert(a.idempotency.as_str()).then_some(()))
+        .collect();
+    let batch = || {
+        items
+            .iter()
+            .zip(&answers)
+            .filter(|(_, a)| a.is_some())
+            .map(|(i, _)| i)
+    };
+    sqlx::query(
+        "INSERT INTO sandbox_ledger (transaction_id, idempotency, amount_minor, currency, state,
+                                     captures, created_at, updated_at)
+         SELECT t, i, a, c, 'authorized', 0, $5, $5
+           FROM unnest($1::TEXT[], $2::TEXT[], $3::BIGINT[], $4::TEXT[]) AS x(t, i, a, c)
+         ON CONFLICT (idempotency) DO UPDATE SET state = 'authorized',
+             amount_minor = EXCLUDED.amount_minor, currency = EXCLUDED.currency,
+             updated_at = EXCLUDED.updated_at
+         WHERE sandbox_ledger.state = 'voided'",
+    )
+    .bind(batch().map(|a| a.txn.as_str()).collect::<Vec<_>>())
+    .bind(batch().map(|a| a.idempotency.as_str()).collect::<Vec<_>>())
+    .bind(batch().map(|a| a.amount_minor).collect::<Vec<_>>())
+    .bind(batch().map(|a| a.currency.as_str()).collect::<Vec<_>>())
+    .bind(Utc::now())
+    .execute(&pool)
+    .await?;
+    Ok(answers)
+}
+
+/// Captures of authorized transactions in one statement; one that was not `authorized` goes
+/// alone (to report the state it is in).
+async fn capture_many(
+    pool: sqlx::PgPool,
+    txns: Vec<String>,
+) -> Result<Vec<Option<()>>, sqlx::Error> {
+    let captured: Vec<String> = sqlx::query_scalar(
+        "UPDATE sandbox_ledger SET state = 'captured', captures = captures + 1, updated_at = $2
+          WHERE transaction_id = ANY($1) AND state = 'authorized' RETURNING transaction_id",
+    )
+    .bind(&txns)
+    .bind(Utc::now())
+    .fetch_all(&pool)
+    .await?;
+    let captured: std::collections::HashSet<&str> = captured.iter().map(String::as_str).collect();
+    Ok(txns
+        .iter()
+        .map(|t| captured.contains(t.as_str()).then_some(()))
+        .collect())
 }

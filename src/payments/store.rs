@@ -96,6 +96,52 @@ async fn record_capture_pg(pool: &sqlx::PgPool, txn: &str) -> Result<CaptureReco
     })
 }
 
+/// [`record_capture`] of many transactions in one statement (PostgreSQL), in the order given.
+pub async fn record_captures_pg(
+    pool: sqlx::PgPool,
+    txns: Vec<String>,
+) -> Result<Vec<Option<CaptureRecord>>, sqlx::Error> {
+    let rows: Vec<(String, Option<String>)> = sqlx::query_as(
+        "WITH b AS (
+             SELECT p.transaction_id, b.booking_id, b.status
+               FROM payments p JOIN bookings b ON b.booking_id = p.booking_id
+              WHERE p.transaction_id = ANY($1) ORDER BY b.booking_id FOR NO KEY UPDATE OF b
+         ), moved AS (
+             UPDATE payments p
+                SET status = CASE WHEN b.status = 'confirmed' THEN 'captured' ELSE 'refund_pending' END,
+                    updated_at = $2
+               FROM b
+              WHERE p.transaction_id = b.transaction_id AND p.booking_id = b.booking_id
+                AND p.status = 'authorized'
+             RETURNING p.transaction_id, p.status
+         )
+         SELECT b.transaction_id, m.status FROM b LEFT JOIN moved m ON m.transaction_id = b.transaction_id",
+    )
+    .bind(&txns)
+    .bind(Utc::now())
+    .fetch_all(&pool)
+    .await?;
+    let found: std::collections::HashMap<&str, Option<&str>> = rows
+        .iter()
+        .map(|(t, s)| (t.as_str(), s.as_deref()))
+        .collect();
+    // A transaction named twice is answered once; the second asker records it alone.
+    let mut seen = std::collections::HashSet::new();
+    Ok(txns
+        .iter()
+        .map(|t| {
+            if !seen.insert(t.as_str()) {
+                return None;
+            }
+            Some(match found.get(t.as_str()) {
+                None | Some(None) => CaptureRecord::Unchanged,
+                Some(Some("captured")) => CaptureRecord::Captured,
+                Some(Some(_)) => CaptureRecord::RefundPending,
+            })
+        })
+        .collect())
+}
+
 /// Moves `txn`'s payment row from `from` to `to` (no-op if it changed meanwhile).
 pub async fn set_status(
     db: &Db,

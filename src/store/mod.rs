@@ -16,6 +16,8 @@ use sqlx::{PgPool, SqlitePool};
 
 use crate::config::StorageConfig;
 
+pub mod batch;
+
 /// Which database a [`Db`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

@@ -50,6 +50,11 @@ mod group_commit {
     async fn a_batch_decides_each_booking_as_if_it_were_alone() {
         super::a_batch_decides_each_booking_as_if_it_were_alone().await
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_steps_beside_the_batch_answer_as_they_would_alone() {
+        super::the_steps_beside_the_batch_answer_as_they_would_alone().await
+    }
 }
 
 mod redis_outage {
@@ -1925,5 +1930,96 @@ async fn a_batch_decides_each_booking_as_if_it_were_alone() {
         } else {
             "available"
         }
+    );
+}
+
+/// The booking's steps outside its transaction, batched beside the committer, answer as they
+/// would alone: a key claimed once (a second ask of the same key in the batch, and a key that
+/// exists, go the careful way), and a capture recorded once (an unknown transaction changes
+/// nothing).
+async fn the_steps_beside_the_batch_answer_as_they_would_alone() {
+    use boxoffice::booking::idempotency::{claim, Claim};
+    use boxoffice::payments::CaptureRecord;
+
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let group = app
+        .state
+        .booking_group
+        .clone()
+        .expect("PostgreSQL commits bookings in groups");
+    let db = &app.state.db;
+    let users = app.quick_users(2).await;
+    let (a, b) = (users[0].user_id, users[1].user_id);
+    assert!(matches!(
+        claim(db, b, "old", "hash").await.expect("claim"),
+        Claim::Acquired
+    ));
+    let asks = [(a, "k1"), (a, "k1"), (b, "k1"), (b, "old"), (a, "k2")];
+    let answers = futures::future::join_all(
+        asks.iter()
+            .map(|(user, key)| group.claim(*user, key, "hash")),
+    )
+    .await;
+    assert_eq!(
+        answers.iter().filter(|x| **x).count(),
+        3,
+        "one claim each for (a, k1), (b, k1), (a, k2): {answers:?}"
+    );
+    assert!(answers[0] != answers[1], "the same key twice: {answers:?}");
+    assert!(!answers[3], "an existing key is not claimed again");
+    assert!(answers[2] && answers[4]);
+    // What the batch claimed is claimed: asking again waits for it.
+    assert!(matches!(
+        claim(db, a, "k1", "hash").await.expect("claim"),
+        Claim::InProgress
+    ));
+    assert!(matches!(
+        claim(db, a, "k1", "other").await.expect("claim"),
+        Claim::Mismatch
+    ));
+
+    // A real booking, then its capture recorded again in a batch: already recorded.
+    let fx = app.live_show().await;
+    let buyer = app.user(&[]).await;
+    assert_eq!(reserve(&app, &buyer, fx.show, &["A1"]).await.status, 202);
+    let booked = book(
+        &app,
+        &buyer,
+        "steps",
+        json!({ "show_id": fx.show, "seat_ids": ["A1"] }),
+    )
+    .await;
+    assert_eq!(booked.status, 201, "{:?}", booked.body);
+    let txn = booked.body["transaction_id"]
+        .as_str()
+        .expect("txn")
+        .to_owned();
+    let status: String = with_db!(db, |pool| {
+        sqlx::query_scalar("SELECT status FROM payments WHERE transaction_id = $1")
+            .bind(&txn)
+            .fetch_one(pool)
+            .await
+            .expect("payment")
+    });
+    assert_eq!(status, "captured", "the batched capture was recorded");
+    let ledger: (String, i32) = with_db!(db, |pool| {
+        sqlx::query_as("SELECT state, captures FROM sandbox_ledger WHERE transaction_id = $1")
+            .bind(&txn)
+            .fetch_one(pool)
+            .await
+            .expect("ledger")
+    });
+    assert_eq!(ledger, ("captured".to_owned(), 1));
+    let again = futures::future::join_all([
+        group.record_capture(&txn),
+        group.record_capture("txn_nobody_knows"),
+    ])
+    .await;
+    assert_eq!(
+        again,
+        vec![
+            Some(CaptureRecord::Unchanged),
+            Some(CaptureRecord::Unchanged)
+        ]
     );
 }

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Runs one node (or NODES of them) of a release build on PostgreSQL + Redis + NATS and the
+# onsale benchmarks against it, then the yardsticks of the same run: pgbench TPC-B and
+# redis-benchmark EVAL. Needs the services of README's production mode on loopback.
+#
+#   scripts/bench/onsale.sh book     # `boxoffice bench`: reserves, then bookings of 2-4 seats
+#   scripts/bench/onsale.sh stadium  # `boxoffice bench --onsale`: 50,000 seats, 25,000 visitors
+#
+# Environment: NODES (1), SEATS, USERS, CONCURRENCY, SECONDS, ADMIT (per minute), BIN (the
+# release binary), PG (server URL without database), GROUP (true: group commit on).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+MODE=${1:-book}
+BIN=${BIN:-${CARGO_TARGET_DIR:-target}/release/boxoffice}
+PG=${PG:-postgres://postgres@127.0.0.1:5432}
+DB=boxoffice_bench
+NODES=${NODES:-1}
+SECRET=bench-secret-bench-secret-bench-secret-0123
+[ -x "$BIN" ] || cargo build --release
+
+psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
+redis-cli --scan --pattern '{bench:*' | xargs -r -n 1000 redis-cli del >/dev/null
+pids=()
+urls=()
+for n in $(seq 1 "$NODES"); do
+  port=$((18090 + n))
+  "$BIN" serve --bind "127.0.0.1:$port" --no-demo --rate-limits false \
+    --group-commit "${GROUP:-true}" --database-url "$PG/$DB" --redis-url redis://127.0.0.1:6379 \
+    --redis-prefix bench --nats-url nats://127.0.0.1:4222 --nats-stream BENCH \
+    --nats-subject-prefix bench --jwt-secret "$SECRET" >"/tmp/boxoffice-bench-$n.log" 2>&1 &
+  pids+=($!)
+  urls+=("http://127.0.0.1:$port")
+  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.2; done
+done
+trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
+url=$(IFS=,; echo "${urls[*]}")
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; nodes: $NODES"
+case "$MODE" in
+  book)
+    "$BIN" bench --url "${urls[0]}" --seats "${SEATS:-20000}" --users "${USERS:-400}" \
+      --concurrency "${CONCURRENCY:-64}" --seconds "${SECONDS_EACH:-15}" --database-url "$PG/$DB"
+    ;;
+  stadium)
+    "$BIN" bench --onsale --url "$url" --seats "${SEATS:-50000}" --users "${USERS:-25000}" \
+      --concurrency "${CONCURRENCY:-64}" --admit-per-minute "${ADMIT:-60000}" \
+      --jwt-secret "$SECRET" --database-url "$PG/$DB" --server-pid "${pids[0]}"
+    ;;
+  *) echo "unknown mode $MODE" >&2; exit 2 ;;
+esac
+for pid in "${pids[@]}"; do
+  echo "server $pid RSS after the run: $(awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' "/proc/$pid/status")"
+done
+echo "== yardsticks, same run"
+redis-benchmark -q -c 50 -n 200000 eval "return redis.call('TIME')" 0 | tr '\r' '\n' | tail -n 2
+psql -q "$PG/postgres" -tc "SELECT 1 FROM pg_database WHERE datname = 'pgb'" | grep -q 1 \
+  || { psql -q "$PG/postgres" -c "CREATE DATABASE pgb" && pgbench -q -i -s 10 "$PG/pgb"; }
+pgbench -c 16 -j 2 -T 10 "$PG/pgb" 2>/dev/null | grep -E "^tps|latency average"

@@ -1,0 +1,119 @@
+//! Micro-batching of one statement many requests make at once (PostgreSQL). During an onsale a
+//! node has dozens of bookings at the same step; each step on its own is a round trip, a
+//! statement and a commit. A [`Batcher`] takes whatever items are waiting (up to its `max`),
+//! runs one statement for all of them, and answers each. An item the batch cannot decide (a
+//! duplicate in the batch, a row that needs the careful path, a failed or slow batch, a full
+//! queue) is answered `None`: its caller then does the step on its own, the way it did before
+//! batching, so batching never changes an answer, only how many statements it costs.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+/// The longest one batch may take before its items are handed back.
+const BATCH_TIMEOUT: Duration = Duration::from_secs(10);
+
+type Item<I, O> = (I, oneshot::Sender<Option<O>>);
+
+/// A bounded queue of items and one task running a batch of them at a time.
+pub struct Batcher<I, O> {
+    queue: mpsc::Sender<Item<I, O>>,
+}
+
+impl<I, O> Clone for Batcher<I, O> {
+    fn clone(&self) -> Self {
+        Self {
+            queue: self.queue.clone(),
+        }
+    }
+}
+
+impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
+    /// Starts the task: `run` gets up to `max` items and answers each, in order (`None`: do it
+    /// alone). It ends when the last clone of the batcher is dropped.
+    pub fn start<F, Fut>(name: &'static str, max: usize, capacity: usize, run: F) -> Self
+    where
+        F: Fn(Vec<I>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Vec<Option<O>>, sqlx::Error>> + Send,
+    {
+        let (queue, mut receiver) = mpsc::channel::<Item<I, O>>(capacity.max(1));
+        tokio::spawn(async move {
+            let mut waiting = Vec::with_capacity(max);
+            while receiver.recv_many(&mut waiting, max).await > 0 {
+                let (items, replies): (Vec<I>, Vec<_>) =
+                    std::mem::take(&mut waiting).into_iter().unzip();
+                let count = items.len();
+                let answers = match tokio::time::timeout(BATCH_TIMEOUT, run(items)).await {
+                    Ok(Ok(answers)) if answers.len() == count => answers,
+                    Ok(Ok(_)) => {
+                        tracing::error!(batch = name, "a batch answered the wrong number of items");
+                        Vec::new()
+                    }
+                    Ok(Err(e)) => {
+                        tracing::warn!(batch = name, error = %e, items = count, "a batch failed; each item goes alone");
+                        Vec::new()
+                    }
+                    Err(_) => {
+                        tracing::warn!(
+                            batch = name,
+                            items = count,
+                            "a batch timed out; each item goes alone"
+                        );
+                        Vec::new()
+                    }
+                };
+                let mut answers = answers.into_iter();
+                for reply in replies {
+                    let _ = reply.send(answers.next().flatten());
+                }
+            }
+        });
+        Self { queue }
+    }
+
+    /// The batch's answer for `item`, or `None` when the caller must do it alone.
+    pub async fn submit(&self, item: I) -> Option<O> {
+        let (reply, answer) = oneshot::channel();
+        self.queue.try_send((item, reply)).ok()?;
+        answer.await.ok().flatten()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn items_waiting_together_share_a_batch_and_undecided_ones_go_alone() {
+        let sizes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = sizes.clone();
+        let batcher = Batcher::start("test", 8, 64, move |items: Vec<u32>| {
+            let seen = seen.clone();
+            async move {
+                seen.lock().map(|mut s| s.push(items.len())).ok();
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                Ok(items
+                    .into_iter()
+                    .map(|i| (i % 2 == 0).then_some(i * 10))
+                    .collect())
+            }
+        });
+        let answers = futures_util::future::join_all((0..20u32).map(|i| batcher.submit(i))).await;
+        let expected: Vec<Option<u32>> = (0..20).map(|i| (i % 2 == 0).then_some(i * 10)).collect();
+        assert_eq!(answers, expected);
+        let sizes = sizes.lock().map(|s| s.clone()).unwrap_or_default();
+        assert_eq!(sizes.iter().sum::<usize>(), 20);
+        assert!(sizes.iter().all(|n| *n <= 8), "{sizes:?}");
+        assert!(sizes.len() < 20, "items never shared a batch: {sizes:?}");
+    }
+
+    #[tokio::test]
+    async fn a_failed_batch_sends_every_item_alone() {
+        let batcher = Batcher::start("test", 8, 64, |_items: Vec<u32>| async {
+            Err::<Vec<Option<u32>>, _>(sqlx::Error::PoolTimedOut)
+        });
+        let answers = futures_util::future::join_all((0..5u32).map(|i| batcher.submit(i))).await;
+        assert_eq!(answers, vec![None; 5]);
+    }
+}
