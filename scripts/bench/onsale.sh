@@ -20,13 +20,14 @@ SECRET=bench-secret-bench-secret-bench-secret-0123
 
 psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
 redis-cli --scan --pattern '{bench:*' | xargs -r -n 1000 redis-cli del >/dev/null
+rm -rf /tmp/boxoffice-bench-node-*
 pids=()
 urls=()
 for n in $(seq 1 "$NODES"); do
   port=$((18090 + n))
   "$BIN" serve --bind "127.0.0.1:$port" --no-demo --rate-limits false \
     --group-commit "${GROUP:-true}" --database-url "$PG/$DB" --redis-url redis://127.0.0.1:6379 \
-    --redis-prefix bench --nats-url nats://127.0.0.1:4222 --nats-stream BENCH \
+    --data-dir "/tmp/boxoffice-bench-node-$n" --redis-prefix bench --nats-url nats://127.0.0.1:4222 --nats-stream BENCH \
     --nats-subject-prefix bench --jwt-secret "$SECRET" >"/tmp/boxoffice-bench-$n.log" 2>&1 &
   pids+=($!)
   urls+=("http://127.0.0.1:$port")
@@ -50,6 +51,18 @@ esac
 for pid in "${pids[@]}"; do
   echo "server $pid RSS after the run: $(awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' "/proc/$pid/status")"
 done
+# The after-booking work (ticket codes, emails, search) drains after the last booking: wait
+# until every node has been idle (< 5% of a core) for two seconds, and say how long it took.
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+drain_start=$(date +%s)
+idle=0
+while [ "$idle" -lt 2 ] && [ $(( $(date +%s) - drain_start )) -lt 300 ]; do
+  before=0; for pid in "${pids[@]}"; do before=$((before + $(cpu "$pid"))); done
+  sleep 1
+  after=0; for pid in "${pids[@]}"; do after=$((after + $(cpu "$pid"))); done
+  if [ $((after - before)) -lt 5 ]; then idle=$((idle + 1)); else idle=0; fi
+done
+echo "nodes busy for $(( $(date +%s) - drain_start - 2 )) s after the run (after-booking work draining)"
 echo "== yardsticks, same run"
 redis-benchmark -q -c 50 -n 200000 eval "return redis.call('TIME')" 0 | tr '\r' '\n' | tail -n 2
 psql -q "$PG/postgres" -tc "SELECT 1 FROM pg_database WHERE datname = 'pgb'" | grep -q 1 \
