@@ -92,6 +92,15 @@ pub enum Consumer {
 impl Consumer {
     pub const ALL: [Consumer; 3] = [Consumer::Tickets, Consumer::Email, Consumer::Webhooks];
 
+    /// Events one node's consumer handles at once: tickets and emails are independent per
+    /// booking; webhooks are delivered in the order their events happened.
+    pub fn concurrency(self) -> usize {
+        match self {
+            Self::Tickets | Self::Email => 8,
+            Self::Webhooks => 1,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Self::Tickets => "tickets",

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
 use async_nats::jetstream::{self, stream};
-use futures_util::StreamExt;
+use futures_util::TryStreamExt;
 use tokio::sync::{watch, OnceCell};
 
 use super::{handle, Consumer, Deployment, OutboxEvent};
@@ -127,6 +127,39 @@ impl NatsBus {
     }
 }
 
+/// Handles one delivered message and acks it, or leaves it for JetStream to redeliver.
+async fn handle_message(
+    state: &AppState,
+    bus: &NatsBus,
+    consumer: Consumer,
+    message: async_nats::jetstream::Message,
+) {
+    let publisher = message
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(DEPLOYMENT_HEADER))
+        .map(|v| v.as_str());
+    if publisher != Some(bus.deployment.id.as_str()) {
+        // Another deployment's event (or one from before deployment ids).
+        let _ = message.ack().await;
+        return;
+    }
+    match serde_json::from_slice::<OutboxEvent>(&message.payload) {
+        Ok(event) => match handle(state, consumer, &event).await {
+            Ok(()) => {
+                let _ = message.ack().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, consumer = consumer.name(), outbox_id = event.outbox_id, "consumer failed; JetStream will redeliver");
+            }
+        },
+        Err(e) => {
+            tracing::error!(error = %e, consumer = consumer.name(), "unreadable event; dropped");
+            let _ = message.ack().await;
+        }
+    }
+}
+
 /// Runs a durable consumer until shutdown: each message is handled, then acked; a failure is
 /// left unacked and JetStream redelivers it.
 pub async fn consume(
@@ -164,34 +197,19 @@ pub async fn consume(
             )
             .await
             .map_err(|_| anyhow::anyhow!("JetStream did not answer"))??;
-            let mut messages = durable.messages().await?;
-            while let Some(message) = messages.next().await {
-                let message = message.map_err(|e| anyhow::anyhow!(e))?;
-                let publisher = message
-                    .headers
-                    .as_ref()
-                    .and_then(|h| h.get(DEPLOYMENT_HEADER))
-                    .map(|v| v.as_str());
-                if publisher != Some(bus.deployment.id.as_str()) {
-                    // Another deployment's event (or one from before deployment ids).
-                    let _ = message.ack().await;
-                    continue;
-                }
-                match serde_json::from_slice::<OutboxEvent>(&message.payload) {
-                    Ok(event) => match handle(&state, consumer, &event).await {
-                        Ok(()) => {
-                            let _ = message.ack().await;
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, consumer = consumer.name(), outbox_id = event.outbox_id, "consumer failed; JetStream will redeliver");
-                        }
-                    },
-                    Err(e) => {
-                        tracing::error!(error = %e, consumer = consumer.name(), "unreadable event; dropped");
-                        let _ = message.ack().await;
+            let messages = durable.messages().await?;
+            // Handlers are idempotent and independent per booking, so a consumer handles a few
+            // events at once (bounded); webhooks keep their order, one at a time.
+            messages
+                .map_err(|e| anyhow::anyhow!(e))
+                .try_for_each_concurrent(consumer.concurrency(), |message| {
+                    let (state, bus) = (&state, &bus);
+                    async move {
+                        handle_message(state, bus, consumer, message).await;
+                        anyhow::Ok(())
                     }
-                }
-            }
+                })
+                .await?;
             anyhow::Ok(())
         };
         tokio::select! {

@@ -87,18 +87,22 @@ fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> 
 /// has). Returns how many codes were written.
 pub async fn issue_for_booking(state: &AppState, booking_id: i64) -> Result<u64, sqlx::Error> {
     let pending = store::tickets_without_code(&state.db, booking_id).await?;
-    let now = Utc::now();
-    let mut written = 0;
-    for (ticket_id, show_id, seat) in pending {
-        let code = state.ticket_keys.sign(&TicketClaim {
-            ticket_id,
-            show_id,
-            seat,
-            booking_id,
-        });
-        written += store::set_code(&state.db, ticket_id, &code, now).await?;
+    if pending.is_empty() {
+        return Ok(0);
     }
-    Ok(written)
+    let codes: Vec<(i64, String)> = pending
+        .into_iter()
+        .map(|(ticket_id, show_id, seat)| {
+            let code = state.ticket_keys.sign(&TicketClaim {
+                ticket_id,
+                show_id,
+                seat,
+                booking_id,
+            });
+            (ticket_id, code)
+        })
+        .collect();
+    store::set_codes(&state.db, &codes, Utc::now()).await
 }
 
 async fn public_key(State(state): State<AppState>) -> Json<serde_json::Value> {

@@ -74,9 +74,8 @@ mod tests {
         let (modules, colors) = (qr.width(), qr.to_colors());
         let side = (modules + 8) * scale;
         assert_eq!(frame.width as usize, side);
-        let pixel_is_dark = |x: usize, y: usize| {
-            image[y * frame.line_size + x / 8] & (0x80 >> (x % 8)) == 0
-        };
+        let pixel_is_dark =
+            |x: usize, y: usize| image[y * frame.line_size + x / 8] & (0x80 >> (x % 8)) == 0;
         for y in 0..side {
             for x in 0..side {
                 let (mx, my) = ((x / scale).checked_sub(4), (y / scale).checked_sub(4));

@@ -22,23 +22,29 @@ pub async fn tickets_without_code(
     })
 }
 
-/// Gives a ticket its code unless it has one already; returns the rows written (0 or 1).
-pub async fn set_code(
+/// Gives each ticket its code unless it has one already, in one transaction (one commit for a
+/// booking's tickets); returns the rows written.
+pub async fn set_codes(
     db: &Db,
-    ticket_id: i64,
-    code: &str,
+    codes: &[(i64, String)],
     issued_at: DateTime<Utc>,
 ) -> Result<u64, sqlx::Error> {
     with_db!(db, |pool| {
-        Ok(sqlx::query(
-            "UPDATE tickets SET code = $2, issued_at = $3 WHERE ticket_id = $1 AND code IS NULL",
-        )
-        .bind(ticket_id)
-        .bind(code)
-        .bind(issued_at)
-        .execute(pool)
-        .await?
-        .rows_affected())
+        let mut tx = pool.begin().await?;
+        let mut written = 0;
+        for (ticket_id, code) in codes {
+            written += sqlx::query(
+                "UPDATE tickets SET code = $2, issued_at = $3 WHERE ticket_id = $1 AND code IS NULL",
+            )
+            .bind(ticket_id)
+            .bind(code)
+            .bind(issued_at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(written)
     })
 }
 
