@@ -34,7 +34,7 @@ pub async fn run(config: &BenchConfig) -> anyhow::Result<()> {
         rows * 100,
         config.taken
     );
-    let (show_id, _) = live_show(&client, rows, "Live").await?;
+    let (_, show_id, _) = live_show(&client, rows, "Live").await?;
     take_seats(&client, show_id, config.taken.min(rows * 100)).await?;
     let layout = wire_size(&client, &format!("/api/v1/shows/{show_id}/layout")).await?;
     let availability = wire_size(&client, &format!("/api/v1/shows/{show_id}/availability")).await?;

@@ -120,7 +120,7 @@ pub async fn run(config: &BenchConfig) -> anyhow::Result<()> {
 
     // Seat-map readers.
     let rows = config.seats.div_ceil(100).max(1);
-    let (show_id, _) = live_show(&client, rows, "Memory").await?;
+    let (_, show_id, _) = live_show(&client, rows, "Memory").await?;
     let before_reads = rss_mib(pid)?;
     let watch = PeakWatch::start(pid);
     let deadline = Instant::now() + Duration::from_secs(config.seconds);

@@ -111,12 +111,17 @@ pub(crate) struct Client {
 impl Client {
     /// The client of the live and queue scenarios: a connection per worker, 30 s a request.
     pub(crate) fn for_scenario(config: &BenchConfig) -> anyhow::Result<Self> {
+        Self::to_node(&config.url, config.concurrency)
+    }
+
+    /// A client of the node at `base`, keeping `concurrency` connections, 30 s a request.
+    pub(crate) fn to_node(base: &str, concurrency: usize) -> anyhow::Result<Self> {
         Ok(Self {
             http: reqwest::Client::builder()
-                .pool_max_idle_per_host(config.concurrency)
+                .pool_max_idle_per_host(concurrency)
                 .timeout(Duration::from_secs(30))
                 .build()?,
-            base: config.url.trim_end_matches('/').to_owned(),
+            base: base.trim_end_matches('/').to_owned(),
         })
     }
 
@@ -187,12 +192,13 @@ impl Client {
     }
 }
 
-/// [`draft_show`] launched; returns the show id and how long the launch took over HTTP.
+/// [`draft_show`] launched; returns the organiser's token, the show id and how long the launch
+/// took over HTTP.
 pub(crate) async fn live_show(
     client: &Client,
     rows: u32,
     name: &str,
-) -> anyhow::Result<(i64, Duration)> {
+) -> anyhow::Result<(String, i64, Duration)> {
     let (organiser, show_id) = draft_show(client, rows, name).await?;
     let started = Instant::now();
     client
@@ -204,7 +210,7 @@ pub(crate) async fn live_show(
             200,
         )
         .await?;
-    Ok((show_id, started.elapsed()))
+    Ok((organiser, show_id, started.elapsed()))
 }
 
 /// A venue of `rows` rows of 100 seats (sections of up to 200 rows), an event and a draft show
@@ -335,7 +341,7 @@ pub async fn run(config: BenchConfig) -> anyhow::Result<()> {
         rows * 100,
         config.users
     );
-    let (show_id, launch) = live_show(&client, rows, "Bench").await?;
+    let (_, show_id, launch) = live_show(&client, rows, "Bench").await?;
     println!(
         "launch of {} seats over HTTP: {} ms",
         rows * 100,

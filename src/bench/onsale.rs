@@ -31,7 +31,7 @@ use rand::Rng;
 use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 
-use super::{draft_show, row_label, BenchConfig, Client, Samples};
+use super::{live_show, row_label, BenchConfig, Client, Samples};
 use crate::auth::tokens::TokenKeys;
 
 /// Times a visitor picks seats again after a conflict before giving up.
@@ -146,30 +146,13 @@ pub async fn run(config: &BenchConfig) -> anyhow::Result<()> {
         .collect();
     let nodes = urls
         .iter()
-        .map(|base| {
-            Ok(Client {
-                http: reqwest::Client::builder()
-                    .pool_max_idle_per_host(config.concurrency)
-                    .timeout(Duration::from_secs(30))
-                    .build()?,
-                base: base.clone(),
-            })
-        })
+        .map(|base| Client::to_node(base, config.concurrency))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let first = nodes.first().context("--url names no node")?;
     let rows = config.seats.div_ceil(100).max(1);
     let visitors = config.users.max(1);
     let since = chrono::Utc::now();
-    let (organiser, show_id) = draft_show(first, rows, "Onsale").await?;
-    first
-        .expect(
-            reqwest::Method::POST,
-            &format!("/api/v1/shows/{show_id}/launch"),
-            Some(&organiser),
-            json!({}),
-            200,
-        )
-        .await?;
+    let (organiser, show_id, _) = live_show(first, rows, "Onsale").await?;
     let users = create_visitors(database_url, visitors).await?;
     let keys = TokenKeys::new(secret.as_bytes(), 3600);
     let now = chrono::Utc::now().timestamp();
