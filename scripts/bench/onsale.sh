@@ -7,7 +7,11 @@
 #   scripts/bench/onsale.sh stadium  # `boxoffice bench --onsale`: 50,000 seats, 25,000 visitors
 #
 # Environment: NODES (1), SEATS, USERS, CONCURRENCY, SECONDS, ADMIT (per minute), BIN (the
-# release binary), PG (server URL without database), GROUP (true: group commit on).
+# release binary the nodes run), CLIENT (the binary that runs the bench; BIN by default), PG
+# (server URL without database), GROUP (true: group commit on).
+#
+# At the end it says where the machine's CPU went from the start of the bench to the end of the
+# drain: the nodes, PostgreSQL, Redis, NATS and the bench client itself.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 MODE=${1:-book}
@@ -17,6 +21,12 @@ DB=boxoffice_bench
 NODES=${NODES:-1}
 SECRET=bench-secret-bench-secret-bench-secret-0123
 [ -x "$BIN" ] || cargo build --release
+CLIENT=${CLIENT:-$BIN}
+# CPU seconds used so far by every process named $1 (with its reaped children: PostgreSQL's
+# backends that exited).
+cpu_of() { awk -v c="($1)" '$2 == c { s += $14 + $15 + $16 + $17 } END { printf "%.1f", s / 100 }' /proc/[0-9]*/stat 2>/dev/null; }
+# ... and by the nodes started here.
+cpu_of_nodes() { for pid in "${pids[@]}"; do cat "/proc/$pid/stat"; done | awk '{ s += $14 + $15 } END { printf "%.1f", s / 100 }'; }
 
 psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
 redis-cli --scan --pattern '{bench:*' | xargs -r -n 1000 redis-cli del >/dev/null
@@ -36,13 +46,15 @@ done
 trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
 url=$(IFS=,; echo "${urls[*]}")
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; nodes: $NODES"
+cpu_before=("$(cpu_of_nodes)" "$(cpu_of postgres)" "$(cpu_of redis-server)" "$(cpu_of nats-server)")
+run_started=$(date +%s.%N)
 case "$MODE" in
   book)
-    "$BIN" bench --url "${urls[0]}" --seats "${SEATS:-20000}" --users "${USERS:-400}" \
+    /usr/bin/time -f "bench client: %U s user, %S s system CPU" "$CLIENT" bench --url "${urls[0]}" --seats "${SEATS:-20000}" --users "${USERS:-400}" \
       --concurrency "${CONCURRENCY:-64}" --seconds "${SECONDS_EACH:-15}" --database-url "$PG/$DB"
     ;;
   stadium)
-    "$BIN" bench --onsale --url "$url" --seats "${SEATS:-50000}" --users "${USERS:-25000}" \
+    /usr/bin/time -f "bench client: %U s user, %S s system CPU" "$CLIENT" bench --onsale --url "$url" --seats "${SEATS:-50000}" --users "${USERS:-25000}" \
       --concurrency "${CONCURRENCY:-64}" --admit-per-minute "${ADMIT:-60000}" \
       --jwt-secret "$SECRET" --database-url "$PG/$DB" --server-pid "${pids[0]}"
     ;;
@@ -63,6 +75,14 @@ while [ "$idle" -lt 2 ] && [ $(( $(date +%s) - drain_start )) -lt 300 ]; do
   if [ $((after - before)) -lt 5 ]; then idle=$((idle + 1)); else idle=0; fi
 done
 echo "nodes busy for $(( $(date +%s) - drain_start - 2 )) s after the run (after-booking work draining)"
+cpu_after=("$(cpu_of_nodes)" "$(cpu_of postgres)" "$(cpu_of redis-server)" "$(cpu_of nats-server)")
+minus() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a - b }'; }
+wall=$(minus "$(date +%s.%N)" "$run_started")
+echo "CPU seconds from the bench's start to the end of the drain ($wall s of wall time, $(nproc) cores):"
+echo "  nodes: $(minus "${cpu_after[0]}" "${cpu_before[0]}") (the bench client's is printed above)"
+echo "  postgres: $(minus "${cpu_after[1]}" "${cpu_before[1]}")"
+echo "  redis-server: $(minus "${cpu_after[2]}" "${cpu_before[2]}")"
+echo "  nats-server: $(minus "${cpu_after[3]}" "${cpu_before[3]}")"
 echo "== yardsticks, same run"
 redis-benchmark -q -c 50 -n 200000 eval "return redis.call('TIME')" 0 | tr '\r' '\n' | tail -n 2
 psql -q "$PG/postgres" -tc "SELECT 1 FROM pg_database WHERE datname = 'pgb'" | grep -q 1 \

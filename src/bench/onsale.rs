@@ -240,7 +240,101 @@ pub async fn run(config: &BenchConfig) -> anyhow::Result<()> {
         );
     }
     let confirmed = run.confirmed.lock().map(|c| c.clone()).unwrap_or_default();
-    audit(database_url, show_id, since, &confirmed).await
+    audit(database_url, show_id, since, &confirmed).await?;
+    after_booking(database_url, show_id).await
+}
+
+/// How long the after-booking work may take to finish once the last seat is sold.
+const DRAIN_LIMIT: Duration = Duration::from_secs(300);
+
+/// The after-booking pipeline (SPEC §8), read from the database once it has drained: for each
+/// step, how long after its booking's commit each booking got there (percentiles), and the rate
+/// the step sustained from its first booking to its last. A booking's commit time is its
+/// `created_at`, taken inside its transaction (so a lag includes the commit itself).
+async fn after_booking(url: &str, show_id: i64) -> anyhow::Result<()> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(url).await?;
+    let waited = Instant::now();
+    let pending = loop {
+        // A confirmation is sent once its booking's codes are written: emails are the last step.
+        let pending: i64 = sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM bookings WHERE show_id = $1 AND status = 'confirmed')
+                  - (SELECT COUNT(*) FROM emails_sent e JOIN bookings b ON b.booking_id = e.booking_id
+                      WHERE b.show_id = $1 AND b.status = 'confirmed' AND e.kind = 'confirmation')",
+        )
+        .bind(show_id)
+        .fetch_one(&mut conn)
+        .await?;
+        if pending == 0 || waited.elapsed() > DRAIN_LIMIT {
+            break pending;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    println!(
+        "after-booking work: {} {:.1} s after the audit",
+        if pending == 0 {
+            "drained"
+        } else {
+            "NOT DRAINED"
+        },
+        waited.elapsed().as_secs_f64()
+    );
+    // (step, seconds after the booking's commit, for each booking of the show)
+    let steps: [(&str, &str); 3] = [
+        (
+            "published to the bus",
+            "SELECT o.published_at, EXTRACT(EPOCH FROM o.published_at - b.created_at)::float8
+               FROM bookings b JOIN outbox o ON o.aggregate_id = b.booking_id AND o.topic = 'booking.confirmed'
+              WHERE b.show_id = $1 AND o.published_at IS NOT NULL",
+        ),
+        (
+            "ticket codes signed",
+            "SELECT MAX(t.issued_at), EXTRACT(EPOCH FROM MAX(t.issued_at) - b.created_at)::float8
+               FROM bookings b JOIN tickets t ON t.booking_id = b.booking_id
+              WHERE b.show_id = $1 AND b.status = 'confirmed' AND t.issued_at IS NOT NULL GROUP BY b.booking_id, b.created_at",
+        ),
+        (
+            "confirmation emailed",
+            "SELECT e.sent_at, EXTRACT(EPOCH FROM e.sent_at - b.created_at)::float8
+               FROM bookings b JOIN emails_sent e ON e.booking_id = b.booking_id AND e.kind = 'confirmation'
+              WHERE b.show_id = $1",
+        ),
+    ];
+    println!("after-booking lag (seconds from a booking's commit; rate sustained from the step's first booking to its last):");
+    for (step, sql) in steps {
+        let rows: Vec<(chrono::DateTime<chrono::Utc>, f64)> = sqlx::query_as(sql)
+            .bind(show_id)
+            .fetch_all(&mut conn)
+            .await?;
+        let mut lags: Vec<f64> = rows.iter().map(|r| r.1).collect();
+        lags.sort_unstable_by(f64::total_cmp);
+        let at = |q: f64| {
+            lags.get(((lags.len() as f64 * q) as usize).min(lags.len().saturating_sub(1)))
+                .copied()
+                .unwrap_or(0.0)
+        };
+        let first = rows.iter().map(|r| r.0).min();
+        let last = rows.iter().map(|r| r.0).max();
+        let span = match (first, last) {
+            (Some(f), Some(l)) => (l - f).num_milliseconds().max(1) as f64 / 1000.0,
+            _ => 1.0,
+        };
+        println!(
+            "  {step}: {} bookings, {:.0}/s; p50 {:.2} s, p99 {:.2} s, max {:.2} s",
+            lags.len(),
+            lags.len() as f64 / span,
+            at(0.5),
+            at(0.99),
+            lags.last().copied().unwrap_or(0.0)
+        );
+    }
+    if pending != 0 {
+        bail!(
+            "{pending} bookings still lack their codes or email after {} s",
+            DRAIN_LIMIT.as_secs()
+        );
+    }
+    Ok(())
 }
 
 /// `count` visitors written in one statement, with a password nobody can log in with.

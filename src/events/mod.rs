@@ -92,11 +92,11 @@ pub enum Consumer {
 impl Consumer {
     pub const ALL: [Consumer; 3] = [Consumer::Tickets, Consumer::Email, Consumer::Webhooks];
 
-    /// Events one node's consumer handles at once: tickets and emails are independent per
-    /// booking; webhooks are delivered in the order their events happened.
+    /// Batches of events one node's consumer handles at once: tickets and emails are
+    /// independent per booking; webhooks are queued in the order their events happened.
     pub fn concurrency(self) -> usize {
         match self {
-            Self::Tickets | Self::Email => 8,
+            Self::Tickets | Self::Email => 4,
             Self::Webhooks => 1,
         }
     }
@@ -110,24 +110,51 @@ impl Consumer {
     }
 }
 
+/// The most events a consumer handles in one batch.
+pub const CONSUMER_BATCH: usize = 64;
+
 /// Handles one event for one consumer; safe to call again with the same event.
 pub async fn handle(
     state: &AppState,
     consumer: Consumer,
     event: &OutboxEvent,
 ) -> anyhow::Result<()> {
-    match (consumer, event.topic.as_str()) {
-        (Consumer::Tickets, topics::BOOKING_CONFIRMED) => {
-            crate::tickets::issue_for_booking(state, event.aggregate_id).await?;
+    handle_batch(state, consumer, std::slice::from_ref(event)).await
+}
+
+/// Handles events for one consumer, with one statement per step for the whole batch where the
+/// step allows (ticket codes, the emails' reads and records); safe to call again with any of
+/// the same events. On an error some events may be done and others not: the caller retries
+/// them (one at a time, or by redelivery), and what was done is not done twice.
+pub async fn handle_batch(
+    state: &AppState,
+    consumer: Consumer,
+    events: &[OutboxEvent],
+) -> anyhow::Result<()> {
+    let confirmed = || {
+        events
+            .iter()
+            .filter(|e| e.topic == topics::BOOKING_CONFIRMED)
+            .map(|e| e.aggregate_id)
+            .collect::<Vec<_>>()
+    };
+    match consumer {
+        Consumer::Tickets => {
+            crate::tickets::issue_for_bookings(state, &confirmed()).await?;
         }
-        (Consumer::Email, topics::BOOKING_CONFIRMED) => {
-            crate::notify::email::send_confirmation(state, event.aggregate_id).await?;
+        Consumer::Email => {
+            crate::notify::email::send_confirmations(state, &confirmed()).await?;
+            for event in events {
+                if event.topic == topics::BOOKING_CANCELLED {
+                    crate::notify::email::send_cancellation(state, event.aggregate_id).await?;
+                }
+            }
         }
-        (Consumer::Email, topics::BOOKING_CANCELLED) => {
-            crate::notify::email::send_cancellation(state, event.aggregate_id).await?;
+        Consumer::Webhooks => {
+            for event in events {
+                crate::notify::webhooks::enqueue(state, event).await?;
+            }
         }
-        (Consumer::Webhooks, _) => crate::notify::webhooks::enqueue(state, event).await?,
-        _ => {}
     }
     Ok(())
 }
@@ -207,7 +234,20 @@ pub async fn relay_once(state: &AppState) -> anyhow::Result<usize> {
         return Ok(0);
     }
     rows.sort_by_key(|e| e.outbox_id);
-    let done = publish_batch(state, &rows, std::time::Instant::now() + LEASE / 2).await;
+    let done = match &state.nats {
+        Some(bus) => publish_to_bus(state, bus, &rows).await,
+        None => match handle_in_process(state, &rows).await {
+            Ok(()) => {
+                state
+                    .relay_stats
+                    .published
+                    .fetch_add(rows.len() as u64, Ordering::Relaxed);
+                rows.iter().map(|e| e.outbox_id).collect()
+            }
+            // Row by row, so one failing event holds up only itself and those after it.
+            Err(_) => handle_one_by_one(state, &rows, std::time::Instant::now() + LEASE / 2).await,
+        },
+    };
     if state.faults.fire(Fault::RelayCrashAfterPublish) {
         release_claim(&state.db, &claim).await?;
         anyhow::bail!("injected relay crash after publishing, before marking");
@@ -238,13 +278,47 @@ async fn release_claim(db: &Db, claim: &str) -> anyhow::Result<()> {
     timed(store::release_claim(db, claim)).await
 }
 
+/// Hands a batch to every in-process consumer, a batch each.
+async fn handle_in_process(state: &AppState, rows: &[OutboxEvent]) -> anyhow::Result<()> {
+    for consumer in Consumer::ALL {
+        for chunk in rows.chunks(CONSUMER_BATCH) {
+            handle_batch(state, consumer, chunk).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Publishes rows to JetStream in order, all sent before any ack is awaited (one round trip
+/// for the batch rather than one a row); returns the ids of the leading rows acknowledged.
+/// A row after the first failure may have reached the stream too: it is published again
+/// later, and JetStream drops the duplicate by its message id.
+async fn publish_to_bus(state: &AppState, bus: &NatsBus, rows: &[OutboxEvent]) -> Vec<i64> {
+    let mut done = Vec::with_capacity(rows.len());
+    for (event, result) in rows.iter().zip(bus.publish_many(rows).await) {
+        match result {
+            Ok(duplicate) => {
+                if duplicate {
+                    state.relay_stats.duplicates.fetch_add(1, Ordering::Relaxed);
+                }
+                state.relay_stats.published.fetch_add(1, Ordering::Relaxed);
+                done.push(event.outbox_id);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, outbox_id = event.outbox_id, topic = %event.topic, "outbox event not published yet");
+                break;
+            }
+        }
+    }
+    done
+}
+
 /// In-process deliveries of one row that fail this many times are dead-lettered (logged and
 /// marked), so one poisoned event cannot hold up every later one.
 const MAX_IN_PROCESS_ATTEMPTS: u32 = 10;
 
-/// Publishes rows in order, stopping at the first failure or at `deadline`; returns the ids
-/// published.
-async fn publish_batch(
+/// Hands rows to the in-process consumers one at a time, stopping at the first failure or at
+/// `deadline`; returns the ids handled (or dead-lettered).
+async fn handle_one_by_one(
     state: &AppState,
     rows: &[OutboxEvent],
     deadline: std::time::Instant,
@@ -254,55 +328,39 @@ async fn publish_batch(
         if std::time::Instant::now() > deadline {
             break;
         }
-        let result = match &state.nats {
-            Some(bus) => bus.publish(event).await.map(|duplicate| {
-                if duplicate {
-                    state.relay_stats.duplicates.fetch_add(1, Ordering::Relaxed);
-                }
-            }),
-            None => {
-                let mut result = Ok(());
-                for consumer in Consumer::ALL {
-                    if let Err(e) = handle(state, consumer, event).await {
-                        result = Err(e);
-                        break;
-                    }
-                }
-                result
+        let mut result = Ok(());
+        for consumer in Consumer::ALL {
+            if let Err(e) = handle(state, consumer, event).await {
+                result = Err(e);
+                break;
             }
+        }
+        let attempts = || {
+            state
+                .relay_attempts
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
         };
         match result {
             Ok(()) => {
                 state.relay_stats.published.fetch_add(1, Ordering::Relaxed);
-                state
-                    .relay_attempts
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&event.outbox_id);
+                attempts().remove(&event.outbox_id);
                 done.push(event.outbox_id)
             }
-            Err(e)
-                if state.nats.is_none() && {
-                    let mut attempts = state
-                        .relay_attempts
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner());
+            Err(e) => {
+                let failed = {
+                    let mut attempts = attempts();
                     let n = attempts.entry(event.outbox_id).or_insert(0);
                     *n += 1;
-                    *n >= MAX_IN_PROCESS_ATTEMPTS
-                } =>
-            {
+                    *n
+                };
+                if failed < MAX_IN_PROCESS_ATTEMPTS {
+                    tracing::warn!(error = %e, outbox_id = event.outbox_id, topic = %event.topic, "outbox event not delivered yet");
+                    break;
+                }
                 tracing::error!(error = %e, outbox_id = event.outbox_id, topic = %event.topic, "event dead-lettered after repeated consumer failures");
-                state
-                    .relay_attempts
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&event.outbox_id);
+                attempts().remove(&event.outbox_id);
                 done.push(event.outbox_id);
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, outbox_id = event.outbox_id, topic = %event.topic, "outbox event not delivered yet");
-                break;
             }
         }
     }

@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
 use async_nats::jetstream::{self, stream};
-use futures_util::TryStreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use tokio::sync::{watch, OnceCell};
 
-use super::{handle, Consumer, Deployment, OutboxEvent};
+use super::{handle, handle_batch, Consumer, Deployment, OutboxEvent, CONSUMER_BATCH};
 use crate::app::AppState;
 
 /// A connection to JetStream and the stream's name and subject prefix.
@@ -26,6 +26,9 @@ pub struct NatsBus {
     deployment: std::sync::Arc<Deployment>,
     ready: std::sync::Arc<OnceCell<()>>,
 }
+
+/// The longest a relay batch waits for JetStream: its sends and acks together.
+const PUBLISH_WAIT: Duration = Duration::from_secs(10);
 
 /// The header naming the deployment that published a message.
 pub const DEPLOYMENT_HEADER: &str = "Boxoffice-Deployment";
@@ -89,41 +92,142 @@ impl NatsBus {
         format!("{}-{}", consumer.name(), self.deployment.id)
     }
 
-    /// Publishes and waits for JetStream's ack, with [`message_id`](Self::message_id) as the
-    /// message id. `Ok(true)` when JetStream had the message already (a republish it
-    /// de-duplicated).
-    pub async fn publish(&self, event: &OutboxEvent) -> anyhow::Result<bool> {
+    /// Publishes `events` in order with [`message_id`](Self::message_id) as message ids, sending
+    /// them all before awaiting JetStream's acks, the whole batch bounded by [`PUBLISH_WAIT`].
+    /// Answers the leading events acknowledged (`true` when JetStream had the message already:
+    /// a republish it de-duplicated), then the error that stopped the rest, if any.
+    pub async fn publish_many(&self, events: &[OutboxEvent]) -> Vec<anyhow::Result<bool>> {
+        let deadline = tokio::time::Instant::now() + PUBLISH_WAIT;
         if self.ready.get().is_none() {
-            self.ensure_stream().await?;
+            if let Err(e) = self.ensure_stream().await {
+                return vec![Err(e)];
+            }
         }
-        let payload = serde_json::to_vec(event)?;
-        let ack = tokio::time::timeout(Duration::from_secs(5), async {
-            self.js
-                .send_publish(
-                    self.subject(&event.topic),
-                    jetstream::context::Publish::build()
-                        .payload(payload.into())
-                        .header(DEPLOYMENT_HEADER, self.deployment.id.as_str())
-                        .message_id(self.message_id(event.outbox_id)),
+        let mut acks = Vec::with_capacity(events.len());
+        let mut stopped = None;
+        for event in events {
+            let sent = async {
+                let payload = serde_json::to_vec(event)?;
+                let publish = jetstream::context::Publish::build()
+                    .payload(payload.into())
+                    .header(DEPLOYMENT_HEADER, self.deployment.id.as_str())
+                    .message_id(self.message_id(event.outbox_id));
+                anyhow::Ok(
+                    self.js
+                        .send_publish(self.subject(&event.topic), publish)
+                        .await?,
                 )
-                .await?
-                .await
-                .map_err(anyhow::Error::from)
-        })
-        .await
-        .map_err(|_| anyhow::anyhow!("JetStream publish ack timed out"))??;
-        tracing::debug!(
-            outbox_id = event.outbox_id,
-            seq = ack.sequence,
-            duplicate = ack.duplicate,
-            "published"
-        );
-        Ok(ack.duplicate)
+            };
+            match tokio::time::timeout_at(deadline, sent).await {
+                Ok(Ok(ack)) => acks.push(ack),
+                Ok(Err(e)) => {
+                    stopped = Some(e);
+                    break;
+                }
+                Err(_) => {
+                    stopped = Some(anyhow::anyhow!("JetStream publish timed out"));
+                    break;
+                }
+            }
+        }
+        // What was sent is acknowledged (or not) either way; the rest waits for the next batch.
+        let mut results = self.await_acks(acks, deadline).await;
+        if let Some(e) = stopped.filter(|_| results.iter().all(Result::is_ok)) {
+            results.push(Err(e));
+        }
+        results
+    }
+
+    /// Awaits acks in order until the first failure.
+    async fn await_acks(
+        &self,
+        acks: Vec<jetstream::context::PublishAckFuture>,
+        deadline: tokio::time::Instant,
+    ) -> Vec<anyhow::Result<bool>> {
+        let mut results = Vec::with_capacity(acks.len());
+        for ack in acks {
+            match tokio::time::timeout_at(deadline, ack).await {
+                Ok(Ok(ack)) => results.push(Ok(ack.duplicate)),
+                Ok(Err(e)) => {
+                    results.push(Err(e.into()));
+                    break;
+                }
+                Err(_) => {
+                    results.push(Err(anyhow::anyhow!("JetStream publish ack timed out")));
+                    break;
+                }
+            }
+        }
+        results
     }
 
     /// The stream, for tests and tools.
     pub async fn stream(&self) -> anyhow::Result<stream::Stream> {
         self.ensure_stream().await
+    }
+}
+
+/// Handles delivered messages as one batch and acks them. If the batch fails, each is handled
+/// on its own, so one failing event is redelivered alone and the others are acked.
+async fn handle_messages(
+    state: &AppState,
+    bus: &NatsBus,
+    consumer: Consumer,
+    messages: Vec<async_nats::jetstream::Message>,
+) {
+    let mut ours = Vec::with_capacity(messages.len());
+    let mut events = Vec::with_capacity(messages.len());
+    for message in messages {
+        match ours_to_handle(bus, consumer, &message) {
+            Some(event) => {
+                events.push(event);
+                ours.push(message);
+            }
+            None => {
+                let _ = message.ack().await;
+            }
+        }
+    }
+    if events.is_empty() {
+        return;
+    }
+    match handle_batch(state, consumer, &events).await {
+        Ok(()) => {
+            for message in ours {
+                let _ = message.ack().await;
+            }
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, consumer = consumer.name(), "a batch failed; handling its events one at a time");
+            for message in ours {
+                handle_message(state, bus, consumer, message).await;
+            }
+        }
+    }
+}
+
+/// The event a message carries, unless it is another deployment's or unreadable (to be acked
+/// and dropped).
+fn ours_to_handle(
+    bus: &NatsBus,
+    consumer: Consumer,
+    message: &async_nats::jetstream::Message,
+) -> Option<OutboxEvent> {
+    let publisher = message
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(DEPLOYMENT_HEADER))
+        .map(|v| v.as_str());
+    if publisher != Some(bus.deployment.id.as_str()) {
+        // Another deployment's event (or one from before deployment ids).
+        return None;
+    }
+    match serde_json::from_slice::<OutboxEvent>(&message.payload) {
+        Ok(event) => Some(event),
+        Err(e) => {
+            tracing::error!(error = %e, consumer = consumer.name(), "unreadable event; dropped");
+            None
+        }
     }
 }
 
@@ -134,28 +238,16 @@ async fn handle_message(
     consumer: Consumer,
     message: async_nats::jetstream::Message,
 ) {
-    let publisher = message
-        .headers
-        .as_ref()
-        .and_then(|h| h.get(DEPLOYMENT_HEADER))
-        .map(|v| v.as_str());
-    if publisher != Some(bus.deployment.id.as_str()) {
-        // Another deployment's event (or one from before deployment ids).
+    let Some(event) = ours_to_handle(bus, consumer, &message) else {
         let _ = message.ack().await;
         return;
-    }
-    match serde_json::from_slice::<OutboxEvent>(&message.payload) {
-        Ok(event) => match handle(state, consumer, &event).await {
-            Ok(()) => {
-                let _ = message.ack().await;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, consumer = consumer.name(), outbox_id = event.outbox_id, "consumer failed; JetStream will redeliver");
-            }
-        },
-        Err(e) => {
-            tracing::error!(error = %e, consumer = consumer.name(), "unreadable event; dropped");
+    };
+    match handle(state, consumer, &event).await {
+        Ok(()) => {
             let _ = message.ack().await;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, consumer = consumer.name(), outbox_id = event.outbox_id, "consumer failed; JetStream will redeliver");
         }
     }
 }
@@ -198,15 +290,25 @@ pub async fn consume(
             .await
             .map_err(|_| anyhow::anyhow!("JetStream did not answer"))??;
             let messages = durable.messages().await?;
-            // Handlers are idempotent and independent per booking, so a consumer handles a few
-            // events at once (bounded); webhooks keep their order, one at a time.
+            // The messages already here are handled as one batch (up to CONSUMER_BATCH), and a
+            // few batches at once: handlers are idempotent and independent per booking.
+            // Webhooks keep their order, one batch at a time.
             messages
-                .map_err(|e| anyhow::anyhow!(e))
-                .try_for_each_concurrent(consumer.concurrency(), |message| {
+                .ready_chunks(CONSUMER_BATCH)
+                .map(Ok)
+                .try_for_each_concurrent(consumer.concurrency(), |chunk| {
                     let (state, bus) = (&state, &bus);
                     async move {
-                        handle_message(state, bus, consumer, message).await;
-                        anyhow::Ok(())
+                        let mut batch = Vec::with_capacity(chunk.len());
+                        let mut failed = None;
+                        for message in chunk {
+                            match message {
+                                Ok(m) => batch.push(m),
+                                Err(e) => failed = Some(anyhow::anyhow!(e)),
+                            }
+                        }
+                        handle_messages(state, bus, consumer, batch).await;
+                        failed.map_or(Ok(()), Err)
                     }
                 })
                 .await?;

@@ -2,6 +2,7 @@
 //! cancellation. Sent through SMTP (`SMTP_URL`) or written as `.eml` files under the data dir.
 //! Each (booking, kind) is sent once: a redelivered event finds it in `emails_sent`.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use chrono_tz::Tz;
@@ -9,7 +10,7 @@ use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use super::store::{self, BookingMail};
+use super::store::{self, BookingMail, MailTicket};
 use crate::app::AppState;
 use crate::catalog::time::local_rfc3339;
 use crate::domain::BookingStatus;
@@ -89,29 +90,76 @@ fn recipient(b: &BookingMail) -> Option<Mailbox> {
 
 /// Sends the confirmation of a booking with its QR tickets (once).
 pub async fn send_confirmation(state: &AppState, booking_id: i64) -> anyhow::Result<()> {
-    if store::email_sent(&state.db, booking_id, "confirmation").await? {
+    send_confirmations(state, &[booking_id]).await
+}
+
+/// Sends the confirmations of several bookings (each once). What they read and the record of
+/// what was sent are one statement each for the whole batch; each email is built and sent on
+/// its own, and one that fails does not stop the others (the error is returned after the rest
+/// are sent and recorded, so a redelivery sends only what is missing).
+pub async fn send_confirmations(state: &AppState, booking_ids: &[i64]) -> anyhow::Result<()> {
+    let done = store::emails_sent(&state.db, booking_ids, "confirmation").await?;
+    let todo: Vec<i64> = booking_ids
+        .iter()
+        .copied()
+        .filter(|id| !done.contains(id))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if todo.is_empty() {
         return Ok(());
     }
-    crate::tickets::issue_for_booking(state, booking_id).await?;
-    let Some(b) = store::booking_mail(&state.db, booking_id).await? else {
-        return Ok(());
-    };
-    if b.status != BookingStatus::Confirmed {
-        // Cancelled before this (re)delivery: a confirmation now would contradict it.
-        return Ok(());
+    crate::tickets::issue_for_bookings(state, &todo).await?;
+    let mails = store::booking_mails(&state.db, &todo).await?;
+    let mut tickets: HashMap<i64, Vec<MailTicket>> = HashMap::new();
+    for t in store::valid_tickets(&state.db, &todo).await? {
+        tickets.entry(t.booking_id).or_default().push(t);
     }
-    let tickets = store::valid_tickets(&state.db, booking_id).await?;
+    let mut sent = Vec::with_capacity(mails.len());
+    let mut failure = None;
+    for b in &mails {
+        if b.status != BookingStatus::Confirmed {
+            // Cancelled before this (re)delivery: a confirmation now would contradict it.
+            continue;
+        }
+        let tickets = tickets.remove(&b.booking_id).unwrap_or_default();
+        let result = match confirmation(state, b, &tickets) {
+            Ok(Some(message)) => {
+                let name = format!("booking-{}-confirmation", b.booking_id);
+                state.mailer.send(&name, message).await
+            }
+            Ok(None) => continue,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => sent.push((b.booking_id, b.email.clone())),
+            Err(e) => failure = Some(e.context(format!("booking {}", b.booking_id))),
+        }
+    }
+    store::record_emails_sent(&state.db, &sent, "confirmation").await?;
+    tracing::info!(count = sent.len(), "confirmation emails sent");
+    failure.map_or(Ok(()), Err)
+}
+
+/// The confirmation email of a booking, with a QR image per ticket; `None` when the buyer's
+/// address can take no mail.
+fn confirmation(
+    state: &AppState,
+    b: &BookingMail,
+    tickets: &[MailTicket],
+) -> anyhow::Result<Option<Message>> {
     let tz: Tz = b.timezone.parse().unwrap_or(Tz::UTC);
     let total = Currency::parse(&b.currency)
         .map(|c| c.to_major(b.total_minor).to_string())
         .unwrap_or_default();
     let seats: Vec<String> = tickets
         .iter()
-        .map(|(_, seat, section, _)| format!("{seat} ({section})"))
+        .map(|t| format!("{} ({})", t.seat, t.section))
         .collect();
     let text = format!(
-        "Hello {},\n\nYour booking {booking_id} is confirmed.\n\n{}\n{}, {}\n{}\n{}\n\nSeats: {}\nTotal: {} {}\n\nShow the QR code of each ticket (attached) at the gate.\n",
+        "Hello {},\n\nYour booking {} is confirmed.\n\n{}\n{}, {}\n{}\n{}\n\nSeats: {}\nTotal: {} {}\n\nShow the QR code of each ticket (attached) at the gate.\n",
         b.name,
+        b.booking_id,
         b.title,
         b.venue_name,
         b.city,
@@ -122,37 +170,39 @@ pub async fn send_confirmation(state: &AppState, booking_id: i64) -> anyhow::Res
         b.currency,
     );
     let mut body = MultiPart::mixed().singlepart(SinglePart::plain(text));
-    for (ticket_id, seat, _, code) in &tickets {
-        let Some(code) = code else { continue };
+    for t in tickets {
+        let Some(code) = &t.code else { continue };
         let png = crate::tickets::qr::png(code, 6)?;
         body = body.singlepart(
-            Attachment::new(format!("ticket-{ticket_id}-{seat}.png"))
+            Attachment::new(format!("ticket-{}-{}.png", t.ticket_id, t.seat))
                 .body(png, ContentType::parse("image/png")?),
         );
     }
-    let Some(to) = recipient(&b) else {
-        return Ok(());
+    let Some(to) = recipient(b) else {
+        return Ok(None);
     };
-    let message = Message::builder()
-        .from(state.email_from.parse::<Mailbox>()?)
-        .to(to)
-        .subject(format!("Your tickets: {} ({})", b.title, seats.join(", ")))
-        .multipart(body)?;
-    state
-        .mailer
-        .send(&format!("booking-{booking_id}-confirmation"), message)
-        .await?;
-    store::record_email_sent(&state.db, booking_id, "confirmation", &b.email).await?;
-    tracing::info!(booking_id, "confirmation email sent");
-    Ok(())
+    Ok(Some(
+        Message::builder()
+            .from(state.email_from.parse::<Mailbox>()?)
+            .to(to)
+            .subject(format!("Your tickets: {} ({})", b.title, seats.join(", ")))
+            .multipart(body)?,
+    ))
 }
 
 /// Sends the cancellation notice of a booking (once).
 pub async fn send_cancellation(state: &AppState, booking_id: i64) -> anyhow::Result<()> {
-    if store::email_sent(&state.db, booking_id, "cancellation").await? {
+    if !store::emails_sent(&state.db, &[booking_id], "cancellation")
+        .await?
+        .is_empty()
+    {
         return Ok(());
     }
-    let Some(b) = store::booking_mail(&state.db, booking_id).await? else {
+    let Some(b) = store::booking_mails(&state.db, &[booking_id])
+        .await?
+        .into_iter()
+        .next()
+    else {
         return Ok(());
     };
     let tz: Tz = b.timezone.parse().unwrap_or(Tz::UTC);
@@ -175,6 +225,6 @@ pub async fn send_cancellation(state: &AppState, booking_id: i64) -> anyhow::Res
         .mailer
         .send(&format!("booking-{booking_id}-cancellation"), message)
         .await?;
-    store::record_email_sent(&state.db, booking_id, "cancellation", &b.email).await?;
+    store::record_emails_sent(&state.db, &[(booking_id, b.email.clone())], "cancellation").await?;
     Ok(())
 }

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::domain::BookingStatus;
-use crate::store::Db;
+use crate::store::{push_id_list, Db};
 use crate::with_db;
 
 // ---------------------------------------------------------------------------------------------
@@ -13,6 +13,7 @@ use crate::with_db;
 /// What a booking email says: the buyer, the show, the venue and the booking.
 #[derive(Debug, sqlx::FromRow)]
 pub struct BookingMail {
+    pub booking_id: i64,
     pub email: String,
     pub name: String,
     pub title: String,
@@ -26,72 +27,94 @@ pub struct BookingMail {
     pub status: BookingStatus,
 }
 
-/// Whether the email `kind` of a booking was sent.
-pub async fn email_sent(db: &Db, booking_id: i64, kind: &str) -> Result<bool, sqlx::Error> {
+/// Which of the bookings `booking_ids` were sent their email `kind`.
+pub async fn emails_sent(
+    db: &Db,
+    booking_ids: &[i64],
+    kind: &str,
+) -> Result<std::collections::HashSet<i64>, sqlx::Error> {
+    if booking_ids.is_empty() {
+        return Ok(Default::default());
+    }
     with_db!(db, |pool| {
-        let found: Option<i64> = sqlx::query_scalar(
-            "SELECT booking_id FROM emails_sent WHERE booking_id = $1 AND kind = $2",
-        )
-        .bind(booking_id)
-        .bind(kind)
-        .fetch_optional(pool)
-        .await?;
-        Ok(found.is_some())
+        let mut qb = sqlx::QueryBuilder::new("SELECT booking_id FROM emails_sent WHERE kind = ");
+        qb.push_bind(kind).push(" AND booking_id IN ");
+        push_id_list(&mut qb, booking_ids);
+        let ids: Vec<i64> = qb.build_query_scalar().fetch_all(pool).await?;
+        Ok(ids.into_iter().collect())
     })
 }
 
-/// Records that the email `kind` of a booking was sent to `to` (once per booking and kind).
-pub async fn record_email_sent(
+/// Records that the email `kind` of each booking was sent to its recipient (once per booking
+/// and kind), in one statement: `sent` is (booking id, recipient).
+pub async fn record_emails_sent(
     db: &Db,
-    booking_id: i64,
+    sent: &[(i64, String)],
     kind: &str,
-    to: &str,
 ) -> Result<(), sqlx::Error> {
+    if sent.is_empty() {
+        return Ok(());
+    }
+    let now = Utc::now();
     with_db!(db, |pool| {
-        sqlx::query(
-            "INSERT INTO emails_sent (booking_id, kind, recipient, sent_at) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (booking_id, kind) DO NOTHING",
-        )
-        .bind(booking_id)
-        .bind(kind)
-        .bind(to)
-        .bind(Utc::now())
-        .execute(pool)
-        .await?;
+        let mut qb = sqlx::QueryBuilder::new(
+            "INSERT INTO emails_sent (booking_id, kind, recipient, sent_at) ",
+        );
+        qb.push_values(sent, |mut row, (booking_id, to)| {
+            row.push_bind(*booking_id)
+                .push_bind(kind)
+                .push_bind(to.as_str())
+                .push_bind(now);
+        });
+        qb.push(" ON CONFLICT (booking_id, kind) DO NOTHING");
+        qb.build().execute(pool).await?;
         Ok(())
     })
 }
 
-/// What the emails of a booking say.
-pub async fn booking_mail(db: &Db, booking_id: i64) -> Result<Option<BookingMail>, sqlx::Error> {
+/// What the emails of the bookings `booking_ids` say (those that exist).
+pub async fn booking_mails(db: &Db, booking_ids: &[i64]) -> Result<Vec<BookingMail>, sqlx::Error> {
+    if booking_ids.is_empty() {
+        return Ok(Vec::new());
+    }
     with_db!(db, |pool| {
-        sqlx::query_as(
-            "SELECT u.email, u.name, e.title, v.name AS venue_name, v.city, v.address, v.timezone,
-                    s.start_time, b.total_minor, b.currency, b.status
+        let mut qb = sqlx::QueryBuilder::new(
+            "SELECT b.booking_id, u.email, u.name, e.title, v.name AS venue_name, v.city, v.address,
+                    v.timezone, s.start_time, b.total_minor, b.currency, b.status
              FROM bookings b JOIN users u ON u.user_id = b.user_id
              JOIN shows s ON s.show_id = b.show_id JOIN events e ON e.event_id = s.event_id
-             JOIN venues v ON v.venue_id = s.venue_id WHERE b.booking_id = $1",
-        )
-        .bind(booking_id)
-        .fetch_optional(pool)
-        .await
+             JOIN venues v ON v.venue_id = s.venue_id WHERE b.booking_id IN ",
+        );
+        push_id_list(&mut qb, booking_ids);
+        qb.push(" ORDER BY b.booking_id");
+        qb.build_query_as().fetch_all(pool).await
     })
 }
 
-/// The valid tickets of a booking: (ticket id, seat label, section, code).
-pub async fn valid_tickets(
-    db: &Db,
-    booking_id: i64,
-) -> Result<Vec<(i64, String, String, Option<String>)>, sqlx::Error> {
+/// A valid ticket as an email lists it.
+#[derive(Debug, sqlx::FromRow)]
+pub struct MailTicket {
+    pub booking_id: i64,
+    pub ticket_id: i64,
+    pub seat: String,
+    pub section: String,
+    pub code: Option<String>,
+}
+
+/// The valid tickets of the bookings `booking_ids`, in ticket order.
+pub async fn valid_tickets(db: &Db, booking_ids: &[i64]) -> Result<Vec<MailTicket>, sqlx::Error> {
+    if booking_ids.is_empty() {
+        return Ok(Vec::new());
+    }
     with_db!(db, |pool| {
-        sqlx::query_as(
-            "SELECT t.ticket_id, st.label, sec.name, t.code FROM tickets t
+        let mut qb = sqlx::QueryBuilder::new(
+            "SELECT t.booking_id, t.ticket_id, st.label AS seat, sec.name AS section, t.code FROM tickets t
              JOIN seats st ON st.seat_id = t.seat_id JOIN sections sec ON sec.section_id = st.section_id
-             WHERE t.booking_id = $1 AND t.status = 'valid' ORDER BY t.ticket_id",
-        )
-        .bind(booking_id)
-        .fetch_all(pool)
-        .await
+             WHERE t.status = 'valid' AND t.booking_id IN ",
+        );
+        push_id_list(&mut qb, booking_ids);
+        qb.push(" ORDER BY t.ticket_id");
+        qb.build_query_as().fetch_all(pool).await
     })
 }
 

@@ -42,6 +42,14 @@ pub struct ShowDoc {
     pub summary: serde_json::Value,
 }
 
+/// A hash of everything a document holds.
+fn fingerprint(doc: &ShowDoc) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    format!("{doc:?}").hash(&mut h);
+    h.finish()
+}
+
 /// A search request.
 #[derive(Debug, Clone, Default)]
 pub struct SearchQuery {
@@ -86,6 +94,12 @@ struct Fields {
 pub struct SearchIndex {
     /// Outbox ids applied within the indexer's look-back window.
     pub(crate) applied: Mutex<std::collections::BTreeSet<i64>>,
+    /// A fingerprint of each show's document as last written, so an event that leaves a
+    /// document as it was (most bookings) costs no write and no commit.
+    written: Mutex<std::collections::HashMap<i64, u64>>,
+    /// Whether `written` covers every document (true once the index was cleared and rebuilt in
+    /// this process; an index opened from disk holds documents written before).
+    complete: std::sync::atomic::AtomicBool,
     reader: IndexReader,
     writer: Mutex<IndexWriter>,
     f: Fields,
@@ -159,10 +173,27 @@ impl SearchIndex {
             .try_into()?;
         Ok(Self {
             applied: Mutex::default(),
+            written: Mutex::default(),
+            complete: std::sync::atomic::AtomicBool::new(dir.is_none()),
             reader,
             writer: Mutex::new(writer),
             f,
         })
+    }
+
+    fn written(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<i64, u64>> {
+        self.written.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether writing `doc` (or removing the show, for `None`) would change what the index
+    /// holds for `show_id`.
+    pub fn differs(&self, show_id: i64, doc: Option<&ShowDoc>) -> bool {
+        let written = self.written().get(&show_id).copied();
+        if written.is_none() && !self.complete.load(std::sync::atomic::Ordering::Relaxed) {
+            // Maybe written by an earlier process: only a write or removal makes it certain.
+            return true;
+        }
+        written != doc.map(fingerprint)
     }
 
     fn writer(&self) -> std::sync::MutexGuard<'_, IndexWriter> {
@@ -173,6 +204,7 @@ impl SearchIndex {
     pub fn upsert(&self, doc: &ShowDoc) -> tantivy::Result<()> {
         let f = self.f;
         let writer = self.writer();
+        self.written().insert(doc.show_id, fingerprint(doc));
         writer.delete_term(Term::from_field_i64(f.show_id, doc.show_id));
         let mut d = TantivyDocument::default();
         d.add_i64(f.show_id, doc.show_id);
@@ -197,13 +229,17 @@ impl SearchIndex {
 
     /// Removes a show (cancelled, sold out, started, drafted).
     pub fn remove(&self, show_id: i64) {
+        self.written().remove(&show_id);
         self.writer()
             .delete_term(Term::from_field_i64(self.f.show_id, show_id));
     }
 
     /// Removes every show (before a rebuild).
     pub fn clear(&self) -> tantivy::Result<()> {
+        self.written().clear();
         self.writer().delete_all_documents()?;
+        self.complete
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 

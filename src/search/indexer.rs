@@ -169,15 +169,26 @@ pub async fn sync_once(
         docs.extend(rows.into_iter().filter_map(|row| to_doc(row, now)));
     }
     let position = position.max(newest);
-    let (removed, dir) = (shows.clone(), dir.to_path_buf());
+    // Most booking events leave the show's document as it was (it changes when the show sells
+    // out): those cost no write and no commit.
+    let mut docs: std::collections::HashMap<i64, ShowDoc> =
+        docs.into_iter().map(|d| (d.show_id, d)).collect();
+    let changed: Vec<(i64, Option<ShowDoc>)> = shows
+        .iter()
+        .map(|id| (*id, docs.remove(id)))
+        .filter(|(id, doc)| index.differs(*id, doc.as_ref()))
+        .collect();
+    let dir = dir.to_path_buf();
     write_index(index, move |index| {
-        for id in removed {
-            index.remove(id);
+        if !changed.is_empty() {
+            for (id, doc) in &changed {
+                match doc {
+                    Some(doc) => index.upsert(doc)?,
+                    None => index.remove(*id),
+                }
+            }
+            index.commit()?;
         }
-        for doc in &docs {
-            index.upsert(doc)?;
-        }
-        index.commit()?;
         write_position(&dir, position)?;
         Ok(())
     })

@@ -16,13 +16,15 @@ pub struct ShowDocRow {
     pub description: String,
     pub tags: SqlJson<Vec<String>>,
     pub artists: SqlJson<Vec<String>>,
+    /// 1 while any seat is available, else 0.
     pub available: i64,
 }
 
 fn select() -> String {
     format!(
         "SELECT {SUMMARY_COLUMNS}, e.description, e.tags, e.artists,
-            (SELECT COUNT(*) FROM inventory i WHERE i.show_id = s.show_id AND i.status = 'available') AS available
+            CAST(CASE WHEN EXISTS (SELECT 1 FROM inventory i WHERE i.show_id = s.show_id AND i.status = 'available')
+                 THEN 1 ELSE 0 END AS BIGINT) AS available
          FROM shows s JOIN events e ON e.event_id = s.event_id JOIN venues v ON v.venue_id = s.venue_id"
     )
 }

@@ -43,6 +43,21 @@ pub enum Db {
     Sqlite { write: SqlitePool, read: SqlitePool },
 }
 
+/// Appends `(id, id, …)` to `qb`, each id bound as a parameter: an `IN` list both backends
+/// understand (`= ANY($1)` is PostgreSQL's alone). `ids` must not be empty.
+pub fn push_id_list<'a, DB>(qb: &mut sqlx::QueryBuilder<'a, DB>, ids: &[i64])
+where
+    DB: sqlx::Database,
+    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    qb.push("(");
+    let mut list = qb.separated(", ");
+    for id in ids {
+        list.push_bind(*id);
+    }
+    list.push_unseparated(")");
+}
+
 /// Runs `$body` with `$pool` bound to the writer pool of whichever backend `$db` is.
 #[macro_export]
 macro_rules! with_db {

@@ -86,13 +86,18 @@ fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> 
 /// Gives every live ticket of a booking its signed code (idempotent: a ticket keeps the code it
 /// has). Returns how many codes were written.
 pub async fn issue_for_booking(state: &AppState, booking_id: i64) -> Result<u64, sqlx::Error> {
-    let pending = store::tickets_without_code(&state.db, booking_id).await?;
+    issue_for_bookings(state, &[booking_id]).await
+}
+
+/// [`issue_for_booking`] for several bookings at once: one read and one commit for them all.
+pub async fn issue_for_bookings(state: &AppState, booking_ids: &[i64]) -> Result<u64, sqlx::Error> {
+    let pending = store::tickets_without_code(&state.db, booking_ids).await?;
     if pending.is_empty() {
         return Ok(0);
     }
     let codes: Vec<(i64, String)> = pending
         .into_iter()
-        .map(|(ticket_id, show_id, seat)| {
+        .map(|(booking_id, ticket_id, show_id, seat)| {
             let code = state.ticket_keys.sign(&TicketClaim {
                 ticket_id,
                 show_id,

@@ -3,49 +3,73 @@
 use chrono::{DateTime, Utc};
 
 use crate::domain::TicketStatus;
-use crate::store::Db;
+use crate::store::{push_id_list, Db};
 use crate::with_db;
 
-/// The live tickets of a booking that have no code yet: (ticket id, show id, seat label).
+/// The live tickets of the bookings `booking_ids` that have no code yet: (booking id, ticket id,
+/// show id, seat label).
 pub async fn tickets_without_code(
     db: &Db,
-    booking_id: i64,
-) -> Result<Vec<(i64, i64, String)>, sqlx::Error> {
+    booking_ids: &[i64],
+) -> Result<Vec<(i64, i64, i64, String)>, sqlx::Error> {
+    if booking_ids.is_empty() {
+        return Ok(Vec::new());
+    }
     with_db!(db, |pool| {
-        sqlx::query_as(
-            "SELECT t.ticket_id, t.show_id, s.label FROM tickets t JOIN seats s ON s.seat_id = t.seat_id
-             WHERE t.booking_id = $1 AND t.code IS NULL AND t.status = 'valid' ORDER BY t.ticket_id",
-        )
-        .bind(booking_id)
-        .fetch_all(pool)
-        .await
+        let mut qb = sqlx::QueryBuilder::new(
+            "SELECT t.booking_id, t.ticket_id, t.show_id, s.label FROM tickets t JOIN seats s ON s.seat_id = t.seat_id
+             WHERE t.code IS NULL AND t.status = 'valid' AND t.booking_id IN ",
+        );
+        push_id_list(&mut qb, booking_ids);
+        qb.push(" ORDER BY t.ticket_id");
+        qb.build_query_as().fetch_all(pool).await
     })
 }
 
-/// Gives each ticket its code unless it has one already, in one transaction (one commit for a
-/// booking's tickets); returns the rows written.
+/// Gives each ticket its code unless it has one already, in one commit (one statement on
+/// PostgreSQL, however many bookings the tickets belong to); returns the rows written.
 pub async fn set_codes(
     db: &Db,
     codes: &[(i64, String)],
     issued_at: DateTime<Utc>,
 ) -> Result<u64, sqlx::Error> {
-    with_db!(db, |pool| {
-        let mut tx = pool.begin().await?;
-        let mut written = 0;
-        for (ticket_id, code) in codes {
-            written += sqlx::query(
-                "UPDATE tickets SET code = $2, issued_at = $3 WHERE ticket_id = $1 AND code IS NULL",
+    if codes.is_empty() {
+        return Ok(0);
+    }
+    match db {
+        Db::Postgres { write, .. } => {
+            let (ids, texts): (Vec<i64>, Vec<&str>) =
+                codes.iter().map(|(id, code)| (*id, code.as_str())).unzip();
+            Ok(sqlx::query(
+                "UPDATE tickets t SET code = u.code, issued_at = $3
+                   FROM unnest($1::bigint[], $2::text[]) AS u(ticket_id, code)
+                  WHERE t.ticket_id = u.ticket_id AND t.code IS NULL",
             )
-            .bind(ticket_id)
-            .bind(code)
+            .bind(&ids)
+            .bind(&texts)
             .bind(issued_at)
-            .execute(&mut *tx)
+            .execute(write)
             .await?
-            .rows_affected();
+            .rows_affected())
         }
-        tx.commit().await?;
-        Ok(written)
-    })
+        Db::Sqlite { write, .. } => {
+            let mut tx = write.begin().await?;
+            let mut written = 0;
+            for (ticket_id, code) in codes {
+                written += sqlx::query(
+                    "UPDATE tickets SET code = $2, issued_at = $3 WHERE ticket_id = $1 AND code IS NULL",
+                )
+                .bind(ticket_id)
+                .bind(code)
+                .bind(issued_at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            }
+            tx.commit().await?;
+            Ok(written)
+        }
+    }
 }
 
 /// A ticket with its booking's owner.

@@ -24,6 +24,7 @@ both_backends!(
     webhook_sends_check_the_addresses_they_connect_to,
     https_webhooks_are_delivered_with_an_operator_ca,
     a_leased_outbox_row_waits_for_its_lease,
+    a_batch_of_events_gives_each_booking_its_codes_and_one_email,
 );
 
 /// An app whose emails go to `sink` on PostgreSQL (SMTP), or to `.eml` files on SQLite.
@@ -318,6 +319,108 @@ async fn two_gates_scanning_one_ticket_let_one_in(backend: Backend) {
         .iter()
         .filter(|r| r.status != 200)
         .all(|r| r.body["error_code"] == "ALREADY_CHECKED_IN"));
+}
+
+/// The consumers' batch path: eight bookings' events handled as one batch, as a consumer does
+/// with the messages waiting for it, give each booking its codes and exactly one email of its
+/// own; the same batch again (a redelivery) writes and sends nothing; a booking cancelled before
+/// its batch runs gets no confirmation.
+async fn a_batch_of_events_gives_each_booking_its_codes_and_one_email(backend: Backend) {
+    use boxoffice::events::{handle_batch, Consumer, OutboxEvent};
+    let sink = SmtpSink::start().await;
+    let app = spawn(backend, &sink).await;
+    let fx = app.live_show().await;
+    let mut buyers = Vec::new();
+    for _ in 0..8 {
+        buyers.push(app.visitor().await);
+    }
+    let booked = futures_util::future::join_all(buyers.iter().enumerate().map(|(i, user)| {
+        let (a, b) = (format!("C{}", 2 * i + 1), format!("C{}", 2 * i + 2));
+        let app = &app;
+        let fx = &fx;
+        async move { book_seats(app, fx, user, &[&a, &b], "batch").await }
+    }))
+    .await;
+    let ids: Vec<i64> = booked
+        .iter()
+        .map(|b| b["booking_id"].as_i64().expect("id"))
+        .collect();
+    // Let the running consumers finish, then undo what they did: the batch below starts from
+    // bookings with no codes and no email, as at the head of a consumer's queue.
+    eventually(Duration::from_secs(5), || {
+        let n = emails(&app, &sink).len();
+        async move { (n == 8).then_some(()) }
+    })
+    .await
+    .expect("the consumers' own emails");
+    let before = emails(&app, &sink).len();
+    let events: Vec<OutboxEvent> = with_db!(&app.state.db, |pool| {
+        sqlx::query("UPDATE tickets SET code = NULL, issued_at = NULL")
+            .execute(pool)
+            .await
+            .expect("clear codes");
+        sqlx::query("DELETE FROM emails_sent")
+            .execute(pool)
+            .await
+            .expect("clear emails");
+        sqlx::query_as(
+            "SELECT outbox_id, topic, aggregate_id, payload, created_at FROM outbox
+              WHERE topic = 'booking.confirmed' ORDER BY outbox_id",
+        )
+        .fetch_all(pool)
+        .await
+        .expect("events")
+    });
+    assert_eq!(events.len(), 8);
+    // The last booking is cancelled before the batch: it gets its cancellation, never a
+    // confirmation.
+    let last = *ids.last().expect("ids");
+    app.post(
+        &format!("/api/v1/bookings/{last}/cancel"),
+        Some(&buyers[7].token),
+        json!({}),
+    )
+    .await
+    .expect(200);
+    let cancelled = eventually(Duration::from_secs(5), || {
+        let n = emails(&app, &sink).len();
+        async move { (n == before + 1).then_some(()) }
+    })
+    .await;
+    assert!(cancelled.is_some(), "the cancellation email");
+    // Emails written as files are named after their booking: start from an empty directory.
+    let before = match backend {
+        Backend::Postgres => emails(&app, &sink).len(),
+        Backend::Sqlite => {
+            std::fs::remove_dir_all(app.data_dir.path().join("outbox-mail")).expect("clear mail");
+            0
+        }
+    };
+
+    for _ in 0..2 {
+        handle_batch(&app.state, Consumer::Email, &events)
+            .await
+            .expect("email batch");
+        handle_batch(&app.state, Consumer::Tickets, &events)
+            .await
+            .expect("ticket batch");
+    }
+    let sent = emails(&app, &sink);
+    let fresh = &sent[before..];
+    assert_eq!(fresh.len(), 7, "one email per confirmed booking, once");
+    for (i, user) in buyers.iter().take(7).enumerate() {
+        let theirs: Vec<_> = fresh.iter().filter(|m| m.contains(&user.email)).collect();
+        assert_eq!(theirs.len(), 1, "buyer {i} got one email");
+        let (a, b) = (format!("C{}", 2 * i + 1), format!("C{}", 2 * i + 2));
+        assert!(
+            theirs[0].contains(&format!("{a} (Silver)"))
+                && theirs[0].contains(&format!("{b} (Silver)"))
+        );
+        assert_eq!(theirs[0].matches("Content-Type: image/png").count(), 2);
+        let codes = codes_of(&app, user, ids[i]).await.expect("codes issued");
+        assert_eq!(codes.len(), 2);
+    }
+    assert!(fresh.iter().all(|m| !m.contains(&buyers[7].email)));
 }
 
 async fn cancellation_sends_an_email_and_voids_codes(backend: Backend) {
