@@ -172,7 +172,7 @@ fn confirmation(
     let mut body = MultiPart::mixed().singlepart(SinglePart::plain(text));
     for t in tickets {
         let Some(code) = &t.code else { continue };
-        let png = crate::tickets::qr::png(code, 6)?;
+        let png = crate::tickets::qr::png(code, 6, crate::tickets::qr::Mask::Fixed)?;
         body = body.singlepart(
             Attachment::new(format!("ticket-{}-{}.png", t.ticket_id, t.seat))
                 .body(png, ContentType::parse("image/png")?),

@@ -166,7 +166,7 @@ pub async fn qr_png(
     ApiPath(ticket_id): ApiPath<i64>,
 ) -> ApiResult<Response> {
     let code = owned_code(&state, &user, ticket_id).await?;
-    let png = qr::png(&code, 8).map_err(ApiError::internal)?;
+    let png = qr::png(&code, 8, qr::Mask::Best).map_err(ApiError::internal)?;
     Ok((
         [
             (header::CONTENT_TYPE, "image/png"),
