@@ -130,11 +130,16 @@ async fn run(pool: PgPool, mut receiver: mpsc::Receiver<Item>) {
     while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let items = std::mem::take(&mut batch);
         let bookings: Vec<&GroupBooking> = items.iter().map(|i| &i.booking).collect();
+        let started = std::time::Instant::now();
         let decided = tokio::time::timeout(BATCH_TIMEOUT, commit_batch(&pool, &bookings)).await;
         drop(bookings);
         match decided {
             Ok(Ok(outcomes)) => {
-                tracing::debug!(bookings = items.len(), "booking batch decided");
+                tracing::debug!(
+                    bookings = items.len(),
+                    ms = started.elapsed().as_secs_f64() * 1e3,
+                    "booking batch decided"
+                );
                 for (item, outcome) in items.into_iter().zip(outcomes) {
                     let _ = item.reply.send(GroupOutcome::Decided(outcome));
                 }

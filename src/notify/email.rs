@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use chrono_tz::Tz;
+use futures_util::StreamExt;
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -93,6 +94,9 @@ pub async fn send_confirmation(state: &AppState, booking_id: i64) -> anyhow::Res
     send_confirmations(state, &[booking_id]).await
 }
 
+/// Emails of one batch being built and sent at once.
+const MAILS_AT_ONCE: usize = 8;
+
 /// Sends the confirmations of several bookings (each once). What they read and the record of
 /// what was sent are one statement each for the whole batch; each email is built and sent on
 /// its own, and one that fails does not stop the others (the error is returned after the rest
@@ -115,24 +119,36 @@ pub async fn send_confirmations(state: &AppState, booking_ids: &[i64]) -> anyhow
     for t in store::valid_tickets(&state.db, &todo).await? {
         tickets.entry(t.booking_id).or_default().push(t);
     }
-    let mut sent = Vec::with_capacity(mails.len());
+    // Cancelled before this (re)delivery: a confirmation now would contradict it.
+    let confirmed: Vec<(BookingMail, Vec<MailTicket>)> = mails
+        .into_iter()
+        .filter(|b| b.status == BookingStatus::Confirmed)
+        .map(|b| {
+            let tickets = tickets.remove(&b.booking_id).unwrap_or_default();
+            (b, tickets)
+        })
+        .collect();
+    let results: Vec<(BookingMail, anyhow::Result<bool>)> = futures_util::stream::iter(confirmed)
+        .map(|(b, tickets)| async move {
+            let result = match confirmation(state, &b, &tickets) {
+                Ok(Some(message)) => {
+                    let name = format!("booking-{}-confirmation", b.booking_id);
+                    state.mailer.send(&name, message).await.map(|()| true)
+                }
+                Ok(None) => Ok(false),
+                Err(e) => Err(e),
+            };
+            (b, result)
+        })
+        .buffer_unordered(MAILS_AT_ONCE)
+        .collect()
+        .await;
+    let mut sent = Vec::with_capacity(results.len());
     let mut failure = None;
-    for b in &mails {
-        if b.status != BookingStatus::Confirmed {
-            // Cancelled before this (re)delivery: a confirmation now would contradict it.
-            continue;
-        }
-        let tickets = tickets.remove(&b.booking_id).unwrap_or_default();
-        let result = match confirmation(state, b, &tickets) {
-            Ok(Some(message)) => {
-                let name = format!("booking-{}-confirmation", b.booking_id);
-                state.mailer.send(&name, message).await
-            }
-            Ok(None) => continue,
-            Err(e) => Err(e),
-        };
+    for (b, result) in results {
         match result {
-            Ok(()) => sent.push((b.booking_id, b.email.clone())),
+            Ok(true) => sent.push((b.booking_id, b.email)),
+            Ok(false) => {}
             Err(e) => failure = Some(e.context(format!("booking {}", b.booking_id))),
         }
     }

@@ -44,8 +44,17 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
                 let (items, replies): (Vec<I>, Vec<_>) =
                     std::mem::take(&mut waiting).into_iter().unzip();
                 let count = items.len();
+                let started = std::time::Instant::now();
                 let answers = match tokio::time::timeout(BATCH_TIMEOUT, run(items)).await {
-                    Ok(Ok(answers)) if answers.len() == count => answers,
+                    Ok(Ok(answers)) if answers.len() == count => {
+                        tracing::debug!(
+                            batch = name,
+                            items = count,
+                            ms = started.elapsed().as_secs_f64() * 1e3,
+                            "batch done"
+                        );
+                        answers
+                    }
                     Ok(Ok(_)) => {
                         tracing::error!(batch = name, "a batch answered the wrong number of items");
                         Vec::new()
