@@ -61,10 +61,26 @@ pub struct Snapshot {
     pub json: Bytes,
     /// The same body gzipped, for clients that accept it.
     pub gzip: Bytes,
-    /// The `snapshot` server-sent event.
-    pub event: Bytes,
+    /// The `snapshot` server-sent event, made when a stream client first needs it (most
+    /// snapshots are read with a GET and never need one).
+    event: std::sync::OnceLock<Bytes>,
     /// Per section (in the map's order): available, held, sold, blocked.
     pub section_counts: Vec<[u32; 4]>,
+}
+
+impl Snapshot {
+    /// The `snapshot` server-sent event of this version.
+    pub fn event(&self) -> Bytes {
+        self.event
+            .get_or_init(|| {
+                let mut event =
+                    format!("id: {}\nevent: snapshot\ndata: ", self.version).into_bytes();
+                event.extend_from_slice(&self.json);
+                event.extend_from_slice(b"\n\n");
+                Bytes::from(event)
+            })
+            .clone()
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -77,6 +93,10 @@ struct Inner {
     version: u64,
     recorded: Vec<InventoryStatus>,
     holds: HashMap<u32, Hold>,
+    /// The effective status of every seat as its 2-bit code (`code`), kept in step by
+    /// [`Inner::touch`] and rebuilt by `fill`, so a snapshot reads it instead of working out
+    /// 50,000 statuses.
+    codes: Vec<u8>,
     /// Hold expiries still to announce, soonest first.
     expiries: BTreeSet<(i64, u32)>,
     /// Effective statuses changed since the last flush.
@@ -142,6 +162,9 @@ impl Inner {
         change(self);
         let after = self.effective(index);
         if before != after {
+            if let Some(c) = self.codes.get_mut(index as usize) {
+                *c = code(after);
+            }
             self.pending.insert(index, after);
         }
     }
@@ -186,6 +209,7 @@ impl ShowLive {
             version,
             recorded: vec![InventoryStatus::Available; map.len()],
             holds: HashMap::new(),
+            codes: Vec::new(),
             expiries: BTreeSet::new(),
             pending: BTreeMap::new(),
             flushed: version,
@@ -431,11 +455,10 @@ impl ShowLive {
         let n = self.map.len();
         let mut packed = vec![0u8; n.div_ceil(4)];
         let mut counts = vec![[0u32; 4]; self.map.sections.len()];
-        for (i, status) in inner.all_effective().into_iter().enumerate().take(n) {
-            let c = code(status);
+        for (i, c) in inner.codes.iter().copied().enumerate().take(n) {
             packed[i / 4] |= c << (2 * (i % 4));
             if let Some(section) = counts.get_mut(self.map.seats[i].section as usize) {
-                section[c as usize] += 1;
+                section[c as usize & 3] += 1;
             }
         }
         let sections: Vec<serde_json::Value> = self
@@ -463,16 +486,11 @@ impl ShowLive {
             .write_all(&json)
             .and_then(|()| gz.finish())
             .unwrap_or_default();
-        let event = format!(
-            "id: {}\nevent: snapshot\ndata: {}\n\n",
-            inner.version,
-            String::from_utf8_lossy(&json)
-        );
         Snapshot {
             version: inner.version,
             json: Bytes::from(json),
             gzip: Bytes::from(gzip),
-            event: Bytes::from(event),
+            event: std::sync::OnceLock::new(),
             section_counts: counts,
         }
     }
@@ -530,11 +548,11 @@ impl ShowLive {
 
     /// Counts per section: (available, held, sold, blocked).
     pub fn section_counts(&self) -> Vec<[u32; 4]> {
-        let all = self.lock().all_effective();
+        let inner = self.lock();
         let mut counts = vec![[0u32; 4]; self.map.sections.len()];
-        for (i, status) in all.into_iter().enumerate().take(self.map.len()) {
+        for (i, c) in inner.codes.iter().copied().enumerate().take(self.map.len()) {
             if let Some(section) = counts.get_mut(self.map.seats[i].section as usize) {
-                section[code(status) as usize] += 1;
+                section[c as usize & 3] += 1;
             }
         }
         counts
@@ -568,6 +586,7 @@ fn fill(
             inner.holds.insert(index, hold);
         }
     }
+    inner.codes = inner.all_effective().into_iter().map(code).collect();
 }
 
 /// Unpacks a snapshot's `seats` (for tests and the load generator).
@@ -621,6 +640,77 @@ mod tests {
             version,
             changes,
         })
+    }
+
+    /// The snapshot (and the section counts) read the codes kept in step with each change;
+    /// after any sequence of holds, releases, sales, blocks and repairs they say what each
+    /// seat's own status says.
+    #[test]
+    fn snapshots_agree_with_every_seat_after_any_changes_and_repairs() {
+        use rand::{Rng, SeedableRng};
+        let n = 40;
+        let live = ShowLive::new(map(n), 1, &[(3, InventoryStatus::Sold)], &HashMap::new());
+        let mut rng = rand::rngs::StdRng::seed_from_u64(13);
+        let mut version = 1;
+        for step in 0..400 {
+            version += 1;
+            let label = format!("A{}", rng.gen_range(1..=n));
+            let change = match rng.gen_range(0..6) {
+                0 | 1 => SeatChange::Held {
+                    label,
+                    user_id: rng.gen_range(1..4),
+                    expires_ms: 1,
+                },
+                2 => SeatChange::Unheld { label },
+                3 => SeatChange::Recorded {
+                    label,
+                    status: InventoryStatus::Sold,
+                },
+                4 => SeatChange::Recorded {
+                    label,
+                    status: InventoryStatus::Blocked,
+                },
+                _ => SeatChange::Recorded {
+                    label,
+                    status: InventoryStatus::Available,
+                },
+            };
+            live.apply(&message(version, vec![change]));
+            if step % 50 == 49 {
+                // A repair that finds seat A5 sold and A6 held, whatever was there.
+                live.begin_repair();
+                let holds = HashMap::from([(
+                    "A6".to_owned(),
+                    SeatHold {
+                        user_id: 9,
+                        expires_at: Utc::now(),
+                    },
+                )]);
+                live.repair(version, &[(5, InventoryStatus::Sold)], &holds);
+            }
+            if step % 3 == 0 {
+                live.flush();
+            }
+            let snapshot = live.snapshot();
+            let body: serde_json::Value = serde_json::from_slice(&snapshot.json).expect("json");
+            let seats =
+                decode_seats(body["seats"].as_str().expect("seats"), n as usize).expect("decodes");
+            let one_by_one: Vec<SeatStatus> = (1..=n)
+                .map(|i| live.status_of_label(&format!("A{i}")).expect("seat"))
+                .collect();
+            assert_eq!(seats, one_by_one, "step {step}");
+            let counted = |s: SeatStatus| one_by_one.iter().filter(|x| **x == s).count() as u32;
+            assert_eq!(
+                live.section_counts(),
+                vec![[
+                    counted(SeatStatus::Available),
+                    counted(SeatStatus::Held),
+                    counted(SeatStatus::Sold),
+                    counted(SeatStatus::Blocked)
+                ]],
+                "step {step}"
+            );
+        }
     }
 
     #[test]

@@ -64,7 +64,7 @@ impl Follower {
         let mut opening = vec![Bytes::from_static(RETRY)];
         let sent = match resume {
             Resume::Snapshot(s) => {
-                opening.push(s.event.clone());
+                opening.push(s.event());
                 s.version
             }
             Resume::Deltas(deltas) => {
