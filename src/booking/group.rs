@@ -30,6 +30,10 @@ use crate::store::batch::Batcher;
 pub const MAX_BATCH: usize = 64;
 /// Bookings waiting for the committer at most; beyond, a booking commits on its own.
 const QUEUE: usize = 1024;
+/// Batches one node commits at once. Two batch transactions lock their buyers in id order and
+/// their shows for share, and their bookings' seats are held by different buyers, so they
+/// rarely touch the same rows; a deadlock fails one batch, whose bookings then commit alone.
+const RUNNERS: usize = 2;
 /// The longest a batch transaction may take before its bookings are handed back.
 const BATCH_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -63,7 +67,7 @@ struct Item {
     reply: oneshot::Sender<GroupOutcome>,
 }
 
-/// The node's booking committer: a bounded queue and one task committing batches; beside it,
+/// The node's booking committer: a bounded queue and [`RUNNERS`] tasks committing batches; beside it,
 /// the booking's two single statements outside its transaction, batched the same way: claiming
 /// idempotency keys and recording captures.
 #[derive(Clone)]
@@ -77,7 +81,10 @@ impl GroupCommitter {
     /// Starts the committer on `pool`; it ends when the last clone is dropped.
     pub fn start(pool: PgPool) -> Self {
         let (queue, receiver) = mpsc::channel(QUEUE);
-        tokio::spawn(run(pool.clone(), receiver));
+        let receiver = std::sync::Arc::new(tokio::sync::Mutex::new(receiver));
+        for _ in 0..RUNNERS {
+            tokio::spawn(run(pool.clone(), receiver.clone()));
+        }
         let claims = {
             let pool = pool.clone();
             Batcher::start("idempotency claims", MAX_BATCH, QUEUE, move |items| {
@@ -125,10 +132,14 @@ impl GroupCommitter {
     }
 }
 
-async fn run(pool: PgPool, mut receiver: mpsc::Receiver<Item>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let items = std::mem::take(&mut batch);
+/// One runner: takes whatever is waiting (while another runner commits its batch) and commits
+/// it.
+async fn run(pool: PgPool, receiver: std::sync::Arc<tokio::sync::Mutex<mpsc::Receiver<Item>>>) {
+    loop {
+        let mut items = Vec::with_capacity(MAX_BATCH);
+        if receiver.lock().await.recv_many(&mut items, MAX_BATCH).await == 0 {
+            return;
+        }
         let bookings: Vec<&GroupBooking> = items.iter().map(|i| &i.booking).collect();
         let started = std::time::Instant::now();
         let decided = tokio::time::timeout(BATCH_TIMEOUT, commit_batch(&pool, &bookings)).await;
