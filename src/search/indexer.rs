@@ -163,16 +163,18 @@ pub async fn sync_once(
         }
     }
     let now = Utc::now();
-    let mut docs = Vec::new();
+    let mut docs = std::collections::HashMap::new();
     for chunk in shows.iter().copied().collect::<Vec<_>>().chunks(200) {
         let rows = store::show_rows(db, chunk).await?;
-        docs.extend(rows.into_iter().filter_map(|row| to_doc(row, now)));
+        docs.extend(
+            rows.into_iter()
+                .filter_map(|row| to_doc(row, now))
+                .map(|d| (d.show_id, d)),
+        );
     }
     let position = position.max(newest);
     // Most booking events leave the show's document as it was (it changes when the show sells
     // out): those cost no write and no commit.
-    let mut docs: std::collections::HashMap<i64, ShowDoc> =
-        docs.into_iter().map(|d| (d.show_id, d)).collect();
     let changed: Vec<(i64, Option<ShowDoc>)> = shows
         .iter()
         .map(|id| (*id, docs.remove(id)))

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::types::Json as SqlJson;
 
 use crate::catalog::store::{ShowSummaryRow, SUMMARY_COLUMNS};
-use crate::store::Db;
+use crate::store::{push_id_list, Db};
 use crate::{with_db, with_read_db};
 
 /// A show's list-shape columns plus what only search needs.
@@ -67,12 +67,8 @@ pub async fn outbox_tail(db: &Db, after: i64) -> Result<Vec<OutboxTailRow>, sqlx
 /// The primary, not a replica: the outbox row was read there, so the show must be too.
 pub async fn show_rows(db: &Db, ids: &[i64]) -> Result<Vec<ShowDocRow>, sqlx::Error> {
     with_db!(db, |pool| {
-        let mut qb = sqlx::QueryBuilder::new(format!("{} WHERE s.show_id IN (", select()));
-        let mut list = qb.separated(", ");
-        for id in ids {
-            list.push_bind(*id);
-        }
-        qb.push(")");
+        let mut qb = sqlx::QueryBuilder::new(format!("{} WHERE s.show_id IN ", select()));
+        push_id_list(&mut qb, ids);
         let rows = qb.build_query_as().fetch_all(pool).await?;
         Ok(rows)
     })
