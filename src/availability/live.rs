@@ -394,6 +394,8 @@ impl ShowLive {
             .map(|(i, s)| (*i, s.as_str()))
             .collect();
         inner.pending.clear();
+        // The snapshot rendered before these changes were sent is now behind the stream.
+        inner.snapshot = None;
         let from = inner.flushed;
         let to = inner.version;
         let data = serde_json::json!({ "version": to, "changes": changes });
@@ -435,19 +437,18 @@ impl ShowLive {
         }
     }
 
-    /// The snapshot of the last flushed version (rendered once per version).
+    /// The current snapshot. It is rendered (with any changes not flushed yet) when first asked
+    /// for after a flush and served until the next flush sends a delta, so a show is rendered at
+    /// most once per [`super::FLUSH_EVERY`] however many read it; it is never further behind
+    /// than the changes the next delta brings, which a stream client subscribed before reading
+    /// it receives.
     pub fn snapshot(&self) -> Arc<Snapshot> {
         let mut inner = self.lock();
-        // Changes not flushed yet are included: the snapshot is at the current version.
         if let Some(s) = &inner.snapshot {
-            if s.version == inner.version && inner.pending.is_empty() {
-                return s.clone();
-            }
+            return s.clone();
         }
         let snapshot = Arc::new(self.render(&inner));
-        if inner.pending.is_empty() {
-            inner.snapshot = Some(snapshot.clone());
-        }
+        inner.snapshot = Some(snapshot.clone());
         snapshot
     }
 
@@ -688,17 +689,22 @@ mod tests {
                 )]);
                 live.repair(version, &[(5, InventoryStatus::Sold)], &holds);
             }
-            if step % 3 == 0 {
-                live.flush();
-            }
-            let snapshot = live.snapshot();
-            let body: serde_json::Value = serde_json::from_slice(&snapshot.json).expect("json");
-            let seats =
-                decode_seats(body["seats"].as_str().expect("seats"), n as usize).expect("decodes");
             let one_by_one: Vec<SeatStatus> = (1..=n)
                 .map(|i| live.status_of_label(&format!("A{i}")).expect("seat"))
                 .collect();
-            assert_eq!(seats, one_by_one, "step {step}");
+            let decode = |snapshot: &Snapshot| {
+                let body: serde_json::Value = serde_json::from_slice(&snapshot.json).expect("json");
+                decode_seats(body["seats"].as_str().expect("seats"), n as usize).expect("decodes")
+            };
+            // Between flushes a snapshot, once rendered, is served as it is; after a flush it
+            // is every seat's status.
+            let cached = live.snapshot();
+            if step % 3 == 0 {
+                live.flush();
+                assert_eq!(decode(&live.snapshot()), one_by_one, "step {step}");
+            } else {
+                assert!(Arc::ptr_eq(&cached, &live.snapshot()), "step {step}");
+            }
             let counted = |s: SeatStatus| one_by_one.iter().filter(|x| **x == s).count() as u32;
             assert_eq!(
                 live.section_counts(),
