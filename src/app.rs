@@ -31,9 +31,21 @@ pub struct Settings {
     pub refresh_reuse_grace: chrono::Duration,
 }
 
-/// What every handler gets.
+/// What every handler gets: one shared [`NodeState`], so cloning it per request (as axum does for
+/// each extractor) is one reference count instead of one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<NodeState>);
+
+impl std::ops::Deref for AppState {
+    type Target = NodeState;
+
+    fn deref(&self) -> &NodeState {
+        &self.0
+    }
+}
+
+/// This node's connections, stores and settings.
+pub struct NodeState {
     pub db: Db,
     /// The booking committer (PostgreSQL, `--group-commit`): bookings ready at once share a
     /// transaction.
@@ -60,7 +72,7 @@ pub struct AppState {
     /// Whether webhooks may target loopback and private addresses (tests, private networks).
     pub webhooks_allow_private: bool,
     /// This node's search index (opened by `serve`; absent in one-shot commands).
-    pub search: Option<Arc<SearchIndex>>,
+    pub search: std::sync::OnceLock<Arc<SearchIndex>>,
     /// Wakes the webhook sender when deliveries were queued.
     pub webhook_wakeup: Arc<tokio::sync::Notify>,
     /// The HTTP client webhooks are delivered with (no redirects, checked addresses).
@@ -179,7 +191,7 @@ impl AppState {
         let (begin_shutdown, shutdown) = tokio::sync::watch::channel(false);
         let access_seconds = i64::try_from(config.access_token_seconds)
             .context("access token lifetime is too large")?;
-        Ok(Self {
+        Ok(Self(Arc::new(NodeState {
             payments: PaymentProvider::Sandbox(if config.group_commit {
                 Sandbox::batched(db.clone())
             } else {
@@ -204,7 +216,7 @@ impl AppState {
             webhook_wakeup: Arc::new(tokio::sync::Notify::new()),
             webhook_client,
             deployment,
-            search: None,
+            search: std::sync::OnceLock::new(),
             relay_attempts: Arc::default(),
             relay_stats: Arc::default(),
             webhooks_allow_private: config.webhooks_allow_private,
@@ -225,6 +237,6 @@ impl AppState {
                         .context("refresh reuse grace is too large")?,
                 ),
             }),
-        })
+        })))
     }
 }

@@ -33,7 +33,7 @@ impl Application {
     pub async fn build(config: ServeConfig) -> anyhow::Result<Self> {
         let db = Db::connect(&config.storage).await?;
         db.migrate().await?;
-        let mut state = AppState::new(db, &config).await?;
+        let state = AppState::new(db, &config).await?;
         if config.wants_demo() {
             crate::demo::seed_if_empty(&state).await?;
         }
@@ -42,7 +42,7 @@ impl Application {
             format!("cannot open the search index in {}", search_dir.display())
         })?);
         crate::search::sync_once(&state.db, &index, &search_dir, None).await?;
-        state.search = Some(index);
+        let _ = state.search.set(index);
         let listener = TcpListener::bind(config.bind)
             .await
             .with_context(|| format!("cannot listen on {}", config.bind))?;
@@ -86,7 +86,7 @@ impl Application {
         workers.push(tokio::spawn(
             self.state.availability.clone().run(rx.clone()),
         ));
-        if let Some(index) = self.state.search.clone() {
+        if let Some(index) = self.state.search.get().cloned() {
             workers.push(tokio::spawn(workers::run(
                 crate::search::Indexer::new(self.state.clone(), index, self.search_dir.clone()),
                 Pace::Every(Duration::from_millis(200)),

@@ -43,7 +43,7 @@ async fn search(
     headers: HeaderMap,
     ApiQuery(p): ApiQuery<SearchParams>,
 ) -> ApiResult<Response> {
-    let index = state.search.clone().ok_or_else(|| {
+    let index = state.search.get().cloned().ok_or_else(|| {
         ApiError::new(ErrorCode::Unavailable, "Search is not running on this node")
     })?;
     if p.q.chars().count() > 200 {
