@@ -96,7 +96,10 @@ impl Consumer {
     /// independent per booking; webhooks are queued in the order their events happened.
     pub fn concurrency(self) -> usize {
         match self {
-            Self::Tickets | Self::Email => 4,
+            Self::Tickets => 4,
+            // An email batch spends most of its time waiting (its reads on a busy database,
+            // its builders for a CPU): more of them at once keep up with an onsale.
+            Self::Email => 8,
             Self::Webhooks => 1,
         }
     }
