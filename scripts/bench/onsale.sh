@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs one node (or NODES of them) of a release build on PostgreSQL + Redis + NATS and the
 # onsale benchmarks against it, then the yardsticks of the same run: pgbench TPC-B and
-# redis-benchmark EVAL. Needs the services of README's production mode on loopback.
+# redis-benchmark EVAL, and /healthz under wrk. Needs the services of README's production mode on loopback.
 #
 #   scripts/bench/onsale.sh book     # `boxoffice bench`: reserves, then bookings of 2-4 seats
 #   scripts/bench/onsale.sh stadium  # `boxoffice bench --onsale`: 50,000 seats, 25,000 visitors
@@ -88,3 +88,11 @@ redis-benchmark -q -c 50 -n 200000 eval "return redis.call('TIME')" 0 | tr '\r' 
 psql -q "$PG/postgres" -tc "SELECT 1 FROM pg_database WHERE datname = 'pgb'" | grep -q 1 \
   || { psql -q "$PG/postgres" -c "CREATE DATABASE pgb" && pgbench -q -i -s 10 "$PG/pgb"; }
 pgbench -c 16 -j 2 -T 10 "$PG/pgb" 2>/dev/null | grep -E "^tps|latency average"
+# The HTTP ceiling: the first node's /healthz under wrk (the same client count as the bench's
+# in-flight bound, capped at 512).
+if command -v wrk >/dev/null; then
+  c=${CONCURRENCY:-64}; [ "$c" -gt 512 ] && c=512
+  echo "wrk /healthz ($c connections, 10 s): $(wrk -t 2 -c "$c" -d 10s "${urls[0]}/healthz" | awk '/Requests\/sec/ {print $2 " requests/s"}')"
+else
+  echo "wrk /healthz: wrk is not installed (apt-get install wrk)"
+fi

@@ -109,13 +109,6 @@ pub async fn send_confirmation(state: &AppState, booking_id: i64) -> anyhow::Res
 /// Emails of one batch being built and sent at once.
 const MAILS_AT_ONCE: usize = 8;
 
-/// Emails being built on the blocking pool at once, across batches: two threads per core. The
-/// OS shares a saturated machine's CPU per thread, and during an onsale the emails must keep up
-/// with the bookings (one per core fell 10-20 s behind on 2 cores).
-static BUILDING: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
-    tokio::sync::Semaphore::new(2 * std::thread::available_parallelism().map_or(2, |n| n.get()))
-});
-
 /// Sends the confirmations of several bookings (each once). What they read and the record of
 /// what was sent are one statement each for the whole batch; each email is built and sent on
 /// its own, and one that fails does not stop the others (the error is returned after the rest
@@ -149,55 +142,24 @@ pub async fn send_confirmations(state: &AppState, booking_ids: &[i64]) -> anyhow
         })
         .collect();
     let read = started.elapsed();
-    let results: Vec<anyhow::Result<(BookingMail, anyhow::Result<bool>)>> =
-        futures_util::stream::iter(confirmed)
-            .map(|(b, tickets)| async move {
-                // Drawing the QR images and encoding the message is CPU work: it runs on the
-                // blocking pool, so the emails of a batch are built on every core and the runtime's
-                // threads keep serving requests meanwhile.
-                let built = {
-                    let state = state.clone();
-                    let Ok(_permit) = BUILDING.acquire().await else {
-                        return Err(anyhow::anyhow!("the email builders are closed"));
-                    };
-                    tokio::task::spawn_blocking(move || {
-                        let built = confirmation(&state, &b, &tickets)
-                            .map(|message| message.map(|m| (m.envelope().clone(), m.formatted())));
-                        (b, built)
-                    })
-                    .await
-                };
-                let (b, built) = match built {
-                    Ok(done) => done,
-                    Err(e) => return Err(anyhow::anyhow!("building an email failed: {e}")),
-                };
-                let result = match built {
-                    Ok(Some((envelope, formatted))) => {
-                        let name = format!("booking-{}-confirmation", b.booking_id);
-                        state
-                            .mailer
-                            .send_formatted(&name, &envelope, &formatted)
-                            .await
-                            .map(|()| true)
-                    }
-                    Ok(None) => Ok(false),
-                    Err(e) => Err(e),
-                };
-                Ok((b, result))
-            })
-            .buffer_unordered(MAILS_AT_ONCE)
-            .collect()
-            .await;
+    let results: Vec<(BookingMail, anyhow::Result<bool>)> = futures_util::stream::iter(confirmed)
+        .map(|(b, tickets)| async move {
+            let result = match confirmation(state, &b, &tickets) {
+                Ok(Some(message)) => {
+                    let name = format!("booking-{}-confirmation", b.booking_id);
+                    state.mailer.send(&name, message).await.map(|()| true)
+                }
+                Ok(None) => Ok(false),
+                Err(e) => Err(e),
+            };
+            (b, result)
+        })
+        .buffer_unordered(MAILS_AT_ONCE)
+        .collect()
+        .await;
     let mut sent = Vec::with_capacity(results.len());
     let mut failure = None;
-    for built in results {
-        let (b, result) = match built {
-            Ok(built) => built,
-            Err(e) => {
-                failure = Some(e);
-                continue;
-            }
-        };
+    for (b, result) in results {
         match result {
             Ok(true) => sent.push((b.booking_id, b.email)),
             Ok(false) => {}
