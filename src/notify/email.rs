@@ -126,10 +126,23 @@ pub async fn send_confirmations(state: &AppState, booking_ids: &[i64]) -> anyhow
     if todo.is_empty() {
         return Ok(());
     }
-    crate::tickets::issue_for_bookings(state, &todo).await?;
+    let mut valid = store::valid_tickets(&state.db, &todo).await?;
+    // Usually the ticket consumer has signed them already; otherwise they are signed here
+    // (the same codes: signatures are deterministic) and read again.
+    let unsigned: Vec<i64> = valid
+        .iter()
+        .filter(|t| t.code.is_none())
+        .map(|t| t.booking_id)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if !unsigned.is_empty() {
+        crate::tickets::issue_for_bookings(state, &unsigned).await?;
+        valid = store::valid_tickets(&state.db, &todo).await?;
+    }
     let mails = store::booking_mails(&state.db, &todo).await?;
     let mut tickets: HashMap<i64, Vec<MailTicket>> = HashMap::new();
-    for t in store::valid_tickets(&state.db, &todo).await? {
+    for t in valid {
         tickets.entry(t.booking_id).or_default().push(t);
     }
     // Cancelled before this (re)delivery: a confirmation now would contradict it.

@@ -53,17 +53,21 @@ pub fn png(code: &str, scale: usize, mask: Mask) -> anyhow::Result<Vec<u8>> {
     // Rows of `side` bits, most significant first; a set bit is white (1-bit greyscale).
     let stride = side.div_ceil(8);
     let mut pixels = vec![0xffu8; stride * side];
-    for y in 0..modules {
-        for x in 0..modules {
-            if colors[y * modules + x] == Color::Dark {
-                for dy in 0..scale {
-                    let row = ((y + quiet) * scale + dy) * stride;
-                    for dx in 0..scale {
-                        let px = (x + quiet) * scale + dx;
-                        pixels[row + px / 8] &= !(0x80 >> (px % 8));
-                    }
+    // Each module row is drawn once as a scanline, then copied to the `scale` pixel rows it
+    // covers.
+    let mut line = vec![0xffu8; stride];
+    for (y, module_row) in colors.chunks_exact(modules).enumerate() {
+        line.fill(0xff);
+        for (x, color) in module_row.iter().enumerate() {
+            if *color == Color::Dark {
+                for px in (x + quiet) * scale..(x + quiet + 1) * scale {
+                    line[px / 8] &= !(0x80 >> (px % 8));
                 }
             }
+        }
+        let first = (y + quiet) * scale * stride;
+        for row in pixels[first..first + scale * stride].chunks_exact_mut(stride) {
+            row.copy_from_slice(&line);
         }
     }
     let mut out = Vec::new();
@@ -71,6 +75,9 @@ pub fn png(code: &str, scale: usize, mask: Mask) -> anyhow::Result<Vec<u8>> {
         let mut encoder = png::Encoder::new(&mut out, side as u32, side as u32);
         encoder.set_color(png::ColorType::Grayscale);
         encoder.set_depth(png::BitDepth::One);
+        // Each module row repeats `scale` times: the "up" filter turns all but the first of
+        // them into zeros, which cost the compressor next to nothing.
+        encoder.set_filter(png::FilterType::Up);
         let mut writer = encoder.write_header()?;
         writer.write_image_data(&pixels)?;
     }
