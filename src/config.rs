@@ -122,6 +122,11 @@ pub struct ServeConfig {
     #[arg(long, env = "BOXOFFICE_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
 
+    /// Serve `GET /metrics` on this address alone (for example an internal interface) instead
+    /// of on `--bind` beside the API.
+    #[arg(long, env = "BOXOFFICE_METRICS_BIND")]
+    pub metrics_bind: Option<SocketAddr>,
+
     #[command(flatten)]
     pub storage: StorageConfig,
 
@@ -335,6 +340,7 @@ impl ServeConfig {
             nats_stream: "BOXOFFICE".into(),
             nats_subject_prefix: "boxoffice".into(),
             smtp_url: None,
+            metrics_bind: None,
             email_from: "boxoffice <tickets@boxoffice.local>".into(),
             ticket_signing_key: None,
             webhooks_allow_private: false,

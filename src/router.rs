@@ -39,12 +39,27 @@ impl RequestLimits {
     }
 }
 
+/// Where `GET /metrics` is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsRoute {
+    /// Beside the API.
+    Public,
+    /// On an address of its own (`--metrics-bind`), not here.
+    Separate,
+}
+
 /// Every route of the service, with the gateway layers.
-pub fn router(state: AppState, limits: RequestLimits) -> Router {
+pub fn router(state: AppState, limits: RequestLimits, metrics: MetricsRoute) -> Router {
+    // Installed before the first request, so every request is counted.
+    crate::http::metrics::handle();
     let request_id = HeaderName::from_static("x-request-id");
-    Router::new()
+    let mut routes = Router::new()
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+        .route("/readyz", get(readyz));
+    if metrics == MetricsRoute::Public {
+        routes = routes.route("/metrics", get(crate::http::metrics::metrics));
+    }
+    routes
         .merge(crate::auth::router())
         .merge(crate::venues::router())
         .merge(crate::catalog::router())
@@ -93,6 +108,7 @@ pub fn router(state: AppState, limits: RequestLimits) -> Router {
             }),
         )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(middleware::from_fn(crate::http::metrics::track))
         .with_state(state)
 }
 

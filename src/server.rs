@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 
 use crate::app::AppState;
 use crate::config::ServeConfig;
-use crate::router::{router, RequestLimits};
+use crate::router::{router, MetricsRoute, RequestLimits};
 use crate::search::SearchIndex;
 use crate::store::Db;
 use crate::workers::{self, Pace};
@@ -21,6 +21,8 @@ use crate::workers::{self, Pace};
 pub struct Application {
     search_dir: std::path::PathBuf,
     listener: TcpListener,
+    /// `--metrics-bind`: `GET /metrics` alone.
+    metrics_listener: Option<TcpListener>,
     router: Router,
     state: AppState,
     limits: crate::http::serve::ServeLimits,
@@ -46,6 +48,19 @@ impl Application {
         let listener = TcpListener::bind(config.bind)
             .await
             .with_context(|| format!("cannot listen on {}", config.bind))?;
+        let metrics_listener = match config.metrics_bind {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} for metrics"))?,
+            ),
+            None => None,
+        };
+        let metrics_route = if metrics_listener.is_some() {
+            MetricsRoute::Separate
+        } else {
+            MetricsRoute::Public
+        };
         // Connections may use the open-files limit less a reserve for the database and Redis
         // pools, NATS, the search index and mail.
         let open_files = crate::http::serve::raise_open_files_limit();
@@ -57,8 +72,13 @@ impl Application {
         };
         Ok(Self {
             search_dir,
-            router: router(state.clone(), RequestLimits::from_config(&config)),
+            router: router(
+                state.clone(),
+                RequestLimits::from_config(&config),
+                metrics_route,
+            ),
             listener,
+            metrics_listener,
             state,
             limits,
             reconcile_every: Duration::from_millis(config.reconcile_every_ms.max(10)),
@@ -68,6 +88,13 @@ impl Application {
 
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
         Ok(self.listener.local_addr()?)
+    }
+
+    /// The address `GET /metrics` is served on alone, with `--metrics-bind`.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     pub fn state(&self) -> &AppState {
@@ -101,6 +128,26 @@ impl Application {
             Pace::AfterEvery(self.reconcile_every),
             rx.clone(),
         )));
+        if let Some(listener) = self.metrics_listener {
+            let metrics = Router::new()
+                .route(
+                    "/metrics",
+                    axum::routing::get(crate::http::metrics::metrics),
+                )
+                .with_state(self.state.clone());
+            let mut stop = rx.clone();
+            workers.push(tokio::spawn(async move {
+                let stopped = async move {
+                    let _ = stop.wait_for(|stopping| *stopping).await;
+                };
+                if let Err(e) = axum::serve(listener, metrics)
+                    .with_graceful_shutdown(stopped)
+                    .await
+                {
+                    tracing::error!(error = %e, "metrics listener failed");
+                }
+            }));
+        }
         let takeover =
             crate::availability::stream::takeover(self.state.clone(), self.limits.header_timeout);
         let finished = crate::http::serve::serve(

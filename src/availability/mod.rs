@@ -114,6 +114,13 @@ impl Availability {
         Ok(live)
     }
 
+    /// How many shows this node keeps, and how many stream clients follow them.
+    pub fn stream_clients(&self) -> (usize, usize) {
+        let registry = self.registry();
+        let clients = registry.shows.values().map(|e| e.live.subscribers()).sum();
+        (registry.shows.len(), clients)
+    }
+
     /// The show's state if this node already keeps it (no database read, no wait).
     pub fn cached_show(&self, show_id: i64) -> Option<Arc<ShowLive>> {
         self.cached(show_id)

@@ -116,6 +116,7 @@ pub async fn book(
     };
     let hash = request_hash(body.show_id, &labels, body.payment.as_ref());
     let pass = crate::queue::pass_header(&headers).map(str::to_owned);
+    let seat_count = labels.len() as u64;
 
     let started = std::time::Instant::now();
     let claimed_in_batch = match &state.booking_group {
@@ -179,6 +180,8 @@ pub async fn book(
         })
     };
     let body = work.await.map_err(ApiError::internal)??;
+    metrics::counter!("boxoffice_bookings_total").increment(1);
+    metrics::counter!("boxoffice_seats_sold_total").increment(seat_count);
     Ok((
         StatusCode::CREATED,
         [(
@@ -258,15 +261,22 @@ async fn book_claimed(
         .authorize(&payment_key, total, currency.code, token)
         .await
     {
-        Ok(txn) => txn,
+        Ok(txn) => {
+            metrics::counter!("boxoffice_payments_total", "outcome" => "authorized").increment(1);
+            txn
+        }
         Err(PaymentError::Declined(reason)) => {
+            metrics::counter!("boxoffice_payments_total", "outcome" => "declined").increment(1);
             return Err(ApiError::new(
                 ErrorCode::PaymentDeclined,
                 format!("Payment declined: {reason}"),
             )
-            .with_details(json!({ "show_id": show.show_id })))
+            .with_details(json!({ "show_id": show.show_id })));
         }
-        Err(PaymentError::Provider(e)) => return Err(ApiError::internal(e)),
+        Err(PaymentError::Provider(e)) => {
+            metrics::counter!("boxoffice_payments_total", "outcome" => "error").increment(1);
+            return Err(ApiError::internal(e));
+        }
     };
 
     let committed = commit_booking(state, user, key, &show, currency, &seats, &txn, total).await;

@@ -49,6 +49,7 @@ async fn reserve(
         return Err(unknown_seats(show.show_id, &unknown));
     }
     if !taken.is_empty() {
+        metrics::counter!("boxoffice_holds_total", "outcome" => "locked").increment(1);
         let taken: Vec<&str> = taken.iter().map(String::as_str).collect();
         return Err(seat_locked(show.show_id, &taken));
     }
@@ -78,6 +79,12 @@ async fn reserve(
             outcome = state.holds.hold(&request).await?;
         }
     }
+    let counted = match outcome {
+        HoldOutcome::Held { .. } => "granted",
+        HoldOutcome::Locked { .. } => "locked",
+        HoldOutcome::CapExceeded { .. } => "cap_exceeded",
+    };
+    metrics::counter!("boxoffice_holds_total", "outcome" => counted).increment(1);
     match outcome {
         HoldOutcome::Held {
             hold_id,
@@ -133,6 +140,7 @@ async fn release(
         .holds
         .release(show.show_id, user.user_id, &labels)
         .await?;
+    metrics::counter!("boxoffice_holds_released_total").increment(1);
     Ok(Json(json!({
         "status": "released",
         "show_id": show.show_id,

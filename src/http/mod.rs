@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod cache;
 pub mod json;
+pub mod metrics;
 pub mod security;
 pub mod serve;
 pub mod strict;

@@ -29,6 +29,7 @@ async fn join(
     let show = cached_sale_show(&state.db, &state.shows, show_id).await?;
     show.ensure_on_sale()?;
     let place = state.queue.place(&show, user.user_id, true).await?;
+    metrics::counter!("boxoffice_queue_joins_total").increment(1);
     no_store_json(&place)
 }
 

@@ -43,6 +43,26 @@ pub enum Db {
     Sqlite { write: SqlitePool, read: SqlitePool },
 }
 
+impl Db {
+    /// Each pool's connections: its name (`write`, `read`), how many are open and how many of
+    /// those are idle.
+    pub fn pool_use(&self) -> [(&'static str, u32, u32); 2] {
+        fn idle(n: usize) -> u32 {
+            u32::try_from(n).unwrap_or(u32::MAX)
+        }
+        match self {
+            Self::Postgres { write, read } => [
+                ("write", write.size(), idle(write.num_idle())),
+                ("read", read.size(), idle(read.num_idle())),
+            ],
+            Self::Sqlite { write, read } => [
+                ("write", write.size(), idle(write.num_idle())),
+                ("read", read.size(), idle(read.num_idle())),
+            ],
+        }
+    }
+}
+
 /// Appends `(id, id, …)` to `qb`, each id bound as a parameter: an `IN` list both backends
 /// understand (`= ANY($1)` is PostgreSQL's alone). `ids` must not be empty.
 pub fn push_id_list<'a, DB>(qb: &mut sqlx::QueryBuilder<'a, DB>, ids: &[i64])

@@ -14,6 +14,7 @@ both_backends!(
     in_flight_requests_finish_on_shutdown,
     demo_data_has_the_seed_examples,
     cli_migrate_seed_and_admin_create,
+    metrics_describe_requests_by_route_and_the_sales,
 );
 
 async fn health_and_readiness(backend: Backend) {
@@ -553,4 +554,132 @@ async fn lost_database_connections_are_503_never_500() {
     assert!(back.is_some(), "service resumes; answers were {seen:?}");
     let ready = app.get("/readyz", None).await.expect(200);
     assert_eq!(ready["checks"]["database"]["status"], "ok");
+}
+
+/// Logs written to a file or a collector carry no colour codes; the JSON format is one JSON
+/// object a line.
+#[test]
+fn logs_into_a_pipe_have_no_colour_codes_and_json_is_one_object_a_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let run = |format: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_boxoffice"))
+            .arg("migrate")
+            .env_remove("DATABASE_URL")
+            .env("BOXOFFICE_DATA_DIR", dir.path())
+            .env("BOXOFFICE_LOG_FORMAT", format)
+            .env("RUST_LOG", "debug")
+            .output()
+            .expect("run boxoffice");
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    let text = run("text");
+    assert!(text.contains("DEBUG"), "{text}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "colour codes in piped logs: {text}"
+    );
+    let json = run("json");
+    let lines: Vec<&str> = json.lines().filter(|l| l.starts_with('{')).collect();
+    assert!(!lines.is_empty(), "{json}");
+    for line in lines {
+        let entry: serde_json::Value = serde_json::from_str(line).expect("a JSON log line");
+        assert!(entry["level"].is_string() && entry["timestamp"].is_string());
+    }
+}
+
+/// With `--metrics-bind`, `/metrics` answers on that address alone, not beside the API.
+#[tokio::test]
+async fn metrics_can_have_an_address_of_their_own() {
+    let port = common::free_port();
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.metrics_bind = Some(([127, 0, 0, 1], port).into());
+    })
+    .await;
+    app.get("/healthz", None).await.expect(200);
+    app.get("/metrics", None)
+        .await
+        .expect_error(404, "NOT_FOUND");
+    let res = app
+        .client
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await
+        .expect("scraped");
+    assert_eq!(res.status(), 200);
+    let text = res.text().await.expect("text");
+    assert!(text.contains("route=\"/healthz\""), "{text}");
+    app.stop().await;
+    let gone = tokio::net::TcpStream::connect(("127.0.0.1", port)).await;
+    assert!(
+        gone.is_err(),
+        "the metrics address still answers after shutdown"
+    );
+}
+
+/// `GET /metrics` as Prometheus reads it: its content type and its text.
+async fn scrape(app: &TestApp) -> String {
+    let res = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("scraped");
+    assert_eq!(res.status(), 200);
+    let kind = res.headers()["content-type"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(kind.starts_with("text/plain; version=0.0.4"), "{kind}");
+    res.text().await.expect("text")
+}
+
+/// The sum of the samples of every series whose name and labels start with `series`.
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && l.starts_with(series))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Request durations by route template (never the raw path), and the sales counted where they
+/// happen. Tests share the process's recorder, so the counts are compared as at least what this
+/// test did.
+async fn metrics_describe_requests_by_route_and_the_sales(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let fixture = app.live_show().await;
+    let show = fixture.show;
+    let (buyer, other) = (app.buyer().await, app.buyer().await);
+    let before = scrape(&app).await;
+    app.hold_then_book(&buyer, show, &["C1", "C2"], &common::unique())
+        .await;
+    assert_eq!(app.reserve(&other, show, &["C2"]).await.status, 409);
+    app.get(&format!("/api/v1/shows/{show}/layout"), None)
+        .await
+        .expect(200);
+    app.get("/no/such/route", None).await.expect(404);
+    let after = scrape(&app).await;
+
+    let grew = |series: &str| sample(&after, series) - sample(&before, series);
+    assert!(grew("boxoffice_bookings_total") >= 1.0, "{after}");
+    assert!(grew("boxoffice_seats_sold_total") >= 2.0, "{after}");
+    assert!(grew("boxoffice_holds_total{outcome=\"granted\"}") >= 1.0);
+    assert!(grew("boxoffice_holds_total{outcome=\"locked\"}") >= 1.0);
+    assert!(grew("boxoffice_payments_total{outcome=\"authorized\"}") >= 1.0);
+    assert!(
+        grew("http_server_request_duration_seconds_count{method=\"POST\",route=\"/api/v1/book\",status=\"201\"}")
+            >= 1.0
+    );
+    assert!(after.contains("# TYPE http_server_request_duration_seconds histogram"));
+    assert!(after.contains(
+        "http_server_request_duration_seconds_bucket{method=\"GET\",route=\"/api/v1/shows/{show_id}/layout\",status=\"200\",le=\"0.005\"}"
+    ));
+    assert!(after.contains("route=\"unmatched\",status=\"404\""));
+    assert!(!after.contains(&format!("/api/v1/shows/{show}/layout")));
+    assert!(after.contains("boxoffice_db_pool_connections{pool=\"write\",state=\"in_use\"}"));
+    assert!(after.contains("boxoffice_outbox_unpublished "));
+    assert!(after.contains("boxoffice_stream_clients "));
+    // No secret or personal data: not a token, not an email address.
+    assert!(!after.contains(&buyer.token));
+    assert!(!after.contains('@'));
 }
