@@ -16,7 +16,8 @@ use tower_http::compression::predicate::{DefaultPredicate, Predicate, SizeAbove}
 use tower_http::compression::{CompressionLayer, CompressionLevel};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::RequestBodyTimeoutLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tower_http::LatencyUnit;
 
 use crate::app::AppState;
 use crate::config::ServeConfig;
@@ -88,7 +89,9 @@ pub fn router(state: AppState, limits: RequestLimits, metrics: MetricsRoute) -> 
             crate::limits::gate,
         ))
         .layer(middleware::map_response(crate::http::error_shape))
-        .layer(middleware::map_response(crate::http::security::security_headers))
+        .layer(middleware::map_response(
+            crate::http::security::security_headers,
+        ))
         // gzip or brotli for every text answer the client accepts it for (not for event
         // streams, and not for answers already encoded, such as availability snapshots).
         .layer(
@@ -98,14 +101,34 @@ pub fn router(state: AppState, limits: RequestLimits, metrics: MetricsRoute) -> 
         )
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(
-            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-                let id = req
-                    .headers()
-                    .get("x-request-id")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("-");
-                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
-            }),
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request<_>| {
+                    let id = req
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
+                    let route = req
+                        .extensions()
+                        .get::<axum::extract::MatchedPath>()
+                        .map_or("unmatched", |p| p.as_str());
+                    // `user_id` is filled in by the auth extractor when a valid token comes.
+                    tracing::info_span!(
+                        "request",
+                        method = %req.method(),
+                        route,
+                        path = %req.uri().path(),
+                        request_id = %id,
+                        user_id = tracing::field::Empty,
+                    )
+                })
+                // One line a request as it is answered: its status and latency, in the span
+                // above (an access log; `RUST_LOG=tower_http=warn` turns it off).
+                .on_response(
+                    DefaultOnResponse::new()
+                        .level(tracing::Level::INFO)
+                        .latency_unit(LatencyUnit::Micros),
+                ),
         )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .layer(middleware::from_fn(crate::http::metrics::track))

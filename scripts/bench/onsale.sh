@@ -44,7 +44,9 @@ pids=()
 urls=()
 for n in $(seq 1 "$NODES"); do
   port=$((18090 + n))
-  "$BIN" serve --bind "127.0.0.1:$port" --no-demo --rate-limits false \
+  # Without the per-request access log (tower_http at info), as in the figures before it
+  # existed; RUST_LOG overrides.
+  RUST_LOG=${RUST_LOG:-info,sqlx=warn,tower_http=warn} "$BIN" serve --bind "127.0.0.1:$port" --no-demo --rate-limits false \
     --group-commit "${GROUP:-true}" --database-url "$PG/$DB" --redis-url redis://127.0.0.1:6379 \
     --data-dir "$DATA_ROOT/boxoffice-bench-node-$n" --redis-prefix bench --nats-url nats://127.0.0.1:4222 --nats-stream BENCH \
     --nats-subject-prefix bench --jwt-secret "$SECRET" >"/tmp/boxoffice-bench-$n.log" 2>&1 &

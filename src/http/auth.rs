@@ -71,10 +71,13 @@ fn bearer(parts: &Parts) -> Result<Option<&str>, ApiError> {
 
 fn verify(state: &AppState, token: &str) -> Result<AuthUser, ApiError> {
     match state.tokens.verify(token) {
-        Ok((user_id, claims)) => Ok(AuthUser {
-            user_id,
-            token_roles: claims.roles,
-        }),
+        Ok((user_id, claims)) => {
+            tracing::Span::current().record("user_id", user_id);
+            Ok(AuthUser {
+                user_id,
+                token_roles: claims.roles,
+            })
+        }
         Err(TokenError::Expired) => Err(ApiError::new(
             ErrorCode::Unauthorized,
             "Access token expired",

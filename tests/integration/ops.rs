@@ -588,6 +588,80 @@ fn logs_into_a_pipe_have_no_colour_codes_and_json_is_one_object_a_line() {
     }
 }
 
+/// The access log: one JSON line a request, with its route template, status, latency, request
+/// id and, for a signed-in caller, the user id; never the token.
+#[tokio::test]
+async fn json_logs_name_route_status_latency_request_and_user() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = common::free_port();
+    let mut node = std::process::Command::new(env!("CARGO_BIN_EXE_boxoffice"))
+        .args(["serve", "--no-demo", "--rate-limits", "false", "--bind"])
+        .arg(format!("127.0.0.1:{port}"))
+        .env_remove("DATABASE_URL")
+        .env("BOXOFFICE_DATA_DIR", dir.path())
+        .env("BOXOFFICE_LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start boxoffice");
+    assert!(common::wait_for_port(port).await, "the node listens");
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let email = format!("log{}@example.com", common::unique());
+    let signed_up = http
+        .post(format!("{base}/api/v1/auth/register"))
+        .json(&json!({ "email": email, "password": common::PASSWORD, "name": "Log" }))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(signed_up.status(), 201);
+    let user: serde_json::Value = signed_up.json().await.expect("user");
+    let user_id = user["user_id"].as_i64().expect("user id");
+    let tokens: serde_json::Value = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({ "email": email, "password": common::PASSWORD }))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("tokens");
+    let token = tokens["access_token"].as_str().expect("token").to_owned();
+    let mine = http
+        .get(format!("{base}/api/v1/bookings"))
+        .bearer_auth(&token)
+        .header("x-request-id", "log-me-42")
+        .send()
+        .await
+        .expect("bookings");
+    assert_eq!(mine.status(), 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _ = node.kill();
+    let out = node.wait_with_output().expect("output");
+    let logs = String::from_utf8(out.stdout).expect("utf-8");
+    assert!(!logs.contains(&token), "a token in the logs");
+    let line = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|l| l["span"]["request_id"] == "log-me-42" && l["fields"]["status"].is_number())
+        .unwrap_or_else(|| panic!("no access log line for the request: {logs}"));
+    assert_eq!(line["span"]["route"], "/api/v1/bookings");
+    assert_eq!(line["span"]["method"], "GET");
+    assert_eq!(line["span"]["user_id"], user_id);
+    assert_eq!(line["fields"]["status"], 200);
+    // "<n> μs", tower-http's microseconds.
+    let latency = line["fields"]["latency"].as_str().expect("latency");
+    assert!(
+        latency
+            .split(' ')
+            .next()
+            .is_some_and(|n| n.parse::<u64>().is_ok())
+            && latency.ends_with('s')
+            && !latency.ends_with(" ms"),
+        "{latency}"
+    );
+}
+
 /// With `--metrics-bind`, `/metrics` answers on that address alone, not beside the API.
 #[tokio::test]
 async fn metrics_can_have_an_address_of_their_own() {
