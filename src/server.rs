@@ -168,6 +168,11 @@ impl Application {
         for worker in workers {
             let _ = tokio::time::timeout(Duration::from_secs(5), worker).await;
         }
+        // The relay stopped when shutdown began; what committed since is published now.
+        let flushed = crate::events::flush(&self.state, Duration::from_secs(5)).await;
+        if flushed > 0 {
+            tracing::info!(events = flushed, "outbox flushed at shutdown");
+        }
         self.state.db.close().await;
         Ok(())
     }

@@ -50,6 +50,20 @@ pub struct Follower {
     receiver: broadcast::Receiver<Arc<Delta>>,
     sent: u64,
     shutdown: watch::Receiver<bool>,
+    /// The node is stopping and the client has been told when to come back.
+    said_goodbye: bool,
+}
+
+/// When a stopping node's stream clients are told to reconnect: spread over this window so
+/// the nodes that stay do not take all of them in the same second.
+const GOODBYE_RETRY_MS: std::ops::RangeInclusive<u64> = 1_000..=5_000;
+
+/// The last lines a stopping node sends a stream client: a comment saying why, and a `retry`
+/// for its reconnection (to another node, through the balancer), picked at random in
+/// [`GOODBYE_RETRY_MS`].
+fn goodbye() -> Bytes {
+    let retry = rand::Rng::gen_range(&mut rand::thread_rng(), GOODBYE_RETRY_MS);
+    Bytes::from(format!(": node stopping; reconnect\nretry: {retry}\n\n"))
 }
 
 impl Follower {
@@ -79,18 +93,26 @@ impl Follower {
                 receiver,
                 sent,
                 shutdown,
+                said_goodbye: false,
             },
         )
     }
 
     /// The next bytes to send (a delta, or a heartbeat after [`HEARTBEAT_EVERY`] of quiet);
-    /// `None` when the stream ends. Cancel-safe.
+    /// when the node begins to stop, a [`goodbye`] with the time to reconnect after; `None`
+    /// when the stream ends. Cancel-safe.
     pub async fn next(&mut self) -> Option<Bytes> {
+        if self.said_goodbye {
+            return None;
+        }
         loop {
             let next = tokio::select! {
                 next = self.receiver.recv() => next,
                 () = tokio::time::sleep(HEARTBEAT_EVERY) => return Some(Bytes::from_static(HEARTBEAT)),
-                _ = self.shutdown.wait_for(|stop| *stop) => return None,
+                _ = self.shutdown.wait_for(|stop| *stop) => {
+                    self.said_goodbye = true;
+                    return Some(goodbye());
+                }
             };
             match next {
                 Ok(delta) if delta.to <= self.sent => continue,
@@ -107,10 +129,19 @@ impl Follower {
     }
 }
 
-/// The hook `crate::http::serve` runs on each new connection before HTTP: returns the
-/// connection when it is not a stream to take over.
-pub type Takeover =
-    Arc<dyn Fn(TcpStream, SocketAddr) -> BoxFuture<'static, Option<TcpStream>> + Send + Sync>;
+/// The hook `crate::http::serve` runs on each new connection before HTTP.
+pub type Takeover = Arc<dyn Fn(TcpStream, SocketAddr) -> BoxFuture<'static, Taken> + Send + Sync>;
+
+/// What [`Takeover`] made of a connection.
+pub enum Taken {
+    /// Not a stream to take over: hyper serves it.
+    Http(TcpStream),
+    /// A seat stream: the future writes it until it ends. It is not cut short when the server
+    /// stops: the stream ends by itself then, after telling the client when to reconnect.
+    Stream(BoxFuture<'static, ()>),
+    /// Gone, or silent for the whole header timeout.
+    Closed,
+}
 
 /// Takes over connections that open with a plain seat-stream request (see the module docs).
 pub fn takeover(state: AppState, header_timeout: Duration) -> Takeover {
@@ -120,18 +151,18 @@ pub fn takeover(state: AppState, header_timeout: Duration) -> Takeover {
             let peeked = match tokio::time::timeout(header_timeout, peek_head(&stream)).await {
                 Ok(Ok(head)) => head,
                 // Silent for the whole header timeout, or gone: closed as hyper would.
-                Ok(Err(_)) | Err(_) => return None,
+                Ok(Err(_)) | Err(_) => return Taken::Closed,
             };
             let Some(request) = peeked
                 .as_deref()
                 .and_then(|h| StreamRequest::parse(h, &state))
             else {
-                return Some(stream);
+                return Taken::Http(stream);
             };
             // Only a show this node already follows: a cold or unknown one is built (or refused)
             // by the router, under its deadline and limits.
             let Some(live) = state.availability.cached_show(request.show_id) else {
-                return Some(stream);
+                return Taken::Http(stream);
             };
             // The address's API limit, as the router would apply it; a refusal is left to the
             // router, which answers it in the error shape.
@@ -145,13 +176,13 @@ pub fn takeover(state: AppState, header_timeout: Duration) -> Takeover {
                     )
                     .await;
                 if decision.is_some_and(|d| !d.allowed) {
-                    return Some(stream);
+                    return Taken::Http(stream);
                 }
             }
             let mut stream = stream;
             let mut head = vec![0u8; request.head_len];
             if stream.read_exact(&mut head).await.is_err() {
-                return None;
+                return Taken::Closed;
             }
             drop(head);
             let _ = socket2::SockRef::from(&stream).set_send_buffer_size(SEND_BUFFER);
@@ -159,8 +190,13 @@ pub fn takeover(state: AppState, header_timeout: Duration) -> Takeover {
                 Follower::open(&live, request.last_event_id, state.shutdown.clone());
             drop(live);
             tracing::debug!(%peer, show_id = request.show_id, "seat stream taken over");
-            pump(stream, response_head(), opening, follower, WRITE_STALL).await;
-            None
+            Taken::Stream(Box::pin(pump(
+                stream,
+                response_head(),
+                opening,
+                follower,
+                WRITE_STALL,
+            )))
         })
     })
 }
@@ -331,8 +367,26 @@ mod tests {
             receiver: deltas.subscribe(),
             sent: 0,
             shutdown,
+            said_goodbye: false,
         };
         (deltas, follower, stop)
+    }
+
+    /// A stopping node tells each stream client when to reconnect, then ends the stream.
+    #[tokio::test]
+    async fn shutdown_ends_a_stream_with_a_retry_hint() {
+        let (_deltas, mut follower, stop) = following();
+        stop.send(true).expect("stop");
+        let last = follower.next().await.expect("a goodbye");
+        let text = std::str::from_utf8(&last).expect("utf-8");
+        let retry: u64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("retry: "))
+            .and_then(|ms| ms.parse().ok())
+            .unwrap_or_else(|| panic!("no retry line: {text:?}"));
+        assert!(GOODBYE_RETRY_MS.contains(&retry), "{retry}");
+        assert!(text.ends_with("\n\n"), "{text:?}");
+        assert_eq!(follower.next().await, None);
     }
 
     #[test]

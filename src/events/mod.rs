@@ -226,6 +226,28 @@ pub fn spawn_workers(
     handles
 }
 
+/// Publishes what the outbox still holds as a node stops (bookings that committed during the
+/// grace period, after the relay worker stopped), for at most `within`; returns how many rows
+/// were published. What is left is published by another node, or by this one when it starts.
+pub async fn flush(state: &AppState, within: Duration) -> usize {
+    let deadline = tokio::time::Instant::now() + within;
+    let mut published = 0;
+    loop {
+        match tokio::time::timeout_at(deadline, relay_once(state)).await {
+            Ok(Ok(0)) => return published,
+            Ok(Ok(n)) => published += n,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "outbox flush at shutdown failed; left to the next relay");
+                return published;
+            }
+            Err(_) => {
+                tracing::warn!("outbox flush at shutdown ran out of time; left to the next relay");
+                return published;
+            }
+        }
+    }
+}
+
 /// Publishes one batch of unpublished outbox rows; returns how many were published.
 pub async fn relay_once(state: &AppState) -> anyhow::Result<usize> {
     let claim = uuid::Uuid::new_v4().simple().to_string();

@@ -7,6 +7,7 @@
 //! lost hold (a flushed Redis) can never sell a seat twice (`tests/integration/booking.rs`,
 //! `losing_every_hold_never_sells_a_seat_twice`).
 
+mod connection;
 mod feed;
 mod memory;
 mod redis_store;
@@ -18,6 +19,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
+pub use connection::{RedisConn, RedisTarget};
 pub use feed::{FeedEvent, FeedMessage, SeatChange, SeatFeed};
 pub use memory::MemoryHolds;
 pub use redis_store::RedisHolds;

@@ -18,13 +18,13 @@ use std::future::Future;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::Script;
 
 use std::sync::{Arc, Weak};
 
 use futures_util::StreamExt;
 
+use super::connection::{RedisConn, RedisTarget};
 use super::feed::{parse_message, recorded_code, FeedEvent, SeatFeed};
 use super::{new_hold_id, HoldOutcome, HoldRequest, HoldStoreError, SeatHold};
 use crate::domain::InventoryStatus;
@@ -201,7 +201,7 @@ struct Scripts {
 /// Holds on a Redis server (or a Redis Cluster-compatible proxy).
 #[derive(Clone)]
 pub struct RedisHolds {
-    conn: ConnectionManager,
+    conn: RedisConn,
     /// The longest any one call may take, reconnection included.
     timeout: Duration,
     prefix: String,
@@ -219,7 +219,7 @@ pub struct RedisHolds {
 impl RedisHolds {
     /// The connection, call timeout and key prefix, for the stores that share this Redis (the
     /// waiting room's lines, the rate limits).
-    pub fn connection(&self) -> (ConnectionManager, Duration, &str) {
+    pub fn connection(&self) -> (RedisConn, Duration, &str) {
         (self.conn.clone(), self.timeout, &self.prefix)
     }
 
@@ -279,26 +279,15 @@ impl RedisHolds {
         deployment: &str,
         timeout: Duration,
     ) -> Result<Self, HoldStoreError> {
-        let client = redis::Client::open(url)?;
-        let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(timeout)
-            .set_response_timeout(timeout)
-            .set_exponent_base(2)
-            .set_factor(25)
-            .set_max_delay((timeout_ms / 4).max(50))
-            .set_number_of_retries(2);
-        let conn = tokio::time::timeout(
-            timeout * 2,
-            ConnectionManager::new_with_config(client.clone(), config),
-        )
-        .await
-        .map_err(|_| HoldStoreError("timed out connecting to Redis".into()))??;
+        let target = RedisTarget::parse(url).map_err(HoldStoreError)?;
+        let conn = tokio::time::timeout(timeout * 2, RedisConn::connect(&target, timeout))
+            .await
+            .map_err(|_| HoldStoreError("timed out connecting to Redis".into()))??;
         let feed = SeatFeed::default();
         let alive = Arc::new(());
         let channel = format!("{prefix}:seats");
         tokio::spawn(subscribe(
-            client,
+            target,
             channel.clone(),
             feed.clone(),
             timeout,
@@ -543,15 +532,20 @@ impl RedisHolds {
 /// a backoff when the connection is lost and telling the receivers to resynchronise after each
 /// (re)subscription, since changes published meanwhile were missed. Ends when the store is gone.
 async fn subscribe(
-    client: redis::Client,
+    target: RedisTarget,
     channel: String,
     feed: SeatFeed,
     timeout: Duration,
     alive: Weak<()>,
 ) {
     let mut backoff = Duration::from_millis(50);
+    let mut attempt = 0;
     while alive.strong_count() > 0 {
+        // On a cluster, any node hears every PUBLISH; each failure tries the next one.
+        let url = target.subscriber_url(attempt);
+        attempt += 1;
         let connected = tokio::time::timeout(timeout * 2, async {
+            let client = redis::Client::open(url)?;
             let mut pubsub = client.get_async_pubsub().await?;
             pubsub.subscribe(&channel).await?;
             Ok::<_, redis::RedisError>(pubsub)

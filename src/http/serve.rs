@@ -23,7 +23,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tower::Service;
 
-pub use crate::availability::stream::Takeover;
+pub use crate::availability::stream::{Taken, Takeover};
 
 /// The bounds of the HTTP server.
 #[derive(Debug, Clone, Copy)]
@@ -102,13 +102,18 @@ pub async fn serve(
         tasks.spawn(async move {
             let stream = match takeover {
                 Some(takeover) => {
+                    // Only the look at the request head is cut short by shutdown.
                     let taken = tokio::select! {
                         taken = takeover(stream, peer) => taken,
-                        _ = stop.wait_for(|s| *s) => None,
+                        _ = stop.wait_for(|s| *s) => Taken::Closed,
                     };
                     match taken {
-                        Some(stream) => stream,
-                        None => return drop(slot),
+                        Taken::Http(stream) => stream,
+                        Taken::Stream(pump) => {
+                            pump.await;
+                            return drop(slot);
+                        }
+                        Taken::Closed => return drop(slot),
                     }
                 }
                 None => stream,

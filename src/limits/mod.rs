@@ -23,11 +23,11 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::holds::RedisConn;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use redis::aio::ConnectionManager;
 use redis::Script;
 use serde_json::json;
 
@@ -94,17 +94,14 @@ pub struct Limiter {
 }
 
 struct RedisBuckets {
-    conn: ConnectionManager,
+    conn: RedisConn,
     timeout: Duration,
     prefix: String,
     script: Script,
 }
 
 impl Limiter {
-    pub fn new(
-        config: RateLimitConfig,
-        redis: Option<(ConnectionManager, Duration, &str)>,
-    ) -> Self {
+    pub fn new(config: RateLimitConfig, redis: Option<(RedisConn, Duration, &str)>) -> Self {
         Self {
             redis: redis.map(|(conn, timeout, prefix)| RedisBuckets {
                 conn,

@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use crate::holds::RedisConn;
 use redis::Script;
 
 use crate::holds::HoldStoreError;
@@ -291,14 +291,14 @@ const LINE_TTL_MS: u64 = 30 * 24 * 3600 * 1000;
 
 #[derive(Clone)]
 pub struct RedisLine {
-    conn: ConnectionManager,
+    conn: RedisConn,
     timeout: Duration,
     prefix: String,
     script: Arc<Script>,
 }
 
 impl RedisLine {
-    pub fn new(conn: ConnectionManager, prefix: &str, timeout: Duration) -> Self {
+    pub fn new(conn: RedisConn, prefix: &str, timeout: Duration) -> Self {
         Self {
             conn,
             timeout,

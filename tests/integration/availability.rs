@@ -10,7 +10,7 @@ use boxoffice::domain::SeatStatus;
 use boxoffice::holds::HoldStore;
 use serde_json::{json, Value};
 
-use crate::common::{self, Backend, TestApp};
+use crate::common::{self, layout_indexes as indexes, Backend, EventStream, TestApp};
 
 both_backends!(
     layout_and_availability_follow_holds_sales_releases_and_cancellations,
@@ -29,22 +29,6 @@ mod postgres_only {
 }
 
 /// Seat label → index, by walking the layout's rows and runs in order.
-fn indexes(layout: &Value) -> HashMap<String, usize> {
-    let mut out = HashMap::new();
-    let mut index = 0;
-    for row in layout["rows"].as_array().expect("rows") {
-        let label = row["label"].as_str().expect("label");
-        for run in row["runs"].as_array().expect("runs") {
-            let (number, count) = (run[0].as_i64().expect("n"), run[2].as_i64().expect("c"));
-            for n in number..number + count {
-                out.insert(format!("{label}{n}"), index);
-                index += 1;
-            }
-        }
-    }
-    out
-}
-
 struct Seats {
     version: u64,
     statuses: Vec<SeatStatus>,
@@ -207,12 +191,6 @@ async fn layout_and_availability_follow_holds_sales_releases_and_cancellations(b
     assert!(back.statuses.iter().all(|s| *s == SeatStatus::Available));
 }
 
-/// A server-sent events client: the events as (name, id, data).
-struct EventStream {
-    body: reqwest::Response,
-    buffer: String,
-}
-
 impl EventStream {
     /// A stream as a browser opens it: the first request on a new connection, which the server
     /// takes over from hyper (`availability::stream::takeover`).
@@ -261,63 +239,7 @@ impl EventStream {
             None => assert_eq!(header("connection").as_deref(), Some("close")),
             Some(_) => assert_eq!(header("transfer-encoding").as_deref(), Some("chunked")),
         }
-        Self {
-            body: res,
-            buffer: String::new(),
-        }
-    }
-
-    /// The next event (skipping comments and the retry line), within `within`.
-    async fn next(&mut self, within: Duration) -> Option<(String, u64, Value)> {
-        let deadline = Instant::now() + within;
-        loop {
-            while let Some(end) = self.buffer.find("\n\n") {
-                let block: String = self.buffer.drain(..end + 2).collect();
-                let mut name = String::new();
-                let mut id = 0;
-                let mut data = String::new();
-                for line in block.lines() {
-                    if let Some(v) = line.strip_prefix("event: ") {
-                        name = v.to_owned();
-                    } else if let Some(v) = line.strip_prefix("id: ") {
-                        id = v.parse().expect("numeric id");
-                    } else if let Some(v) = line.strip_prefix("data: ") {
-                        data.push_str(v);
-                    }
-                }
-                if !name.is_empty() {
-                    return Some((name, id, serde_json::from_str(&data).expect("json data")));
-                }
-            }
-            let left = deadline.checked_duration_since(Instant::now())?;
-            match tokio::time::timeout(left, self.body.chunk()).await {
-                Ok(Ok(Some(chunk))) => self.buffer.push_str(&String::from_utf8_lossy(&chunk)),
-                _ => return None,
-            }
-        }
-    }
-
-    /// Waits for a `seats` event that sets `index` to `status`.
-    async fn until(&mut self, index: usize, status: &str, within: Duration) -> (u64, Instant) {
-        let deadline = Instant::now() + within;
-        loop {
-            let left = deadline
-                .checked_duration_since(Instant::now())
-                .unwrap_or_else(|| panic!("no event set seat {index} to {status}"));
-            let (name, id, data) = self
-                .next(left)
-                .await
-                .unwrap_or_else(|| panic!("no event set seat {index} to {status}"));
-            if name == "seats"
-                && data["changes"]
-                    .as_array()
-                    .expect("changes")
-                    .iter()
-                    .any(|c| c[0] == index && c[1] == status)
-            {
-                return (id, Instant::now());
-            }
-        }
+        Self::new(res)
     }
 }
 
@@ -387,7 +309,7 @@ async fn a_signed_in_stream_through_the_router_gets_the_same_events(backend: Bac
         panic!(
             "the resumed stream got no delta: resumed from {held_a}, availability at {now}, \
              the other stream's next event {more:?}, unread {:?}",
-            resumed.buffer
+            resumed.unread()
         );
     };
     assert_eq!(name, "seats");

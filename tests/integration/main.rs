@@ -14,6 +14,7 @@ mod bad_input;
 mod booking;
 mod catalog;
 mod catalog_cache;
+mod cluster;
 mod contract;
 mod hardening;
 mod launch_scale;

@@ -9,6 +9,7 @@ use boxoffice::app::AppState;
 use boxoffice::config::{DatabaseUrl, ServeConfig};
 use boxoffice::server::Application;
 
+use super::client::Api;
 use super::postgres::PgDatabase;
 use super::unique;
 
@@ -55,8 +56,8 @@ pub fn nats_url() -> String {
 /// A running server and a client for it.
 pub struct TestApp {
     pub addr: SocketAddr,
-    pub base: String,
-    pub client: reqwest::Client,
+    /// The node's API (`app.base`, `app.client`, `app.get(…)` through `Deref`).
+    pub api: Api,
     pub backend: Backend,
     pub data_dir: tempfile::TempDir,
     /// The PostgreSQL database's URL (a database of this test's own).
@@ -71,6 +72,14 @@ pub struct TestApp {
     database: Option<Arc<PgDatabase>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
 }
 
 impl TestApp {
@@ -122,13 +131,7 @@ impl TestApp {
         }));
         Self {
             addr,
-            base: format!("http://{addr}"),
-            // The server closes a keep-alive connection idle for its header timeout (10 s); a
-            // client that keeps one longer may send on it as it closes (`IncompleteMessage`).
-            client: reqwest::Client::builder()
-                .pool_idle_timeout(std::time::Duration::from_secs(4))
-                .build()
-                .expect("client"),
+            api: Api::new(format!("http://{addr}")),
             backend,
             data_dir,
             database_url: database.as_ref().map(|d| d.url.clone()),

@@ -7,6 +7,13 @@ use serde_json::{json, Value};
 use super::app::TestApp;
 use super::unique;
 
+/// The public API at `base`: one node, or a load balancer in front of several.
+#[derive(Debug, Clone)]
+pub struct Api {
+    pub base: String,
+    pub client: reqwest::Client,
+}
+
 /// The password of every user the harness registers.
 pub const PASSWORD: &str = "correct horse battery";
 
@@ -59,7 +66,20 @@ pub struct User {
     pub refresh_token: String,
 }
 
-impl TestApp {
+impl Api {
+    /// A client for the API at `base` (`http://host:port`).
+    pub fn new(base: String) -> Self {
+        Self {
+            base,
+            // The server closes a keep-alive connection idle for its header timeout (10 s); a
+            // client that keeps one longer may send on it as it closes (`IncompleteMessage`).
+            client: reqwest::Client::builder()
+                .pool_idle_timeout(std::time::Duration::from_secs(4))
+                .build()
+                .expect("client"),
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
@@ -186,6 +206,25 @@ impl TestApp {
         }
     }
 
+    pub async fn visitor(&self) -> User {
+        self.user(&[]).await
+    }
+
+    pub async fn organiser(&self) -> User {
+        self.user(&["organiser"]).await
+    }
+
+    pub async fn venue_owner(&self) -> User {
+        self.user(&["venue_owner"]).await
+    }
+}
+
+impl TestApp {
+    /// The answer's status, headers and JSON body.
+    pub async fn read(res: reqwest::Response) -> Resp {
+        Api::read(res).await
+    }
+
     /// `n` visitors created straight in the database with tokens minted by the app's own keys:
     /// for race tests that need many users quickly (registration is tested in tests/integration/auth.rs).
     pub async fn quick_users(&self, n: usize) -> Vec<User> {
@@ -216,17 +255,5 @@ impl TestApp {
             });
         }
         users
-    }
-
-    pub async fn visitor(&self) -> User {
-        self.user(&[]).await
-    }
-
-    pub async fn organiser(&self) -> User {
-        self.user(&["organiser"]).await
-    }
-
-    pub async fn venue_owner(&self) -> User {
-        self.user(&["venue_owner"]).await
     }
 }

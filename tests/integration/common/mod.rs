@@ -18,15 +18,19 @@
 #[macro_use]
 pub mod app;
 pub mod client;
+pub mod deployment;
 pub mod postgres;
 pub mod scenarios;
 pub mod services;
+pub mod stream;
 
 pub use app::*;
 pub use client::*;
+pub use deployment::*;
 pub use postgres::admin_database_url;
 pub use scenarios::*;
 pub use services::*;
+pub use stream::*;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

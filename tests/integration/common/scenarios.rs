@@ -3,8 +3,7 @@
 
 use serde_json::{json, Value};
 
-use super::app::TestApp;
-use super::client::{Resp, User};
+use super::client::{Api, Resp, User};
 
 /// Everything `live_show` made.
 pub struct Fixture {
@@ -15,7 +14,7 @@ pub struct Fixture {
     pub show: i64,
 }
 
-impl TestApp {
+impl Api {
     /// Onboards `small_venue_body()` (or `body`) and returns its id.
     pub async fn venue(&self, owner: &User, body: Value) -> i64 {
         self.post("/api/v1/venues", Some(&owner.token), body)

@@ -141,6 +141,101 @@ pub struct ReceivedMail {
     pub data: String,
 }
 
+/// A Redis Cluster of three masters (no replicas), each a `redis-server` of this test's own,
+/// its slots spread by `redis-cli --cluster create` as an operator would.
+pub struct RedisCluster {
+    children: Vec<std::process::Child>,
+    pub ports: Vec<u16>,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisCluster {
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("dir");
+        let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let mut children = Vec::new();
+        for port in &ports {
+            let child = std::process::Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no"])
+                .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "5000"])
+                .arg("--cluster-config-file")
+                .arg(dir.path().join(format!("nodes-{port}.conf")))
+                .arg("--dir")
+                .arg(dir.path())
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("redis-server is installed");
+            children.push(child);
+        }
+        let cluster = Self {
+            children,
+            ports,
+            _dir: dir,
+        };
+        for port in &cluster.ports {
+            assert!(wait_for_port(*port).await, "cluster node on {port}");
+        }
+        let created = std::process::Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(cluster.ports.iter().map(|p| format!("127.0.0.1:{p}")))
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .expect("redis-cli");
+        assert!(
+            created.status.success(),
+            "redis-cli --cluster create: {}",
+            String::from_utf8_lossy(&created.stdout)
+        );
+        // Every node agrees the cluster is up.
+        for port in &cluster.ports {
+            let ok = eventually(std::time::Duration::from_secs(20), || async {
+                let info: String = redis::cmd("CLUSTER")
+                    .arg("INFO")
+                    .query_async(&mut cluster.node(*port).await)
+                    .await
+                    .ok()?;
+                info.contains("cluster_state:ok").then_some(())
+            })
+            .await;
+            assert!(
+                ok.is_some(),
+                "cluster node {port} never reached cluster_state:ok"
+            );
+        }
+        cluster
+    }
+
+    /// The deployment's `REDIS_URL`: `redis+cluster://` and the seed nodes.
+    pub fn url(&self) -> String {
+        let nodes: Vec<String> = self
+            .ports
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect();
+        format!("redis+cluster://{}", nodes.join(","))
+    }
+
+    /// A plain connection to one master (no redirections followed).
+    pub async fn node(&self, port: u16) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(format!("redis://127.0.0.1:{port}"))
+            .expect("url")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("cluster node")
+    }
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// A minimal SMTP server run by the test harness: it speaks enough SMTP for a real client
 /// (EHLO, MAIL, RCPT, DATA, RSET, NOOP, QUIT) and keeps every message it receives.
 pub struct SmtpSink {
