@@ -9,7 +9,9 @@
 # Environment: NODES (1), SEATS, USERS, CONCURRENCY, SECONDS, ADMIT (per minute), BIN (the
 # release binary the nodes run), CLIENT (the binary that runs the bench; BIN by default), PG
 # (server URL without database), GROUP (true: group commit on), DATA_ROOT (where each node's
-# data dir goes: /dev/shm, a tmpfs, by default; see below).
+# data dir goes: /dev/shm, a tmpfs, by default; see below), REDIS_CLUSTER (1: the nodes use a
+# three-master Redis Cluster started here on ports 17001-17003, `redis+cluster://`, instead of
+# the Redis on 6379).
 #
 # Without SMTP_URL a node writes each confirmation email as an .eml file under its data dir.
 # That outbox stands in for the SMTP relay a deployment has. On this machine's ext4, creating
@@ -40,6 +42,32 @@ redis-cli --scan --pattern '{bench:*' | xargs -r -n 1000 redis-cli del >/dev/nul
 DATA_ROOT=${DATA_ROOT:-/dev/shm}
 [ -d "$DATA_ROOT" ] && [ -w "$DATA_ROOT" ] || DATA_ROOT=/tmp
 rm -rf "$DATA_ROOT"/boxoffice-bench-node-*
+REDIS_URL=redis://127.0.0.1:6379
+cluster_dir="$DATA_ROOT/boxoffice-bench-redis-cluster"
+stop_cluster() {
+  for p in 17001 17002 17003; do redis-cli -p "$p" shutdown nosave >/dev/null 2>&1 || true; done
+  rm -rf "$cluster_dir"
+}
+if [ "${REDIS_CLUSTER:-0}" = 1 ]; then
+  stop_cluster
+  mkdir -p "$cluster_dir"
+  for p in 17001 17002 17003; do
+    redis-server --port "$p" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes \
+      --cluster-enabled yes --cluster-config-file "$cluster_dir/nodes-$p.conf" \
+      --dir "$cluster_dir" --logfile "$cluster_dir/$p.log"
+  done
+  for p in 17001 17002 17003; do
+    for _ in $(seq 1 50); do redis-cli -p "$p" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  done
+  redis-cli --cluster create 127.0.0.1:17001 127.0.0.1:17002 127.0.0.1:17003 \
+    --cluster-replicas 0 --cluster-yes >/dev/null
+  for p in 17001 17002 17003; do
+    for _ in $(seq 1 100); do
+      redis-cli -p "$p" cluster info | grep -q cluster_state:ok && break; sleep 0.1
+    done
+  done
+  REDIS_URL=redis+cluster://127.0.0.1:17001,127.0.0.1:17002,127.0.0.1:17003
+fi
 pids=()
 urls=()
 for n in $(seq 1 "$NODES"); do
@@ -47,16 +75,16 @@ for n in $(seq 1 "$NODES"); do
   # Without the per-request access log (tower_http at info), as in the figures before it
   # existed; RUST_LOG overrides.
   RUST_LOG=${RUST_LOG:-info,sqlx=warn,tower_http=warn} "$BIN" serve --bind "127.0.0.1:$port" --no-demo --rate-limits false \
-    --group-commit "${GROUP:-true}" --database-url "$PG/$DB" --redis-url redis://127.0.0.1:6379 \
+    --group-commit "${GROUP:-true}" --database-url "$PG/$DB" --redis-url "$REDIS_URL" \
     --data-dir "$DATA_ROOT/boxoffice-bench-node-$n" --redis-prefix bench --nats-url nats://127.0.0.1:4222 --nats-stream BENCH \
     --nats-subject-prefix bench --jwt-secret "$SECRET" >"/tmp/boxoffice-bench-$n.log" 2>&1 &
   pids+=($!)
   urls+=("http://127.0.0.1:$port")
   for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.2; done
 done
-trap 'kill "${pids[@]}" 2>/dev/null || true; sleep 0.5; rm -rf "$DATA_ROOT"/boxoffice-bench-node-*' EXIT
+trap 'kill "${pids[@]}" 2>/dev/null || true; sleep 0.5; rm -rf "$DATA_ROOT"/boxoffice-bench-node-*; [ "${REDIS_CLUSTER:-0}" = 1 ] && stop_cluster' EXIT
 url=$(IFS=,; echo "${urls[*]}")
-echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; nodes: $NODES"
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; nodes: $NODES; Redis: $REDIS_URL"
 cpu_before=("$(cpu_of_nodes)" "$(cpu_of postgres)" "$(cpu_of redis-server)" "$(cpu_of nats-server)")
 run_started=$(date +%s.%N)
 case "$MODE" in

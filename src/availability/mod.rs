@@ -230,8 +230,12 @@ impl Availability {
                 let holds = self.holds.clone();
                 let show_id = live.map.show_id;
                 tokio::spawn(async move {
-                    if let Err(e) = holds.expire(show_id, &due).await {
-                        tracing::warn!(error = %e, show_id, "cannot announce hold expiries; will retry");
+                    match holds.expire(show_id, &due).await {
+                        Ok(ended) => metrics::counter!("boxoffice_holds_expired_total")
+                            .increment(ended as u64),
+                        Err(e) => {
+                            tracing::warn!(error = %e, show_id, "cannot announce hold expiries; will retry");
+                        }
                     }
                 });
             }

@@ -114,10 +114,12 @@ impl MemoryHolds {
         self.lock().bought.insert((show_id, user_id), bought);
     }
 
-    pub fn expire(&self, show_id: i64, candidates: &[(String, i64, i64)]) {
+    /// Ends the due holds among `candidates`; returns how many it ended.
+    pub fn expire(&self, show_id: i64, candidates: &[(String, i64, i64)]) -> usize {
         let now_ms = Utc::now().timestamp_millis();
         let mut inner = self.lock();
         let mut changes = Vec::new();
+        let mut ended = 0;
         if let Some(seats) = inner.shows.get_mut(&show_id) {
             for (label, user_id, expires_ms) in candidates {
                 if *expires_ms > now_ms {
@@ -134,6 +136,7 @@ impl MemoryHolds {
                     }
                     Some(_) => {
                         seats.remove(label);
+                        ended += 1;
                     }
                     None => {}
                 }
@@ -150,6 +153,7 @@ impl MemoryHolds {
             );
         }
         inner.announce(&self.feed, show_id, changes);
+        ended
     }
 
     /// Drops every hold, as a restarted process would (used by the tests that prove the

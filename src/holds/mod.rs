@@ -170,21 +170,19 @@ impl HoldStore {
     /// Ends the holds among `candidates` (label, holder, expiry in ms) whose time has passed
     /// and announces them; a seat someone holds again meanwhile is left alone. Every node calls
     /// this for the expiries it has seen, so an expiry is announced even if the node that made
-    /// the hold is gone; the second caller finds nothing left to do.
+    /// the hold is gone; the second caller finds nothing left to do. Returns how many holds
+    /// this call ended (each expiry is counted once, by the node that ended it).
     pub async fn expire(
         &self,
         show_id: i64,
         candidates: &[(String, i64, i64)],
-    ) -> Result<(), HoldStoreError> {
+    ) -> Result<usize, HoldStoreError> {
         if candidates.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         match self {
             Self::Redis(s) => s.expire(show_id, candidates).await,
-            Self::Memory(s) => {
-                s.expire(show_id, candidates);
-                Ok(())
-            }
+            Self::Memory(s) => Ok(s.expire(show_id, candidates)),
         }
     }
 

@@ -372,7 +372,7 @@ impl RedisHolds {
         &self,
         show_id: i64,
         candidates: &[(String, i64, i64)],
-    ) -> Result<(), HoldStoreError> {
+    ) -> Result<usize, HoldStoreError> {
         let mut inv = self.scripts.expire.prepare_invoke();
         inv.key(self.holds_key(show_id))
             .key(self.version_key(show_id));
@@ -384,8 +384,8 @@ impl RedisHolds {
             inv.arg(label).arg(user_id).arg(expires_ms);
         }
         let mut conn = self.conn.clone();
-        let _: i64 = self.bounded(inv.invoke_async(&mut conn)).await?;
-        Ok(())
+        let ended: i64 = self.bounded(inv.invoke_async(&mut conn)).await?;
+        Ok(usize::try_from(ended).unwrap_or(0))
     }
 
     pub async fn hold(&self, req: &HoldRequest<'_>) -> Result<HoldOutcome, HoldStoreError> {

@@ -113,6 +113,22 @@ fn describe() {
         "boxoffice_live_shows",
         "Shows whose live availability this node keeps in memory."
     );
+    describe_counter!(
+        "boxoffice_holds_expired_total",
+        "Seat holds that ran out unbooked, counted by the node that ended them."
+    );
+    describe_gauge!(
+        "boxoffice_queue_waiting",
+        "Visitors in a show's waiting room not yet admitted, as of this node's last read of it."
+    );
+    describe_gauge!(
+        "boxoffice_queue_admitted",
+        "Visitors a show's waiting room has admitted, as of this node's last read of it."
+    );
+    describe_gauge!(
+        "boxoffice_search_index_synced_timestamp_seconds",
+        "When this node's search index last applied every catalog change (Unix time)."
+    );
 }
 
 /// Records each request's duration under its route template (never the raw path, so the

@@ -104,6 +104,16 @@ pub struct LineStats {
 const ALGORITHM: &str =
     "place = feistel_sha256(seed, pre_queue_size, arrival) + 1, see docs/ARCHITECTURE.md";
 
+/// The line's length and admissions as of `reading`, for `/metrics`: updated on every join,
+/// status read and organiser read (a waiting room with visitors is read several times a second).
+fn record_line(show_id: i64, reading: &Reading) {
+    let admitted = reading.admitted().min(reading.joined);
+    let show = show_id.to_string();
+    metrics::gauge!("boxoffice_queue_waiting", "show_id" => show.clone())
+        .set((reading.joined - admitted) as f64);
+    metrics::gauge!("boxoffice_queue_admitted", "show_id" => show).set(admitted as f64);
+}
+
 pub fn room_config(show: &SaleShow) -> RoomConfig {
     RoomConfig {
         show_id: show.show_id,
@@ -226,6 +236,7 @@ impl WaitingRoom {
                 }
             }
         }
+        record_line(show.show_id, &reading);
         Ok(self.describe(show, user, seq, &reading, pass_ms))
     }
 
@@ -278,6 +289,7 @@ impl WaitingRoom {
     pub async fn stats(&self, show: &SaleShow) -> ApiResult<LineStats> {
         let config = room_config(show);
         let reading = self.line.step(&config, None, Step::Read).await?;
+        record_line(show.show_id, &reading);
         let admitted = if reading.pre.is_some() {
             reading.admitted().min(reading.joined)
         } else {

@@ -229,9 +229,9 @@ impl crate::workers::Worker for Indexer {
     const NAME: &'static str = "search indexer";
 
     async fn step(&mut self) -> anyhow::Result<usize> {
-        if self.last_sweep.elapsed() > Duration::from_secs(300) {
+        let applied = if self.last_sweep.elapsed() > Duration::from_secs(300) {
             self.last_sweep = std::time::Instant::now();
-            rebuild(&self.state.db, &self.index, &self.dir).await
+            rebuild(&self.state.db, &self.index, &self.dir).await?
         } else {
             sync_once(
                 &self.state.db,
@@ -239,7 +239,12 @@ impl crate::workers::Worker for Indexer {
                 &self.dir,
                 Some(&self.state.catalog),
             )
-            .await
-        }
+            .await?
+        };
+        // Each step applies everything the outbox had gained: the index is as fresh as this
+        // step's time (alert on `time() - boxoffice_search_index_synced_timestamp_seconds`).
+        metrics::gauge!("boxoffice_search_index_synced_timestamp_seconds")
+            .set(chrono::Utc::now().timestamp_millis() as f64 / 1000.0);
+        Ok(applied)
     }
 }

@@ -756,4 +756,60 @@ async fn metrics_describe_requests_by_route_and_the_sales(backend: Backend) {
     // No secret or personal data: not a token, not an email address.
     assert!(!after.contains(&buyer.token));
     assert!(!after.contains('@'));
+
+    // A hold that runs out is counted once; a waiting room says how many wait and were let in;
+    // the search index says when it last caught up.
+    let expired_before = sample(&after, "boxoffice_holds_expired_total");
+    app.patch(
+        &format!("/api/v1/shows/{show}"),
+        Some(&fixture.organiser.token),
+        json!({ "hold_seconds": 2 }),
+    )
+    .await
+    .expect(200);
+    // The node follows the show (as for a visitor looking at its map), so it sees the expiry.
+    app.get(&format!("/api/v1/shows/{show}/availability"), None)
+        .await
+        .expect(200);
+    app.reserve(&other, show, &["C9"]).await.expect(202);
+    app.patch(
+        &format!("/api/v1/shows/{show}"),
+        Some(&fixture.organiser.token),
+        json!({ "queue": { "enabled": true, "admit_per_minute": 1 } }),
+    )
+    .await
+    .expect(200);
+    let (first, second) = (app.buyer().await, app.buyer().await);
+    for fan in [&first, &second] {
+        app.post(
+            &format!("/api/v1/shows/{show}/queue/join"),
+            Some(&fan.token),
+            json!({}),
+        )
+        .await
+        .expect(200);
+    }
+    let later = common::eventually(Duration::from_secs(10), || async {
+        // Tests share the recorder and SQLite show ids repeat across tests: a status read just
+        // before the scrape makes this show's gauges this test's.
+        app.get(
+            &format!("/api/v1/shows/{show}/queue/status"),
+            Some(&second.token),
+        )
+        .await
+        .expect(200);
+        let text = scrape(&app).await;
+        (sample(&text, "boxoffice_holds_expired_total") > expired_before).then_some(text)
+    })
+    .await
+    .expect("the expired hold is counted");
+    let line = format!("{{show_id=\"{show}\"}}");
+    let waiting = sample(&later, &format!("boxoffice_queue_waiting{line}"));
+    let admitted = sample(&later, &format!("boxoffice_queue_admitted{line}"));
+    assert_eq!(waiting + admitted, 2.0, "{later}");
+    assert!(
+        waiting >= 1.0,
+        "one a minute: the second still waits; {later}"
+    );
+    assert!(later.contains("boxoffice_search_index_synced_timestamp_seconds "));
 }
