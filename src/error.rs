@@ -41,6 +41,37 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, as the OpenAPI document lists them.
+    pub const ALL: [ErrorCode; 27] = [
+        Self::InvalidRequest,
+        Self::Unauthorized,
+        Self::Forbidden,
+        Self::NotFound,
+        Self::ShowNotFound,
+        Self::MethodNotAllowed,
+        Self::InvalidState,
+        Self::Conflict,
+        Self::EmailTaken,
+        Self::SeatLocked,
+        Self::SeatNotAvailable,
+        Self::HoldExpired,
+        Self::SeatLimitExceeded,
+        Self::QueuePassRequired,
+        Self::PaymentDeclined,
+        Self::IdempotencyKeyReused,
+        Self::IdempotencyInProgress,
+        Self::InvalidTicket,
+        Self::AlreadyCheckedIn,
+        Self::PayloadTooLarge,
+        Self::UnsupportedMediaType,
+        Self::RequestTimeout,
+        Self::UriTooLong,
+        Self::HeadersTooLarge,
+        Self::RateLimited,
+        Self::Internal,
+        Self::Unavailable,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::InvalidRequest => "INVALID_REQUEST",

@@ -51,6 +51,8 @@ enum Command {
     Reindex(ServeConfig),
     /// Run an onsale benchmark against a running server.
     Bench(boxoffice::bench::BenchConfig),
+    /// Print the OpenAPI 3.1 document of the API (as `GET /api/v1/openapi.json` serves it).
+    Openapi,
     /// Administration.
     Admin {
         #[command(subcommand)]
@@ -96,6 +98,10 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(config) => serve(config).await,
         Command::Bench(config) => boxoffice::bench::run(config).await,
+        Command::Openapi => {
+            println!("{}", boxoffice::router::openapi().to_pretty_json()?);
+            Ok(())
+        }
         Command::Reindex(config) => {
             let state = open_state(&config).await?;
             let dir = config.storage.data_dir.join("search-index");

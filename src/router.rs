@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderName, Request, StatusCode};
+use axum::http::{header, HeaderName, Request, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{middleware, Json, Router};
@@ -18,6 +18,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tower_http::LatencyUnit;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::app::AppState;
 use crate::config::ServeConfig;
@@ -54,23 +55,13 @@ pub fn router(state: AppState, limits: RequestLimits, metrics: MetricsRoute) -> 
     // Installed before the first request, so every request is counted.
     crate::http::metrics::handle();
     let request_id = HeaderName::from_static("x-request-id");
-    let mut routes = Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz));
+    let mut routes = Router::new();
     if metrics == MetricsRoute::Public {
         routes = routes.route("/metrics", get(crate::http::metrics::metrics));
     }
+    let (api, _) = api().split_for_parts();
     routes
-        .merge(crate::auth::router())
-        .merge(crate::venues::router())
-        .merge(crate::catalog::router())
-        .merge(crate::availability::router())
-        .merge(crate::holds::router())
-        .merge(crate::queue::router())
-        .merge(crate::booking::router())
-        .merge(crate::tickets::router())
-        .merge(crate::notify::webhooks::router())
-        .merge(crate::search::router())
+        .merge(api)
         .merge(crate::web::router())
         .fallback(crate::http::not_found)
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
@@ -135,6 +126,54 @@ pub fn router(state: AppState, limits: RequestLimits, metrics: MetricsRoute) -> 
         .with_state(state)
 }
 
+/// Every API route, each registered with its OpenAPI description (`crate::http::openapi`).
+pub fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(utoipa_axum::routes!(healthz))
+        .routes(utoipa_axum::routes!(readyz))
+        .routes(utoipa_axum::routes!(openapi_json))
+        .merge(crate::auth::router())
+        .merge(crate::venues::router())
+        .merge(crate::catalog::router())
+        .merge(crate::availability::router())
+        .merge(crate::holds::router())
+        .merge(crate::queue::router())
+        .merge(crate::booking::router())
+        .merge(crate::tickets::router())
+        .merge(crate::notify::webhooks::router())
+        .merge(crate::search::router())
+}
+
+/// The OpenAPI document of [`api`], completed by `crate::http::openapi::document`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, document) = api().split_for_parts();
+    crate::http::openapi::document(document)
+}
+
+/// This API's OpenAPI 3.1 document (generated from the handlers and their types).
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "operations",
+    responses((status = 200, description = "The document", body = serde_json::Value)))]
+async fn openapi_json() -> impl IntoResponse {
+    static DOCUMENT: std::sync::OnceLock<bytes::Bytes> = std::sync::OnceLock::new();
+    let body = DOCUMENT.get_or_init(|| match serde_json::to_vec(&openapi()) {
+        Ok(json) => bytes::Bytes::from(json),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot serialise the OpenAPI document");
+            bytes::Bytes::from_static(b"{}")
+        }
+    });
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        body.clone(),
+    )
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "`{\"status\":\"ok\"}`", body = serde_json::Value)))]
 async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
@@ -154,6 +193,13 @@ async fn probe<E: std::fmt::Display>(
     }
 }
 
+/// Readiness: the database, the hold store and the bus answer (each within 2 s); the outbox's
+/// backlog and lag.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "Ready: `status`, `checks` per dependency, `outbox`", body = serde_json::Value),
+        (status = 503, description = "A dependency is unreachable (`Retry-After`)", body = serde_json::Value),
+    ))]
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let (db, holds) = tokio::join!(
         probe("database", state.db.ping()),

@@ -3,11 +3,13 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use chrono::Utc;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::store::{self, Rotation};
 use super::tokens::{hash_refresh_token, random_token};
@@ -17,21 +19,30 @@ use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::auth::{AuthUser, MaybeUser};
 use crate::http::json::ApiJson;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/auth/register", post(register))
-        .route("/api/v1/auth/login", post(login))
-        .route("/api/v1/auth/refresh_token", post(refresh))
-        .route("/api/v1/auth/logout", post(logout))
-        .route("/api/v1/me", get(me))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(me))
 }
 
-#[derive(Deserialize)]
+const TAG: &str = "accounts";
+
+/// A new account.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RegisterBody {
+    #[schema(format = Email, example = "asha@example.com")]
     email: String,
+    /// 8 to 128 characters.
+    #[schema(min_length = 8, max_length = 128)]
     password: String,
+    /// 1 to 100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     name: String,
+    /// Among `user`, `organiser`, `venue_owner` (`admin` is granted only by the CLI).
     #[serde(default)]
     roles: Vec<String>,
 }
@@ -57,6 +68,12 @@ pub fn check_password(password: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Creates an account (role `user`, plus any asked for among `organiser` and `venue_owner`).
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = TAG, request_body = RegisterBody,
+    responses(
+        (status = 201, description = "Created", body = store::User),
+        (status = 409, description = "`EMAIL_TAKEN`", body = crate::http::openapi::ErrorBody),
+    ))]
 async fn register(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<RegisterBody>,
@@ -103,13 +120,33 @@ async fn register(
     Ok((StatusCode::CREATED, Json(user)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LoginBody {
     email: String,
     password: String,
 }
 
+/// An access token and a refresh token.
+#[derive(Serialize, ToSchema)]
+struct Tokens {
+    /// A JWT to send as `Authorization: Bearer …`.
+    access_token: String,
+    /// Always `Bearer`.
+    token_type: &'static str,
+    /// Seconds the access token is valid for.
+    expires_in: i64,
+    /// Single use: `POST /api/v1/auth/refresh_token` answers a new pair for it.
+    refresh_token: String,
+}
+
+/// Signs in (limited per address and per account).
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = TAG, request_body = LoginBody,
+    responses(
+        (status = 200, description = "Signed in", body = Tokens),
+        (status = 401, description = "`UNAUTHORIZED`: wrong email or password", body = crate::http::openapi::ErrorBody),
+        (status = 429, description = "`RATE_LIMITED`", body = crate::http::openapi::ErrorBody),
+    ))]
 async fn login(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<LoginBody>,
@@ -136,11 +173,7 @@ async fn login(
 }
 
 /// Issues an access token and a new refresh token in `family`.
-async fn issue_pair(
-    state: &AppState,
-    user_id: i64,
-    family: &str,
-) -> ApiResult<Json<serde_json::Value>> {
+async fn issue_pair(state: &AppState, user_id: i64, family: &str) -> ApiResult<Json<Tokens>> {
     let refresh = format!("rt_{}", random_token(32));
     let expires = Utc::now() + chrono::Duration::days(state.settings.refresh_token_days);
     store::insert_refresh_token(
@@ -158,25 +191,32 @@ async fn token_response(
     state: &AppState,
     user_id: i64,
     refresh: String,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<Tokens>> {
     let roles = store::roles_of(&state.db, user_id).await?;
     let access = state
         .tokens
         .issue(user_id, &roles, Utc::now().timestamp())?;
-    Ok(Json(json!({
-        "access_token": access,
-        "token_type": "Bearer",
-        "expires_in": state.tokens.access_seconds,
-        "refresh_token": refresh,
-    })))
+    Ok(Json(Tokens {
+        access_token: access,
+        token_type: "Bearer",
+        expires_in: state.tokens.access_seconds,
+        refresh_token: refresh,
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RefreshBody {
     refresh_token: String,
 }
 
+/// Trades a refresh token for a new pair (the old one is spent; presenting a spent one again
+/// revokes its whole family, except within a short grace for concurrent tabs).
+#[utoipa::path(post, path = "/api/v1/auth/refresh_token", tag = TAG, request_body = RefreshBody,
+    responses(
+        (status = 200, description = "A new pair", body = Tokens),
+        (status = 401, description = "`UNAUTHORIZED`", body = crate::http::openapi::ErrorBody),
+    ))]
 async fn refresh(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<RefreshBody>,
@@ -216,7 +256,7 @@ async fn refresh(
     }
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LogoutBody {
     refresh_token: Option<String>,
@@ -224,6 +264,13 @@ struct LogoutBody {
 
 /// Revokes the presented refresh token's family, or with only a Bearer token every refresh
 /// token of the caller.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = TAG,
+    request_body(content = Option<LogoutBody>, description = "Optional: the refresh token to revoke"),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 204, description = "Signed out"),
+        (status = 401, description = "`UNAUTHORIZED`: neither a refresh token nor a Bearer token", body = crate::http::openapi::ErrorBody),
+    ))]
 async fn logout(
     State(state): State<AppState>,
     MaybeUser(user): MaybeUser,
@@ -244,6 +291,12 @@ async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The signed-in user.
+#[utoipa::path(get, path = "/api/v1/me", tag = TAG, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller", body = store::User),
+        (status = 401, description = "`UNAUTHORIZED`", body = crate::http::openapi::ErrorBody),
+    ))]
 async fn me(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<store::User>> {
     store::find_user(&state.db, user.user_id)
         .await?

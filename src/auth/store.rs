@@ -7,7 +7,7 @@ use crate::store::Db;
 use crate::{with_db, with_primary_read};
 
 /// A user as `/me` shows it.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct User {
     pub user_id: i64,
     pub email: String,

@@ -54,6 +54,31 @@ pub struct Delta {
     pub event: Bytes,
 }
 
+/// `GET /api/v1/shows/{id}/availability` (and the stream's `snapshot` event): every seat's
+/// status at `version`, 2 bits a seat in seat index order (`0` available, `1` held, `2` sold,
+/// `3` blocked; seat `i` in byte `i / 4` at bits `2 * (i % 4)`), base64.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct AvailabilityBody {
+    show_id: i64,
+    /// Grows with every change; the stream's event ids.
+    version: u64,
+    /// `2bit-base64`.
+    encoding: &'static str,
+    seat_count: usize,
+    seats: String,
+    sections: Vec<SectionCounts>,
+}
+
+/// A section's seats by status.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct SectionCounts {
+    name: String,
+    available: u32,
+    held: u32,
+    sold: u32,
+    blocked: u32,
+}
+
 /// A rendered snapshot of one version.
 #[derive(Debug)]
 pub struct Snapshot {
@@ -462,25 +487,27 @@ impl ShowLive {
                 section[c as usize & 3] += 1;
             }
         }
-        let sections: Vec<serde_json::Value> = self
+        let sections = self
             .map
             .sections
             .iter()
             .zip(&counts)
-            .map(|(s, c)| {
-                serde_json::json!({
-                    "name": s.name, "available": c[0], "held": c[1], "sold": c[2], "blocked": c[3],
-                })
+            .map(|(s, c)| SectionCounts {
+                name: s.name.clone(),
+                available: c[0],
+                held: c[1],
+                sold: c[2],
+                blocked: c[3],
             })
             .collect();
-        let body = serde_json::json!({
-            "show_id": self.map.show_id,
-            "version": inner.version,
-            "encoding": ENCODING,
-            "seat_count": n,
-            "seats": base64::engine::general_purpose::STANDARD.encode(&packed),
-            "sections": sections,
-        });
+        let body = AvailabilityBody {
+            show_id: self.map.show_id,
+            version: inner.version,
+            encoding: ENCODING,
+            seat_count: n,
+            seats: base64::engine::general_purpose::STANDARD.encode(&packed),
+            sections,
+        };
         let json = serde_json::to_vec(&body).unwrap_or_default();
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         let gzip = gz

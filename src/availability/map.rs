@@ -22,11 +22,13 @@ use super::store::{MapShow, SeatRow, SectionRow};
 use crate::money::Currency;
 
 /// One priced section of the map.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MapSection {
     pub name: String,
     pub colour: String,
     pub priority: i32,
+    /// In major units of the show's currency.
+    #[schema(value_type = f64)]
     pub price: serde_json::Number,
     #[serde(skip)]
     pub price_minor: i64,
@@ -44,14 +46,30 @@ pub struct MapSeat {
     pub accessible: bool,
 }
 
-#[derive(Debug, Serialize)]
-struct Row {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct Row {
+    /// The section's index in `sections`.
     section: u16,
     label: String,
     y: i32,
+    /// `[first seat number, first seat index, count]`: consecutive numbers at consecutive
+    /// indexes.
+    #[schema(value_type = Vec<Vec<i32>>)]
     runs: Vec<[i32; 3]>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     accessible: Vec<i32>,
+}
+
+/// `GET /api/v1/shows/{id}/layout`: the seat map, sections then rows; seat `i` of the
+/// availability is the `i`-th seat of the rows' runs.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct LayoutBody {
+    show_id: i64,
+    venue_id: i64,
+    seat_count: usize,
+    currency: String,
+    sections: Vec<MapSection>,
+    rows: Vec<Row>,
 }
 
 /// The immutable map of a live show.
@@ -137,14 +155,14 @@ impl SeatMap {
                 accessible: seat.accessible,
             });
         }
-        let layout = serde_json::json!({
-            "show_id": show.show_id,
-            "venue_id": show.venue_id,
-            "seat_count": map_seats.len(),
-            "currency": show.currency,
-            "sections": sections,
-            "rows": rows,
-        });
+        let layout = LayoutBody {
+            show_id: show.show_id,
+            venue_id: show.venue_id,
+            seat_count: map_seats.len(),
+            currency: show.currency.clone(),
+            sections: sections.clone(),
+            rows,
+        };
         let layout_json = Bytes::from(serde_json::to_vec(&layout).unwrap_or_default());
         let etag = {
             use sha2::{Digest, Sha256};

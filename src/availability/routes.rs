@@ -16,23 +16,34 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 use futures_util::stream::{self, StreamExt};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/shows/{show_id}/layout", get(layout))
-        .route("/api/v1/shows/{show_id}/availability", get(availability))
-        .route("/api/v1/shows/{show_id}/seats/stream", get(stream))
-        .route("/api/v1/shows/{show_id}/holds/mine", get(my_holds))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(layout))
+        .routes(routes!(availability))
+        .routes(routes!(stream))
+        .routes(routes!(my_holds))
 }
+
+const TAG: &str = "seat map";
 
 /// How long caches may keep a layout: it never changes once the show is live.
 const LAYOUT_MAX_AGE: u32 = 86_400;
 
 /// The seat map: sections with prices, rows as runs of seats, in seat index order.
+#[utoipa::path(get, path = "/api/v1/shows/{show_id}/layout", tag = TAG,
+    params(("show_id" = i64, Path, description = "A live (or past) show")),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The layout (immutable: `ETag`, cached a day)", body = super::map::LayoutBody),
+        (status = 304, description = "Not modified (`If-None-Match`)"),
+        (status = 404, description = "`SHOW_NOT_FOUND`", body = crate::http::openapi::ErrorBody),
+    ))]
 async fn layout(
     State(state): State<AppState>,
     CatalogReader(reader): CatalogReader,
@@ -70,6 +81,13 @@ fn header_value(s: &str) -> HeaderValue {
 }
 
 /// Every seat's status, packed, with the version it is at and counts per section.
+#[utoipa::path(get, path = "/api/v1/shows/{show_id}/availability", tag = TAG,
+    params(("show_id" = i64, Path, description = "A live (or past) show")),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Every seat's status (gzip when accepted)", body = super::live::AvailabilityBody),
+        (status = 404, description = "`SHOW_NOT_FOUND`", body = crate::http::openapi::ErrorBody),
+    ))]
 async fn availability(
     State(state): State<AppState>,
     CatalogReader(_reader): CatalogReader,
@@ -106,6 +124,16 @@ async fn availability(
 /// than its backlog is dropped and reconnects; a heartbeat comment goes out when idle. Plain
 /// requests on a new connection are usually served by `stream::takeover` instead, with the same
 /// events.
+#[utoipa::path(get, path = "/api/v1/shows/{show_id}/seats/stream", tag = TAG,
+    params(
+        ("show_id" = i64, Path, description = "A live (or past) show"),
+        ("Last-Event-ID" = Option<u64>, Header, description = "The last version received: resumes with the changes since"),
+    ),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "`text/event-stream`: `snapshot` (data: the availability body) or the missed `seats` events, then a `seats` event (data: `{\"version\",\"changes\":[[seat index, status]…]}`) per change batch; `retry:` hints; a comment as heartbeat", content_type = "text/event-stream", body = String),
+        (status = 404, description = "`SHOW_NOT_FOUND`", body = crate::http::openapi::ErrorBody),
+    ))]
 async fn stream(
     State(state): State<AppState>,
     CatalogReader(_reader): CatalogReader,
@@ -135,6 +163,14 @@ async fn stream(
 }
 
 /// The seats the caller holds for the show, and when the first of those holds ends.
+#[utoipa::path(get, path = "/api/v1/shows/{show_id}/holds/mine", tag = TAG,
+    params(("show_id" = i64, Path, description = "The show")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's held seats", body = MyHolds),
+        (status = 401, description = "`UNAUTHORIZED`", body = crate::http::openapi::ErrorBody),
+        (status = 404, description = "`SHOW_NOT_FOUND`", body = crate::http::openapi::ErrorBody),
+    ))]
 async fn my_holds(
     State(state): State<AppState>,
     user: AuthUser,
@@ -145,11 +181,20 @@ async fn my_holds(
     let expires_at = soonest
         .and_then(chrono::DateTime::from_timestamp_millis)
         .map(|t| local_rfc3339_millis(t, chrono_tz::Tz::UTC));
-    crate::http::cache::no_store_json(&json!({
-        "show_id": show_id,
-        "seat_ids": seats,
-        "expires_at": expires_at,
-    }))
+    crate::http::cache::no_store_json(&MyHolds {
+        show_id,
+        seat_ids: seats,
+        expires_at,
+    })
+}
+
+/// The caller's holds on a show.
+#[derive(Serialize, ToSchema)]
+struct MyHolds {
+    show_id: i64,
+    seat_ids: Vec<String>,
+    /// When the first of them ends (UTC); null without holds.
+    expires_at: Option<String>,
 }
 
 /// The per-seat list of a live (or past) show from this node's state, in seat index order:

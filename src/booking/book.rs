@@ -25,14 +25,16 @@ use crate::inventory::{
 use crate::money::Currency;
 use crate::payments::{record_capture, settle_refund, CaptureRecord, PaymentError};
 
-#[derive(Deserialize, serde::Serialize)]
+#[derive(Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentBody {
+    /// `card`.
     pub method: String,
+    /// The sandbox card token: `tok_visa` pays, `tok_declined` is declined.
     pub token: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BookBody {
     pub show_id: i64,
@@ -90,6 +92,27 @@ fn replay(body: String) -> Response {
 }
 
 #[tracing::instrument(skip_all, fields(show_id = body.show_id, user_id = user.user_id))]
+/// Books held seats: authorizes the payment, then in one transaction takes the seats (all or
+/// none), records the booking, tickets and outbox event, and captures. Idempotent per
+/// `Idempotency-Key`: a retry answers the first answer (`Idempotent-Replayed: true`); the same
+/// key with another body is refused.
+#[utoipa::path(post, path = "/api/v1/book", tag = "booking", request_body = BookBody,
+    params(
+        ("Idempotency-Key" = String, Header, description = "Unique per purchase attempt (1 to 255 printable characters)"),
+        ("X-Queue-Pass" = Option<String>, Header, description = "The waiting room's pass, when the show has one"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Booked", body = Confirmation),
+        (status = 400, description = "`INVALID_REQUEST`: a missing `Idempotency-Key`, unknown seats", body = crate::http::openapi::ErrorBody),
+        (status = 402, description = "`PAYMENT_DECLINED`", body = crate::http::openapi::ErrorBody),
+        (status = 403, description = "`SEAT_LIMIT_EXCEEDED` or `QUEUE_PASS_REQUIRED`", body = crate::http::openapi::ErrorBody),
+        (status = 404, description = "`SHOW_NOT_FOUND`", body = crate::http::openapi::ErrorBody),
+        (status = 409, description = "`SEAT_NOT_AVAILABLE`, `HOLD_EXPIRED`, `IDEMPOTENCY_IN_PROGRESS` or `INVALID_STATE`", body = crate::http::openapi::ErrorBody),
+        (status = 422, description = "`IDEMPOTENCY_KEY_REUSED`: the key with another body", body = crate::http::openapi::ErrorBody),
+        (status = 429, description = "`RATE_LIMITED`", body = crate::http::openapi::ErrorBody),
+        (status = 503, description = "`SERVICE_UNAVAILABLE` (`Retry-After`): retry with the same key", body = crate::http::openapi::ErrorBody),
+    ))]
 pub async fn book(
     State(state): State<AppState>,
     user: AuthUser,
@@ -494,7 +517,7 @@ async fn commit_booking(
 
 /// The 201 body of a confirmed booking (the seed's shape, plus tickets, total and currency;
 /// also stored as the idempotent response).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Confirmation<'a> {
     pub status: &'static str,
     pub booking_id: i64,
@@ -502,15 +525,18 @@ pub struct Confirmation<'a> {
     pub show_id: i64,
     pub seat_ids: Vec<&'a str>,
     pub tickets: Vec<ConfirmedTicket<'a>>,
+    /// In major units of `currency`.
+    #[schema(value_type = f64)]
     pub total: serde_json::Number,
     pub currency: &'a str,
 }
 
 /// One ticket of a [`Confirmation`].
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ConfirmedTicket<'a> {
     pub ticket_id: Option<i64>,
     pub seat_id: &'a str,
+    #[schema(value_type = f64)]
     pub price: serde_json::Number,
 }
 

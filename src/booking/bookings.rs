@@ -19,7 +19,7 @@ use crate::money::Currency;
 use crate::store::Db;
 
 /// A booking as its owner sees it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Booking {
     pub booking_id: i64,
     pub show_id: i64,
@@ -28,6 +28,8 @@ pub struct Booking {
     pub venue_name: String,
     pub city: String,
     pub start_time: String,
+    /// In major units of `currency`.
+    #[schema(value_type = f64)]
     pub total: serde_json::Number,
     pub currency: String,
     pub transaction_id: Option<String>,
@@ -39,11 +41,12 @@ pub struct Booking {
 }
 
 /// A ticket of a booking as its owner sees it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TicketView {
     pub ticket_id: i64,
     pub seat_id: String,
     pub section: String,
+    #[schema(value_type = Option<f64>)]
     pub price: Option<serde_json::Number>,
     pub status: TicketStatus,
     pub checked_in_at: Option<DateTime<Utc>>,
@@ -124,6 +127,13 @@ async fn own_booking_row(
         .ok_or_else(|| ApiError::not_found("Booking", booking_id))
 }
 
+/// The caller's bookings, newest first, with their tickets.
+#[utoipa::path(get, path = "/api/v1/bookings", tag = "booking",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Bookings", body = Vec<Booking>),
+        (status = 401, description = "`UNAUTHORIZED`", body = crate::http::openapi::ErrorBody),
+    ))]
 pub async fn list_bookings(
     State(state): State<AppState>,
     user: AuthUser,
@@ -132,6 +142,14 @@ pub async fn list_bookings(
     Ok(Json(with_tickets(&state.db, rows).await?))
 }
 
+/// One of the caller's bookings with its tickets (their signed codes once issued).
+#[utoipa::path(get, path = "/api/v1/bookings/{booking_id}", tag = "booking",
+    params(("booking_id" = i64, Path, description = "The booking")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The booking", body = Booking),
+        (status = 404, description = "`NOT_FOUND` (someone else's too)", body = crate::http::openapi::ErrorBody),
+    ))]
 pub async fn get_booking(
     State(state): State<AppState>,
     user: AuthUser,
@@ -142,6 +160,15 @@ pub async fn get_booking(
 }
 
 #[tracing::instrument(skip_all, fields(booking_id, user_id = user.user_id))]
+/// Cancels one of the caller's bookings before the show: seats back on sale, payment refunded.
+#[utoipa::path(post, path = "/api/v1/bookings/{booking_id}/cancel", tag = "booking",
+    params(("booking_id" = i64, Path, description = "The booking")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Cancelled", body = Booking),
+        (status = 404, description = "`NOT_FOUND`", body = crate::http::openapi::ErrorBody),
+        (status = 409, description = "`INVALID_STATE`: already cancelled, or the show has started", body = crate::http::openapi::ErrorBody),
+    ))]
 pub async fn cancel_booking(
     State(state): State<AppState>,
     user: AuthUser,

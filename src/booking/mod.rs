@@ -9,18 +9,15 @@ pub mod store;
 
 pub use book::request_hash;
 
-use axum::routing::{get, post};
-use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/book", post(book::book))
-        .route("/api/v1/bookings", get(bookings::list_bookings))
-        .route("/api/v1/bookings/{booking_id}", get(bookings::get_booking))
-        .route(
-            "/api/v1/bookings/{booking_id}/cancel",
-            post(bookings::cancel_booking),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(book::book))
+        .routes(routes!(bookings::list_bookings))
+        .routes(routes!(bookings::get_booking))
+        .routes(routes!(bookings::cancel_booking))
 }

@@ -6,11 +6,12 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use axum::routing::get;
-use axum::Router;
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::cache::{self, Rendered};
 use super::filter::CatalogFilter;
@@ -25,15 +26,17 @@ use crate::http::json::{ApiPath, ApiQuery};
 use crate::money::Currency;
 use crate::store::Db;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/shows", get(get_shows))
-        .route("/api/v1/shows/{show_id}", get(get_show))
-        .route("/api/v1/shows/{show_id}/seats", get(get_seats))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_shows))
+        .routes(routes!(get_show))
+        .routes(routes!(get_seats))
 }
 
+const TAG: &str = "shows";
+
 /// A show in a list, in the seed's shape.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ShowSummary {
     pub show_id: i64,
     pub event_id: i64,
@@ -43,6 +46,7 @@ pub struct ShowSummary {
     pub end_time: String,
     pub venue_name: String,
     pub city: String,
+    #[schema(value_type = Option<f64>)]
     pub min_price: Option<serde_json::Number>,
     pub currency: String,
     /// Only in an organiser's view of their own event, where drafts appear too.
@@ -82,7 +86,8 @@ pub async fn list_shows(db: &Db, filter: &ListFilter) -> Result<Vec<ShowSummary>
         .collect())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ShowsQuery {
     cat: Option<String>,
@@ -93,6 +98,14 @@ struct ShowsQuery {
     per_page: Option<i64>,
 }
 
+/// Live shows, soonest first: by category (`movie`, `concert`), city and dates.
+#[utoipa::path(get, path = "/api/v1/shows", tag = TAG, params(ShowsQuery),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Shows", body = Vec<ShowSummary>),
+        (status = 304, description = "Not modified (`If-None-Match`)"),
+        (status = 400, description = "`INVALID_REQUEST`", body = crate::http::openapi::ErrorBody),
+    ))]
 async fn get_shows(
     State(state): State<AppState>,
     CatalogReader(reader): CatalogReader,
@@ -167,11 +180,12 @@ async fn get_shows(
 }
 
 /// One section of a show with its price and live counts.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SectionAvailability {
     pub name: String,
     pub priority: i32,
     pub colour: String,
+    #[schema(value_type = f64)]
     pub price: serde_json::Number,
     pub total: i64,
     /// On sale and not held by anyone.
@@ -181,7 +195,7 @@ pub struct SectionAvailability {
 }
 
 /// A show with its event, venue, settings and live section availability.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ShowDetail {
     pub show_id: i64,
     pub event_id: i64,
@@ -201,9 +215,12 @@ pub struct ShowDetail {
     pub start_time: String,
     pub end_time: String,
     pub currency: String,
+    #[schema(value_type = Option<f64>)]
     pub min_price: Option<serde_json::Number>,
     pub hold_seconds: i32,
     pub max_seats_per_user: i32,
+    /// The waiting room's settings: `enabled`, `admit_per_minute`, `opens_at`, `pass_minutes`.
+    #[schema(value_type = Object)]
     pub queue: serde_json::Value,
     pub seat_count: i64,
     pub available: i64,
@@ -309,6 +326,15 @@ pub async fn visible_show(
     Ok(show)
 }
 
+/// A show: its event, venue, prices and live section counts.
+#[utoipa::path(get, path = "/api/v1/shows/{show_id}", tag = TAG,
+    params(("show_id" = i64, Path, description = "The show")),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The show", body = ShowDetail),
+        (status = 304, description = "Not modified (`If-None-Match`)"),
+        (status = 404, description = "`SHOW_NOT_FOUND`", body = crate::http::openapi::ErrorBody),
+    ))]
 async fn get_show(
     State(state): State<AppState>,
     CatalogReader(reader): CatalogReader,
@@ -379,7 +405,7 @@ fn live_counts(
 }
 
 /// One seat of a show's map with its live status.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SeatView {
     pub seat_id: String,
     pub section: String,
@@ -388,6 +414,7 @@ pub struct SeatView {
     pub x: i32,
     pub y: i32,
     pub accessible: bool,
+    #[schema(value_type = f64)]
     pub price: serde_json::Number,
     pub status: SeatStatus,
     /// True on seats held by the caller.
@@ -395,6 +422,15 @@ pub struct SeatView {
     pub mine: bool,
 }
 
+/// Every seat of a show with its live status (the seed's shape; the seat map uses the compact
+/// layout and availability instead).
+#[utoipa::path(get, path = "/api/v1/shows/{show_id}/seats", tag = TAG,
+    params(("show_id" = i64, Path, description = "The show")),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Seats", body = ShowSeats),
+        (status = 404, description = "`SHOW_NOT_FOUND`", body = crate::http::openapi::ErrorBody),
+    ))]
 async fn get_seats(
     State(state): State<AppState>,
     CatalogReader(reader): CatalogReader,
@@ -430,11 +466,22 @@ async fn get_seats(
         crate::availability::seat_list(&live, me)
     };
     let held = crate::availability::held_count(&seats);
-    no_store_json(&json!({
-        "show_id": show_id,
-        "status": show.status,
-        "currency": show.currency,
-        "held": held,
-        "seats": seats,
-    }))
+    no_store_json(&ShowSeats {
+        show_id,
+        status: show.status,
+        currency: show.currency,
+        held,
+        seats,
+    })
+}
+
+/// Every seat of a show.
+#[derive(Serialize, utoipa::ToSchema)]
+struct ShowSeats {
+    show_id: i64,
+    status: ShowStatus,
+    currency: String,
+    /// Seats held by anyone.
+    held: usize,
+    seats: Vec<SeatView>,
 }

@@ -6,10 +6,11 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::browse::{list_shows, ShowSummary};
 use super::cache::Rendered;
@@ -23,14 +24,13 @@ use crate::http::cache::catalog_rendered;
 use crate::http::json::{ApiJson, ApiPath};
 use crate::venues::store::text_field_opt;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/events", post(create_event))
-        .route(
-            "/api/v1/events/{event_id}",
-            get(get_event).patch(update_event),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_event))
+        .routes(routes!(get_event, update_event))
 }
+
+const TAG: &str = "events";
 
 /// The event, if the caller organises it (or is an admin): 404 if missing, 403 if not theirs.
 pub async fn event_of_organiser(
@@ -49,7 +49,7 @@ pub async fn event_of_organiser(
     Ok(event)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateEvent {
     title: String,
@@ -102,6 +102,14 @@ fn check_duration(minutes: Option<i32>) -> ApiResult<Option<i32>> {
     }
 }
 
+/// Creates an event (organisers); its shows come next.
+#[utoipa::path(post, path = "/api/v1/events", tag = TAG, request_body = CreateEvent,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Created", body = Event),
+        (status = 400, description = "`INVALID_REQUEST`", body = crate::http::openapi::ErrorBody),
+        (status = 403, description = "`FORBIDDEN`: not an organiser", body = crate::http::openapi::ErrorBody),
+    ))]
 async fn create_event(
     State(state): State<AppState>,
     user: AuthUser,
@@ -133,13 +141,22 @@ async fn create_event(
     Ok((StatusCode::CREATED, Json(event)).into_response())
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct EventWithShows {
     #[serde(flatten)]
     event: Event,
     shows: Vec<ShowSummary>,
 }
 
+/// An event with its shows (its organiser also sees drafts).
+#[utoipa::path(get, path = "/api/v1/events/{event_id}", tag = TAG,
+    params(("event_id" = i64, Path, description = "The event")),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The event", body = EventWithShows),
+        (status = 304, description = "Not modified (`If-None-Match`)"),
+        (status = 404, description = "`NOT_FOUND`", body = crate::http::openapi::ErrorBody),
+    ))]
 async fn get_event(
     State(state): State<AppState>,
     CatalogReader(reader): CatalogReader,
@@ -203,7 +220,7 @@ async fn is_organiser_of(state: &AppState, user: &AuthUser, event_id: i64) -> Ap
         .is_some_and(|e| e.organiser_id == user.user_id))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateEvent {
     title: Option<String>,
@@ -215,6 +232,15 @@ struct UpdateEvent {
     artists: Option<Vec<String>>,
 }
 
+/// Changes an event's fields (its organiser).
+#[utoipa::path(patch, path = "/api/v1/events/{event_id}", tag = TAG, request_body = UpdateEvent,
+    params(("event_id" = i64, Path, description = "The event")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The event", body = Event),
+        (status = 403, description = "`FORBIDDEN`: not its organiser", body = crate::http::openapi::ErrorBody),
+        (status = 404, description = "`NOT_FOUND`", body = crate::http::openapi::ErrorBody),
+    ))]
 async fn update_event(
     State(state): State<AppState>,
     user: AuthUser,

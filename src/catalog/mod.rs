@@ -9,12 +9,12 @@ pub mod shows;
 pub mod store;
 pub mod time;
 
-use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::app::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .merge(events::router())
         .merge(shows::router())
         .merge(browse::router())

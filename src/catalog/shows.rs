@@ -8,12 +8,13 @@ use std::time::Instant;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use chrono::Utc;
 use chrono_tz::Tz;
 use serde::Deserialize;
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::browse::{load_show, ShowDetail};
 use super::events::event_of_organiser;
@@ -26,22 +27,24 @@ use crate::http::auth::AuthUser;
 use crate::http::json::{ApiJson, ApiPath};
 use crate::money::Currency;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/events/{event_id}/shows", post(create_show))
-        .route("/api/v1/shows/{show_id}", axum::routing::patch(update_show))
-        .route("/api/v1/shows/{show_id}/launch", post(launch_show))
-        .route("/api/v1/shows/{show_id}/cancel", post(cancel_show))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_show))
+        .routes(routes!(update_show))
+        .routes(routes!(launch_show))
+        .routes(routes!(cancel_show))
 }
 
-#[derive(Deserialize)]
+const TAG: &str = "shows";
+
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PriceSpec {
     section: String,
     price: f64,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct QueueSpec {
     enabled: Option<bool>,
@@ -49,6 +52,7 @@ struct QueueSpec {
     /// Absent: unchanged; `null`: no pre-queue (open when turned on); a time: joins before it
     /// are shuffled at it.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
     opens_at: Option<Option<String>>,
     pass_minutes: Option<i32>,
 }
@@ -69,7 +73,7 @@ fn queue_opening(queue: &QueueSpec, tz: Tz) -> ApiResult<Option<Option<chrono::D
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateShow {
     venue_id: i64,
@@ -122,6 +126,17 @@ fn check_caps(
     Ok(())
 }
 
+/// Creates a draft show of an event at a venue, with a price per section (its organiser).
+#[utoipa::path(post, path = "/api/v1/events/{event_id}/shows", tag = TAG, request_body = CreateShow,
+    params(("event_id" = i64, Path, description = "The event")),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The draft", body = ShowDetail),
+        (status = 400, description = "`INVALID_REQUEST`: a field at fault", body = crate::http::openapi::ErrorBody),
+        (status = 403, description = "`FORBIDDEN`: not the event's organiser", body = crate::http::openapi::ErrorBody),
+        (status = 404, description = "`NOT_FOUND`", body = crate::http::openapi::ErrorBody),
+        (status = 409, description = "`CONFLICT`: the venue is booked then", body = crate::http::openapi::ErrorBody),
+    ))]
 async fn create_show(
     State(state): State<AppState>,
     user: AuthUser,
@@ -264,6 +279,16 @@ pub(crate) async fn show_of_organiser(
     Ok(show)
 }
 
+/// Puts a draft on sale: every seat becomes one inventory row, in one statement.
+#[utoipa::path(post, path = "/api/v1/shows/{show_id}/launch", tag = TAG,
+    params(("show_id" = i64, Path, description = "The show")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Live", body = ShowDetail),
+        (status = 403, description = "`FORBIDDEN`", body = crate::http::openapi::ErrorBody),
+        (status = 404, description = "`SHOW_NOT_FOUND`", body = crate::http::openapi::ErrorBody),
+        (status = 409, description = "`INVALID_STATE`: not a draft, or started", body = crate::http::openapi::ErrorBody),
+    ))]
 async fn launch_show(
     State(state): State<AppState>,
     user: AuthUser,
@@ -295,7 +320,7 @@ async fn launch_show(
     Ok(Json(reload(&state, show_id).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateShow {
     max_seats_per_user: Option<i32>,
@@ -303,6 +328,16 @@ struct UpdateShow {
     queue: Option<QueueSpec>,
 }
 
+/// Changes a show's seat cap, hold time or waiting room (its organiser).
+#[utoipa::path(patch, path = "/api/v1/shows/{show_id}", tag = TAG, request_body = UpdateShow,
+    params(("show_id" = i64, Path, description = "The show")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The show", body = ShowDetail),
+        (status = 400, description = "`INVALID_REQUEST`", body = crate::http::openapi::ErrorBody),
+        (status = 403, description = "`FORBIDDEN`", body = crate::http::openapi::ErrorBody),
+        (status = 404, description = "`SHOW_NOT_FOUND`", body = crate::http::openapi::ErrorBody),
+    ))]
 async fn update_show(
     State(state): State<AppState>,
     user: AuthUser,
@@ -360,6 +395,16 @@ async fn update_show(
 /// and its payment marked `refund_pending`, seats are withdrawn from sale, in one transaction
 /// ([`store::cancel_show`]); then each payment is refunded through the provider and recorded
 /// `refunded`.
+/// Calls a show off: its bookings are cancelled and refunded, its seats withdrawn.
+#[utoipa::path(post, path = "/api/v1/shows/{show_id}/cancel", tag = TAG,
+    params(("show_id" = i64, Path, description = "The show")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Cancelled", body = ShowDetail),
+        (status = 403, description = "`FORBIDDEN`", body = crate::http::openapi::ErrorBody),
+        (status = 404, description = "`SHOW_NOT_FOUND`", body = crate::http::openapi::ErrorBody),
+        (status = 409, description = "`INVALID_STATE`", body = crate::http::openapi::ErrorBody),
+    ))]
 async fn cancel_show(
     State(state): State<AppState>,
     user: AuthUser,

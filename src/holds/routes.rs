@@ -2,10 +2,12 @@
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
-use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::{HoldOutcome, HoldRequest};
 use crate::app::AppState;
@@ -15,11 +17,35 @@ use crate::http::auth::AuthUser;
 use crate::http::json::ApiJson;
 use crate::inventory::{bought_seats, cached_sale_show, check_seat_ids, unknown_seats};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/book/reserve", post(reserve).delete(release))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(reserve, release))
 }
 
-#[derive(Deserialize)]
+const TAG: &str = "booking";
+
+/// Seats held.
+#[derive(Serialize, ToSchema)]
+struct Held {
+    /// `accepted`.
+    status: &'static str,
+    show_id: i64,
+    seat_ids: Vec<String>,
+    hold_id: String,
+    /// When the hold ends unless booked (the show's `hold_seconds`, 10 minutes by default).
+    expires_at: String,
+}
+
+/// Seats let go.
+#[derive(Serialize, ToSchema)]
+struct Released {
+    /// `released`.
+    status: &'static str,
+    show_id: i64,
+    /// The seats among those asked for that the caller held.
+    seat_ids: Vec<String>,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SeatsBody {
     pub show_id: i64,
@@ -27,12 +53,26 @@ pub struct SeatsBody {
 }
 
 #[tracing::instrument(skip_all, fields(show_id = body.show_id, user_id = user.user_id))]
+/// Holds seats for the caller while they pay (all or none; seats they already hold keep their
+/// expiry). With a waiting room, needs the pass it gave.
+#[utoipa::path(post, path = "/api/v1/book/reserve", tag = TAG, request_body = SeatsBody,
+    params(("X-Queue-Pass" = Option<String>, Header, description = "The waiting room's pass, when the show has one")),
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "Held", body = Held),
+        (status = 400, description = "`INVALID_REQUEST`: unknown seats (`details.unknown_seats`)", body = crate::http::openapi::ErrorBody),
+        (status = 403, description = "`SEAT_LIMIT_EXCEEDED` or `QUEUE_PASS_REQUIRED`", body = crate::http::openapi::ErrorBody),
+        (status = 404, description = "`SHOW_NOT_FOUND`", body = crate::http::openapi::ErrorBody),
+        (status = 409, description = "`SEAT_LOCKED` (`details.locked_seats`) or `INVALID_STATE` (not on sale)", body = crate::http::openapi::ErrorBody),
+        (status = 429, description = "`RATE_LIMITED`", body = crate::http::openapi::ErrorBody),
+        (status = 503, description = "`SERVICE_UNAVAILABLE`: the hold store is unreachable (`Retry-After`)", body = crate::http::openapi::ErrorBody),
+    ))]
 async fn reserve(
     State(state): State<AppState>,
     user: AuthUser,
     headers: HeaderMap,
     ApiJson(body): ApiJson<SeatsBody>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Held>)> {
     let labels = check_seat_ids(body.show_id, &body.seat_ids)?;
     let show = cached_sale_show(&state.db, &state.shows, body.show_id).await?;
     show.ensure_on_sale()?;
@@ -91,13 +131,13 @@ async fn reserve(
             expires_at,
         } => Ok((
             StatusCode::ACCEPTED,
-            Json(json!({
-                "status": "accepted",
-                "show_id": show.show_id,
-                "seat_ids": labels,
-                "hold_id": hold_id,
-                "expires_at": local_rfc3339_millis(expires_at, show.tz()),
-            })),
+            Json(Held {
+                status: "accepted",
+                show_id: show.show_id,
+                seat_ids: labels,
+                hold_id,
+                expires_at: local_rfc3339_millis(expires_at, show.tz()),
+            }),
         )),
         HoldOutcome::Locked { seats } => {
             let seats: Vec<&str> = seats.iter().map(String::as_str).collect();
@@ -129,11 +169,19 @@ fn seat_locked(show_id: i64, seats: &[&str]) -> ApiError {
 }
 
 #[tracing::instrument(skip_all, fields(show_id = body.show_id, user_id = user.user_id))]
+/// Lets go of held seats.
+#[utoipa::path(delete, path = "/api/v1/book/reserve", tag = TAG, request_body = SeatsBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Released", body = Released),
+        (status = 400, description = "`INVALID_REQUEST`", body = crate::http::openapi::ErrorBody),
+        (status = 404, description = "`SHOW_NOT_FOUND`", body = crate::http::openapi::ErrorBody),
+    ))]
 async fn release(
     State(state): State<AppState>,
     user: AuthUser,
     ApiJson(body): ApiJson<SeatsBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Released>> {
     let labels = check_seat_ids(body.show_id, &body.seat_ids)?;
     let show = cached_sale_show(&state.db, &state.shows, body.show_id).await?;
     let released = state
@@ -141,9 +189,9 @@ async fn release(
         .release(show.show_id, user.user_id, &labels)
         .await?;
     metrics::counter!("boxoffice_holds_released_total").increment(1);
-    Ok(Json(json!({
-        "status": "released",
-        "show_id": show.show_id,
-        "seat_ids": released,
-    })))
+    Ok(Json(Released {
+        status: "released",
+        show_id: show.show_id,
+        seat_ids: released,
+    }))
 }

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod cache;
 pub mod json;
 pub mod metrics;
+pub mod openapi;
 pub mod security;
 pub mod serve;
 pub mod strict;

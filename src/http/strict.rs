@@ -177,12 +177,28 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for StrictVisitor<V> {
         visit_u64(u64),
         visit_u128(u128),
         visit_f32(f32),
-        visit_f64(f64),
         visit_char(char),
         visit_bytes(&[u8]),
         visit_borrowed_bytes(&'de [u8]),
         visit_byte_buf(Vec<u8>),
     );
+
+    /// A number written with a fraction of zero (`3.0`) is the integer it equals, as in JSON
+    /// Schema: an integer field takes it, a float field takes it as ever.
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        const LIMIT: f64 = 9_007_199_254_740_992.0; // 2^53: every integer below is exact
+        if v.fract() == 0.0 && v.abs() < LIMIT {
+            // Exact: |v| < 2^53 and integral.
+            #[allow(clippy::cast_possible_truncation)]
+            let n = v as i64;
+            return if n >= 0 {
+                self.inner.visit_u64(n.unsigned_abs())
+            } else {
+                self.inner.visit_i64(n)
+            };
+        }
+        self.inner.visit_f64(v)
+    }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
         check_text(v)?;
@@ -339,5 +355,37 @@ mod tests {
             let err = parse(json).expect_err("NUL");
             assert!(err.starts_with(&format!("{path}: {NUL_MESSAGE}")), "{err}");
         }
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct Numbers {
+        count: i32,
+        small: u8,
+        price: f64,
+    }
+
+    #[test]
+    fn integral_floats_are_integers_and_fractions_are_refused_for_integers() {
+        let read = |json: &str| {
+            let mut de = serde_json::Deserializer::from_str(json);
+            serde_path_to_error::deserialize::<_, Numbers>(Strict(&mut de))
+                .map_err(|e| format!("{}: {}", e.path().clone(), e.into_inner()))
+        };
+        let n = read(r#"{"count":-20480.0,"small":3.0,"price":2.0}"#).expect("integral floats");
+        assert_eq!((n.count, n.small, n.price), (-20480, 3, 2.0));
+        let n = read(r#"{"count":1,"small":0,"price":249.5}"#).expect("plain");
+        assert_eq!((n.count, n.small, n.price), (1, 0, 249.5));
+        let err = read(r#"{"count":1.5,"small":0,"price":1}"#).expect_err("a fraction");
+        assert!(
+            err.starts_with("count: invalid type: floating point"),
+            "{err}"
+        );
+        let err = read(r#"{"count":1,"small":300.0,"price":1}"#).expect_err("out of range");
+        assert!(err.starts_with("small: invalid value"), "{err}");
+        let err = read(r#"{"count":1e300,"small":0,"price":1}"#).expect_err("huge");
+        assert!(
+            err.starts_with("count: invalid type: floating point"),
+            "{err}"
+        );
     }
 }

@@ -8,13 +8,15 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{delete, post};
-use axum::{Json, Router};
+use axum::Json;
 use chrono::Utc;
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::Sha256;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::AppState;
 use crate::catalog::events::event_of_organiser;
@@ -28,19 +30,37 @@ use super::{store, targets};
 /// Attempts before a delivery is given up.
 pub const MAX_ATTEMPTS: i32 = 8;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/api/v1/events/{event_id}/webhooks",
-            post(create_webhook).get(list_webhooks),
-        )
-        .route(
-            "/api/v1/events/{event_id}/webhooks/{webhook_id}",
-            delete(delete_webhook),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_webhook, list_webhooks))
+        .routes(routes!(delete_webhook))
 }
 
-#[derive(Deserialize)]
+const TAG: &str = "webhooks";
+
+/// A webhook as created: its signing secret is shown this once.
+#[derive(serde::Serialize, ToSchema)]
+struct NewWebhook {
+    webhook_id: i64,
+    event_id: i64,
+    url: String,
+    /// Signs each delivery (`X-Boxoffice-Signature`); shown only here.
+    secret: String,
+    created_at: chrono::DateTime<Utc>,
+}
+
+/// A webhook with its delivery counts.
+#[derive(serde::Serialize, ToSchema)]
+struct WebhookView {
+    webhook_id: i64,
+    event_id: i64,
+    url: String,
+    created_at: chrono::DateTime<Utc>,
+    delivered: i64,
+    failed: i64,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct WebhookBody {
     url: String,
@@ -105,12 +125,22 @@ pub fn delivery_client(
     Ok(builder.build()?)
 }
 
+/// Registers a URL to receive the event's booking and show changes, signed (its organiser).
+#[utoipa::path(post, path = "/api/v1/events/{event_id}/webhooks", tag = TAG, request_body = WebhookBody,
+    params(("event_id" = i64, Path, description = "The event")),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Registered", body = NewWebhook),
+        (status = 400, description = "`INVALID_REQUEST`: not a public http(s) URL", body = crate::http::openapi::ErrorBody),
+        (status = 403, description = "`FORBIDDEN`", body = crate::http::openapi::ErrorBody),
+        (status = 404, description = "`NOT_FOUND`", body = crate::http::openapi::ErrorBody),
+    ))]
 async fn create_webhook(
     State(state): State<AppState>,
     user: AuthUser,
     ApiPath(event_id): ApiPath<i64>,
     ApiJson(body): ApiJson<WebhookBody>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<NewWebhook>)> {
     event_of_organiser(&state, &user, event_id).await?;
     let url = check_url(&body.url, state.webhooks_allow_private).await?;
     let secret = format!("whsec_{}", crate::auth::tokens::random_token(24));
@@ -119,30 +149,57 @@ async fn create_webhook(
     // The secret is shown once, at creation.
     Ok((
         StatusCode::CREATED,
-        Json(
-            json!({ "webhook_id": webhook_id, "event_id": event_id, "url": url, "secret": secret, "created_at": now }),
-        ),
+        Json(NewWebhook {
+            webhook_id,
+            event_id,
+            url,
+            secret,
+            created_at: now,
+        }),
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/events/{event_id}/webhooks", tag = TAG,
+    params(("event_id" = i64, Path, description = "The event")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The event's webhooks", body = Vec<WebhookView>),
+        (status = 403, description = "`FORBIDDEN`", body = crate::http::openapi::ErrorBody),
+        (status = 404, description = "`NOT_FOUND`", body = crate::http::openapi::ErrorBody),
+    ))]
 async fn list_webhooks(
     State(state): State<AppState>,
     user: AuthUser,
     ApiPath(event_id): ApiPath<i64>,
-) -> ApiResult<Json<Vec<Value>>> {
+) -> ApiResult<Json<Vec<WebhookView>>> {
     event_of_organiser(&state, &user, event_id).await?;
     let webhooks = store::webhooks_of_event(&state.db, event_id).await?;
     Ok(Json(
         webhooks
             .into_iter()
-            .map(|w| {
-                json!({ "webhook_id": w.webhook_id, "event_id": event_id, "url": w.url, "created_at": w.created_at,
-                        "delivered": w.delivered, "failed": w.failed })
+            .map(|w| WebhookView {
+                webhook_id: w.webhook_id,
+                event_id,
+                url: w.url,
+                created_at: w.created_at,
+                delivered: w.delivered,
+                failed: w.failed,
             })
             .collect(),
     ))
 }
 
+#[utoipa::path(delete, path = "/api/v1/events/{event_id}/webhooks/{webhook_id}", tag = TAG,
+    params(
+        ("event_id" = i64, Path, description = "The event"),
+        ("webhook_id" = i64, Path, description = "The webhook"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "`FORBIDDEN`", body = crate::http::openapi::ErrorBody),
+        (status = 404, description = "`NOT_FOUND`", body = crate::http::openapi::ErrorBody),
+    ))]
 async fn delete_webhook(
     State(state): State<AppState>,
     user: AuthUser,

@@ -51,7 +51,7 @@ const RECENT_FOR: std::time::Duration = std::time::Duration::from_millis(100);
 const MAX_RECENT: usize = 1024;
 
 /// A user's place, as `join` and `status` answer it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Place {
     pub show_id: i64,
     /// `waiting`, `admitted` or `expired`.
@@ -74,7 +74,7 @@ pub struct Place {
 }
 
 /// What lets anyone audit the pre-queue's order.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Fairness {
     /// SHA-256 of the seed, shown from the first join.
     pub seed_sha256: String,
@@ -86,7 +86,7 @@ pub struct Fairness {
 }
 
 /// The organiser's view of the line.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LineStats {
     pub show_id: i64,
     pub enabled: bool,

@@ -66,11 +66,15 @@ pub struct SearchQuery {
 }
 
 /// One hit: the stored list-shape summary plus score and highlighted fragments.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Hit {
+    /// The show in the list shape of `GET /api/v1/shows`.
     #[serde(flatten)]
+    #[schema(value_type = crate::catalog::browse::ShowSummary)]
     pub summary: serde_json::Value,
     pub score: f32,
+    /// Matched words marked with `<b>…</b>` (the rest escaped), by field.
+    #[schema(value_type = Object)]
     pub highlights: serde_json::Value,
 }
 

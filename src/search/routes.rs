@@ -3,10 +3,11 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
-use axum::routing::get;
-use axum::Router;
 use chrono::{Datelike, Utc};
 use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::index::SearchQuery;
 use crate::app::AppState;
@@ -20,11 +21,12 @@ use crate::http::json::ApiQuery;
 /// `max-age` of search answers, in seconds.
 const SEARCH_MAX_AGE: u32 = 5;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/search", get(search))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(search))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct SearchParams {
     #[serde(default)]
@@ -37,6 +39,16 @@ struct SearchParams {
     offset: Option<usize>,
 }
 
+/// Full-text search over live shows (title, description, tags, artists, venue, city), typo
+/// tolerant and prefix-matching as the visitor types; filters as `GET /api/v1/shows`.
+#[utoipa::path(get, path = "/api/v1/search", tag = "shows", params(SearchParams),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Hits, best first (`X-Total-Count`: all matches)", body = Vec<super::index::Hit>,
+            headers(("X-Total-Count" = u64, description = "Matches in all"))),
+        (status = 400, description = "`INVALID_REQUEST`", body = crate::http::openapi::ErrorBody),
+        (status = 503, description = "`SERVICE_UNAVAILABLE`: search is not running on this node", body = crate::http::openapi::ErrorBody),
+    ))]
 async fn search(
     State(state): State<AppState>,
     CatalogReader(reader): CatalogReader,

@@ -9,11 +9,13 @@ pub mod store;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use codes::{TicketClaim, TicketKeys};
 
@@ -24,12 +26,38 @@ use crate::http::auth::AuthUser;
 use crate::http::json::{ApiJson, ApiPath};
 use crate::store::Db;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/tickets/public-key", get(public_key))
-        .route("/api/v1/tickets/{ticket_id}/qr.svg", get(qr_svg))
-        .route("/api/v1/tickets/{ticket_id}/qr.png", get(qr_png))
-        .route("/api/v1/checkin", post(check_in))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(public_key))
+        .routes(routes!(qr_svg))
+        .routes(routes!(qr_png))
+        .routes(routes!(check_in))
+}
+
+const TAG: &str = "tickets";
+
+/// How to verify ticket codes offline.
+#[derive(Serialize, ToSchema)]
+struct PublicKey {
+    /// `Ed25519`.
+    algorithm: &'static str,
+    /// `base64url`.
+    encoding: &'static str,
+    public_key: String,
+    code_format: &'static str,
+}
+
+/// A ticket let in.
+#[derive(Serialize, ToSchema)]
+struct CheckedIn {
+    /// `checked_in`.
+    status: &'static str,
+    ticket_id: i64,
+    show_id: i64,
+    booking_id: i64,
+    seat_id: String,
+    section: String,
+    checked_in_at: DateTime<Utc>,
 }
 
 /// Loads the signing key: configured, else kept in the data dir (SQLite) or shared through the
@@ -110,13 +138,16 @@ pub async fn issue_for_bookings(state: &AppState, booking_ids: &[i64]) -> Result
     store::set_codes(&state.db, &codes, Utc::now()).await
 }
 
-async fn public_key(State(state): State<AppState>) -> Json<serde_json::Value> {
-    Json(json!({
-        "algorithm": "Ed25519",
-        "encoding": "base64url",
-        "public_key": state.ticket_keys.public_key_b64(),
-        "code_format": "BX1.<base64url(ticket_id:show_id:seat:booking_id)>.<base64url(signature)>",
-    }))
+/// The public key ticket codes are signed with, for gates that check them offline.
+#[utoipa::path(get, path = "/api/v1/tickets/public-key", tag = TAG,
+    responses((status = 200, description = "The key", body = PublicKey)))]
+async fn public_key(State(state): State<AppState>) -> Json<PublicKey> {
+    Json(PublicKey {
+        algorithm: "Ed25519",
+        encoding: "base64url",
+        public_key: state.ticket_keys.public_key_b64(),
+        code_format: "BX1.<base64url(ticket_id:show_id:seat:booking_id)>.<base64url(signature)>",
+    })
 }
 
 /// The code of a ticket the caller owns, issuing it if the consumer has not yet.
@@ -143,6 +174,15 @@ pub async fn owned_code(state: &AppState, user: &AuthUser, ticket_id: i64) -> Ap
     code.ok_or_else(|| ApiError::internal(anyhow::anyhow!("ticket code missing after issue")))
 }
 
+/// A ticket's QR code (SVG), for its owner.
+#[utoipa::path(get, path = "/api/v1/tickets/{ticket_id}/qr.svg", tag = TAG,
+    params(("ticket_id" = i64, Path, description = "The ticket")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The QR code of the signed ticket code", content_type = "image/svg+xml", body = Vec<u8>),
+        (status = 404, description = "`NOT_FOUND` (someone else's too)", body = crate::http::openapi::ErrorBody),
+        (status = 409, description = "`INVALID_STATE`: the ticket is void", body = crate::http::openapi::ErrorBody),
+    ))]
 pub async fn qr_svg(
     State(state): State<AppState>,
     user: AuthUser,
@@ -160,6 +200,15 @@ pub async fn qr_svg(
         .into_response())
 }
 
+/// A ticket's QR code (PNG), for its owner.
+#[utoipa::path(get, path = "/api/v1/tickets/{ticket_id}/qr.png", tag = TAG,
+    params(("ticket_id" = i64, Path, description = "The ticket")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The QR code of the signed ticket code", content_type = "image/png", body = Vec<u8>),
+        (status = 404, description = "`NOT_FOUND` (someone else's too)", body = crate::http::openapi::ErrorBody),
+        (status = 409, description = "`INVALID_STATE`: the ticket is void", body = crate::http::openapi::ErrorBody),
+    ))]
 pub async fn qr_png(
     State(state): State<AppState>,
     user: AuthUser,
@@ -177,7 +226,7 @@ pub async fn qr_png(
         .into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CheckInBody {
     code: String,
@@ -186,11 +235,19 @@ struct CheckInBody {
 /// `POST /api/v1/checkin {code}`: 200 on the first scan, 409 `ALREADY_CHECKED_IN` after, 400
 /// for a forged, altered or voided code. Only the event's organiser or the venue's owner.
 #[tracing::instrument(skip_all, fields(user_id = user.user_id))]
+#[utoipa::path(post, path = "/api/v1/checkin", tag = TAG, request_body = CheckInBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Let in", body = CheckedIn),
+        (status = 400, description = "`INVALID_TICKET`: forged, altered or void", body = crate::http::openapi::ErrorBody),
+        (status = 403, description = "`FORBIDDEN`: neither the event's organiser nor the venue's owner", body = crate::http::openapi::ErrorBody),
+        (status = 409, description = "`ALREADY_CHECKED_IN` (`details.checked_in_at`)", body = crate::http::openapi::ErrorBody),
+    ))]
 async fn check_in(
     State(state): State<AppState>,
     user: AuthUser,
     ApiJson(body): ApiJson<CheckInBody>,
-) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+) -> ApiResult<(StatusCode, Json<CheckedIn>)> {
     let invalid = || {
         ApiError::new(ErrorCode::InvalidTicket, "This ticket code is not valid")
             .with_details(json!({ "field": "code" }))
@@ -226,15 +283,15 @@ async fn check_in(
     }
     Ok((
         StatusCode::OK,
-        Json(json!({
-            "status": "checked_in",
-            "ticket_id": ticket.ticket_id,
-            "show_id": claim.show_id,
-            "booking_id": claim.booking_id,
-            "seat_id": ticket.label,
-            "section": ticket.section,
-            "checked_in_at": now,
-        })),
+        Json(CheckedIn {
+            status: "checked_in",
+            ticket_id: ticket.ticket_id,
+            show_id: claim.show_id,
+            booking_id: claim.booking_id,
+            seat_id: ticket.label,
+            section: ticket.section,
+            checked_in_at: now,
+        }),
     ))
 }
 

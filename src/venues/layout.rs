@@ -18,7 +18,7 @@ const PALETTE: &[&str] = &[
 ];
 
 /// A section as the venue owner describes it.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SectionSpec {
     pub name: String,
@@ -30,7 +30,7 @@ pub struct SectionSpec {
 }
 
 /// A row: `count` seats numbered upward from `start`, skipping the numbers in `skip` (an aisle).
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RowSpec {
     pub label: String,
@@ -49,7 +49,7 @@ pub struct RowSpec {
 }
 
 /// A section ready to store.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct PlannedSection {
     pub name: String,
     pub priority: i32,
@@ -57,7 +57,7 @@ pub struct PlannedSection {
 }
 
 /// A seat ready to store.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct PlannedSeat {
     #[serde(skip)]
     pub section_index: usize,

@@ -7,10 +7,11 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::json;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::layout::{plan_layout, SectionSpec};
 use super::store::{self, NewVenue};
@@ -22,14 +23,16 @@ use crate::http::auth::{AuthUser, CatalogReader};
 use crate::http::cache::{catalog_json, catalog_rendered};
 use crate::http::json::{ApiJson, ApiPath, ApiQuery};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/venues", post(create_venue).get(list_venues))
-        .route("/api/v1/venues/preview", post(preview_layout))
-        .route("/api/v1/venues/{venue_id}", get(get_venue))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_venue, list_venues))
+        .routes(routes!(preview_layout))
+        .routes(routes!(get_venue))
 }
 
-#[derive(Deserialize)]
+const TAG: &str = "venues";
+
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateVenue {
     name: String,
@@ -52,6 +55,14 @@ pub fn text_field<'a>(field: &str, value: &'a str, min: usize, max: usize) -> Ap
     Ok(trimmed)
 }
 
+/// Onboards a venue and its seat layout (venue owners).
+#[utoipa::path(post, path = "/api/v1/venues", tag = TAG, request_body = CreateVenue,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Onboarded", body = store::Venue),
+        (status = 400, description = "`INVALID_REQUEST`: a field at fault (`details.field`)", body = crate::http::openapi::ErrorBody),
+        (status = 403, description = "`FORBIDDEN`: not a venue owner", body = crate::http::openapi::ErrorBody),
+    ))]
 async fn create_venue(
     State(state): State<AppState>,
     user: AuthUser,
@@ -88,38 +99,75 @@ async fn create_venue(
     Ok((StatusCode::CREATED, Json(venue)).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PreviewBody {
     sections: Vec<SectionSpec>,
 }
 
+/// What a layout would produce.
+#[derive(Serialize, ToSchema)]
+struct LayoutPreview {
+    seat_count: usize,
+    sections: Vec<super::layout::PlannedSection>,
+    seats: Vec<PreviewSeat>,
+}
+
+/// A seat of a previewed layout.
+#[derive(Serialize, ToSchema)]
+struct PreviewSeat {
+    seat_id: String,
+    section: String,
+    row: String,
+    number: i32,
+    x: i32,
+    y: i32,
+    accessible: bool,
+}
+
 /// The seats a layout would produce, without saving anything (the onboarding map preview).
+#[utoipa::path(post, path = "/api/v1/venues/preview", tag = TAG, request_body = PreviewBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The planned sections and seats", body = LayoutPreview),
+        (status = 400, description = "`INVALID_REQUEST`: the layout at fault (`details.field`)", body = crate::http::openapi::ErrorBody),
+    ))]
 async fn preview_layout(
     State(state): State<AppState>,
     _user: AuthUser,
     ApiJson(body): ApiJson<PreviewBody>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<LayoutPreview>> {
     let layout = plan_layout(&body.sections, state.settings.max_seats_per_venue)
         .map_err(|e| ApiError::invalid_field(e.field, e.message))?;
-    let seats: Vec<serde_json::Value> = layout
+    let seats = layout
         .seats
         .iter()
-        .map(|s| {
-            json!({
-                "seat_id": s.label, "section": layout.sections[s.section_index].name,
-                "row": s.row_label, "number": s.number, "x": s.x, "y": s.y,
-                "accessible": s.accessible,
-            })
+        .map(|s| PreviewSeat {
+            seat_id: s.label.clone(),
+            section: layout.sections[s.section_index].name.clone(),
+            row: s.row_label.clone(),
+            number: s.number,
+            x: s.x,
+            y: s.y,
+            accessible: s.accessible,
         })
         .collect();
-    Ok(Json(json!({
-        "seat_count": layout.seats.len(),
-        "sections": layout.sections,
-        "seats": seats,
-    })))
+    Ok(Json(LayoutPreview {
+        seat_count: layout.seats.len(),
+        sections: layout.sections,
+        seats,
+    }))
 }
 
+/// A venue with its sections and seats.
+#[utoipa::path(get, path = "/api/v1/venues/{venue_id}", tag = TAG,
+    params(("venue_id" = i64, Path, description = "The venue")),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The venue", body = store::Venue),
+        (status = 304, description = "Not modified (`If-None-Match`)"),
+        (status = 404, description = "`NOT_FOUND`", body = crate::http::openapi::ErrorBody),
+    ))]
 async fn get_venue(
     State(state): State<AppState>,
     CatalogReader(reader): CatalogReader,
@@ -150,7 +198,8 @@ async fn get_venue(
     )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct VenueQuery {
     city: Option<String>,
@@ -159,6 +208,14 @@ struct VenueQuery {
     mine: bool,
 }
 
+/// Venues, by city, or the caller's own (`mine=true`).
+#[utoipa::path(get, path = "/api/v1/venues", tag = TAG, params(VenueQuery),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Venues", body = Vec<store::VenueSummary>),
+        (status = 304, description = "Not modified (`If-None-Match`)"),
+        (status = 401, description = "`UNAUTHORIZED`: `mine=true` without a token", body = crate::http::openapi::ErrorBody),
+    ))]
 async fn list_venues(
     State(state): State<AppState>,
     CatalogReader(reader): CatalogReader,

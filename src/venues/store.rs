@@ -8,7 +8,7 @@ use crate::store::Db;
 use crate::{with_db, with_read_db};
 
 /// The fields of a venue other than its layout.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct VenueRow {
     pub venue_id: i64,
     pub owner_id: i64,
@@ -19,7 +19,7 @@ pub struct VenueRow {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct SectionRow {
     #[serde(skip)]
     pub section_id: i64,
@@ -29,7 +29,7 @@ pub struct SectionRow {
     pub seat_count: i64,
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct SeatRow {
     #[serde(rename = "seat_id")]
     pub label: String,
@@ -43,7 +43,7 @@ pub struct SeatRow {
 }
 
 /// A venue with its whole layout, as `GET /api/v1/venues/{id}` answers.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Venue {
     #[serde(flatten)]
     pub venue: VenueRow,
@@ -175,7 +175,7 @@ pub async fn find_venue(db: &Db, venue_id: i64) -> Result<Option<Venue>, sqlx::E
 }
 
 /// A venue in a listing.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct VenueSummary {
     pub venue_id: i64,
     pub owner_id: i64,

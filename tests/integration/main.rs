@@ -19,6 +19,7 @@ mod contract;
 mod hardening;
 mod launch_scale;
 mod migrations;
+mod openapi;
 mod ops;
 mod queue;
 mod search;

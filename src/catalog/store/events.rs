@@ -10,7 +10,7 @@ use crate::store::Db;
 use crate::{enqueue_outbox, with_db, with_read_db};
 
 /// An event as stored and answered.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Event {
     pub event_id: i64,
     pub organiser_id: i64,
@@ -19,7 +19,9 @@ pub struct Event {
     pub description: String,
     pub language: Option<String>,
     pub duration_minutes: Option<i32>,
+    #[schema(value_type = Vec<String>)]
     pub tags: SqlJson<Vec<String>>,
+    #[schema(value_type = Vec<String>)]
     pub artists: SqlJson<Vec<String>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
