@@ -40,10 +40,10 @@ struct RegisterBody {
     #[schema(min_length = 8, max_length = 128)]
     password: String,
     /// 1 to 100 characters.
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
     name: String,
-    /// Among `user`, `organiser`, `venue_owner` (`admin` is granted only by the CLI).
     #[serde(default)]
+    #[schema(schema_with = crate::http::openapi::requested_roles)]
     roles: Vec<String>,
 }
 
@@ -276,7 +276,9 @@ async fn logout(
     MaybeUser(user): MaybeUser,
     body: axum::body::Bytes,
 ) -> ApiResult<StatusCode> {
-    let body: LogoutBody = if body.iter().all(u8::is_ascii_whitespace) {
+    // No body, or JSON `null`: no refresh token given.
+    let blank = body.iter().all(u8::is_ascii_whitespace) || body.trim_ascii() == b"null";
+    let body: LogoutBody = if blank {
         LogoutBody::default()
     } else {
         crate::http::json::parse_json(&body)?

@@ -127,11 +127,11 @@ async fn availability(
 #[utoipa::path(get, path = "/api/v1/shows/{show_id}/seats/stream", tag = TAG,
     params(
         ("show_id" = i64, Path, description = "A live (or past) show"),
-        ("Last-Event-ID" = Option<u64>, Header, description = "The last version received: resumes with the changes since"),
+        ("Last-Event-ID" = Option<String>, Header, description = "The last version received (a number): resumes with the changes since; anything else is ignored"),
     ),
     security((), ("bearer" = [])),
     responses(
-        (status = 200, description = "`text/event-stream`: `snapshot` (data: the availability body) or the missed `seats` events, then a `seats` event (data: `{\"version\",\"changes\":[[seat index, status]…]}`) per change batch; `retry:` hints; a comment as heartbeat", content_type = "text/event-stream", body = String),
+        (status = 200, description = "`text/event-stream`: `snapshot` (data: the availability body) or the missed `seats` events, then a `seats` event (data: `{\"version\",\"changes\":[[seat index, status]…]}`) per change batch; `retry:` hints; a comment as heartbeat", content_type = "text/event-stream", body = StreamEvent),
         (status = 404, description = "`SHOW_NOT_FOUND`", body = crate::http::openapi::ErrorBody),
     ))]
 async fn stream(
@@ -186,6 +186,21 @@ async fn my_holds(
         seat_ids: seats,
         expires_at,
     })
+}
+
+/// One server-sent event of the seat stream.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct StreamEvent {
+    /// `snapshot` or `seats`.
+    event: Option<String>,
+    /// The show's version after this event; send it back as `Last-Event-ID`.
+    id: Option<String>,
+    /// JSON: the availability body (`snapshot`), or `{"version","changes":[[seat index, status]…]}`
+    /// (`seats`).
+    data: String,
+    /// Milliseconds to wait before reconnecting.
+    retry: Option<u64>,
 }
 
 /// The caller's holds on a show.

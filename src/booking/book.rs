@@ -29,8 +29,10 @@ use crate::payments::{record_capture, settle_refund, CaptureRecord, PaymentError
 #[serde(deny_unknown_fields)]
 pub struct PaymentBody {
     /// `card`.
+    #[schema(pattern = "^card$")]
     pub method: String,
     /// The sandbox card token: `tok_visa` pays, `tok_declined` is declined.
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub token: String,
 }
 
@@ -38,6 +40,8 @@ pub struct PaymentBody {
 #[serde(deny_unknown_fields)]
 pub struct BookBody {
     pub show_id: i64,
+    /// Seat labels such as `A1` (1 to 100, no repeats).
+    #[schema(schema_with = crate::http::openapi::seat_ids)]
     pub seat_ids: Vec<String>,
     pub payment: Option<PaymentBody>,
 }
@@ -98,7 +102,7 @@ fn replay(body: String) -> Response {
 /// key with another body is refused.
 #[utoipa::path(post, path = "/api/v1/book", tag = "booking", request_body = BookBody,
     params(
-        ("Idempotency-Key" = String, Header, description = "Unique per purchase attempt (1 to 255 printable characters)"),
+        ("Idempotency-Key" = String, Header, pattern = "^[!-~]{1,255}$", description = "Unique per purchase attempt (1 to 255 printable ASCII characters)"),
         ("X-Queue-Pass" = Option<String>, Header, description = "The waiting room's pass, when the show has one"),
     ),
     security(("bearer" = [])),

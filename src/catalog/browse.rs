@@ -90,11 +90,23 @@ pub async fn list_shows(db: &Db, filter: &ListFilter) -> Result<Vec<ShowSummary>
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ShowsQuery {
+    /// `movie`, `concert` or `all`.
+    #[param(pattern = "^\\s*(movie|concert|all)?\\s*$")]
     cat: Option<String>,
     city: Option<String>,
+    /// A date (`2026-01-10`) or an RFC 3339 time.
+    #[param(
+        pattern = "^\\s*([0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\\.[0-9]{1,9})?)?(Z|[+-](0[0-9]|1[0-4]):[0-5][0-9])?)?)?\\s*$"
+    )]
     from: Option<String>,
+    /// A date (`2026-01-10`) or an RFC 3339 time, not before `from`.
+    #[param(
+        pattern = "^\\s*([0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\\.[0-9]{1,9})?)?(Z|[+-](0[0-9]|1[0-4]):[0-5][0-9])?)?)?\\s*$"
+    )]
     to: Option<String>,
+    #[param(minimum = 1, maximum = 10000)]
     page: Option<i64>,
+    #[param(minimum = 1, maximum = 100)]
     per_page: Option<i64>,
 }
 

@@ -52,15 +52,22 @@ pub async fn event_of_organiser(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateEvent {
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     title: String,
+    #[schema(pattern = "^(movie|concert)$")]
     category: String,
     #[serde(default)]
+    #[schema(max_length = 5000)]
     description: String,
+    #[schema(max_length = 40)]
     language: Option<String>,
+    #[schema(minimum = 1, maximum = 1440)]
     duration_minutes: Option<i32>,
     #[serde(default)]
+    #[schema(schema_with = crate::http::openapi::short_texts)]
     tags: Vec<String>,
     #[serde(default)]
+    #[schema(schema_with = crate::http::openapi::short_texts)]
     artists: Vec<String>,
 }
 
@@ -223,12 +230,19 @@ async fn is_organiser_of(state: &AppState, user: &AuthUser, event_id: i64) -> Ap
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateEvent {
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     title: Option<String>,
+    #[schema(pattern = "^(movie|concert)$")]
     category: Option<String>,
+    #[schema(max_length = 5000)]
     description: Option<String>,
+    #[schema(max_length = 40)]
     language: Option<String>,
+    #[schema(minimum = 1, maximum = 1440)]
     duration_minutes: Option<i32>,
+    #[schema(schema_with = crate::http::openapi::optional_short_texts)]
     tags: Option<Vec<String>>,
+    #[schema(schema_with = crate::http::openapi::optional_short_texts)]
     artists: Option<Vec<String>>,
 }
 

@@ -48,12 +48,14 @@ struct PriceSpec {
 #[serde(deny_unknown_fields)]
 struct QueueSpec {
     enabled: Option<bool>,
+    #[schema(minimum = 1, maximum = 1_000_000)]
     admit_per_minute: Option<i32>,
     /// Absent: unchanged; `null`: no pre-queue (open when turned on); a time: joins before it
     /// are shuffled at it.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     opens_at: Option<Option<String>>,
+    #[schema(minimum = 1, maximum = 240)]
     pass_minutes: Option<i32>,
 }
 
@@ -81,7 +83,9 @@ struct CreateShow {
     end_time: String,
     currency: String,
     prices: Vec<PriceSpec>,
+    #[schema(minimum = 1, maximum = 100)]
     max_seats_per_user: Option<i32>,
+    #[schema(minimum = 1, maximum = 3600)]
     hold_seconds: Option<i32>,
     queue: Option<QueueSpec>,
 }
@@ -323,7 +327,9 @@ async fn launch_show(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateShow {
+    #[schema(minimum = 1, maximum = 100)]
     max_seats_per_user: Option<i32>,
+    #[schema(minimum = 1, maximum = 3600)]
     hold_seconds: Option<i32>,
     queue: Option<QueueSpec>,
 }

@@ -49,6 +49,8 @@ struct Released {
 #[serde(deny_unknown_fields)]
 pub struct SeatsBody {
     pub show_id: i64,
+    /// Seat labels such as `A1` (1 to 100, no repeats).
+    #[schema(schema_with = crate::http::openapi::seat_ids)]
     pub seat_ids: Vec<String>,
 }
 

@@ -48,6 +48,71 @@ impl ToSchema for ErrorCode {
     }
 }
 
+/// `seat_ids` of a request: 1 to 100 distinct seat labels such as `A1`.
+pub fn seat_ids() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some("^[A-Za-z0-9]{1,16}$")),
+        )
+        .min_items(Some(1))
+        .max_items(Some(crate::inventory::MAX_SEATS_PER_REQUEST))
+        .unique_items(true)
+        .description(Some("Seat labels such as `A1` (1 to 100, no repeats)."))
+        .build()
+}
+
+/// `roles` asked for at sign-up.
+pub fn requested_roles() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(["user", "organiser", "venue_owner"])),
+        )
+        .description(Some(
+            "Roles beside `user`: `organiser`, `venue_owner` (`admin` only from the CLI).",
+        ))
+        .build()
+}
+
+/// A list of short texts (tags, artists): at most 30, each 1 to 80 characters, not blank.
+pub fn short_texts() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(80))
+                .pattern(Some(NOT_BLANK)),
+        )
+        .max_items(Some(30))
+        .build()
+}
+
+/// Seat numbers of a row (whole numbers from 0 to 4294967295).
+pub fn seat_numbers() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(0))
+                .maximum(Some(u32::MAX)),
+        )
+        .build()
+}
+
+/// [`short_texts`], or `null` (left unchanged).
+pub fn optional_short_texts() -> utoipa::openapi::schema::Array {
+    let mut array = short_texts();
+    array.schema_type = utoipa::openapi::schema::SchemaType::from_iter([Type::Array, Type::Null]);
+    array
+}
+
+/// A text that is not only spaces.
+pub const NOT_BLANK: &str = "\\S";
+
 /// The name of the bearer security scheme (`security(("bearer" = []))` on an operation).
 pub const BEARER: &str = "bearer";
 

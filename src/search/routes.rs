@@ -29,13 +29,27 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct SearchParams {
+    /// What the visitor typed.
     #[serde(default)]
+    #[param(max_length = 200)]
     q: String,
     city: Option<String>,
+    /// `movie`, `concert` or `all`.
+    #[param(pattern = "^\\s*(movie|concert|all)?\\s*$")]
     cat: Option<String>,
+    /// A date (`2026-01-10`) or an RFC 3339 time.
+    #[param(
+        pattern = "^\\s*([0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\\.[0-9]{1,9})?)?(Z|[+-](0[0-9]|1[0-4]):[0-5][0-9])?)?)?\\s*$"
+    )]
     from: Option<String>,
+    /// A date (`2026-01-10`) or an RFC 3339 time, not before `from`.
+    #[param(
+        pattern = "^\\s*([0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\\.[0-9]{1,9})?)?(Z|[+-](0[0-9]|1[0-4]):[0-5][0-9])?)?)?\\s*$"
+    )]
     to: Option<String>,
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<usize>,
+    #[param(maximum = 10000)]
     offset: Option<usize>,
 }
 

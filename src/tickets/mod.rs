@@ -229,6 +229,8 @@ pub async fn qr_png(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CheckInBody {
+    /// The signed code a ticket's QR carries: `BX1.<claim>.<signature>`.
+    #[schema(pattern = "^\\s*BX1\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\s*$")]
     code: String,
 }
 

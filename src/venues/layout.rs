@@ -21,11 +21,16 @@ const PALETTE: &[&str] = &[
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SectionSpec {
+    /// Unique in the venue (ignoring case).
+    #[schema(min_length = 1, max_length = 60, pattern = "\\S")]
     pub name: String,
     /// Lower is better (closer to the stage).
+    #[schema(minimum = 0, maximum = 1000)]
     pub priority: i32,
     #[serde(default)]
+    #[schema(pattern = "^#[0-9a-fA-F]{6}$")]
     pub colour: Option<String>,
+    #[schema(min_items = 1, max_items = 300)]
     pub rows: Vec<RowSpec>,
 }
 
@@ -33,13 +38,21 @@ pub struct SectionSpec {
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RowSpec {
+    /// 1 to 6 letters or digits.
+    #[schema(pattern = "^\\s*[A-Za-z0-9]{1,6}\\s*$")]
     pub label: String,
+    #[schema(minimum = 1, maximum = 1000)]
     pub count: u32,
     #[serde(default)]
+    #[schema(maximum = 10000)]
     pub start: Option<u32>,
+    /// Seat numbers left out (an aisle), each at least `start`.
     #[serde(default)]
+    #[schema(schema_with = crate::http::openapi::seat_numbers)]
     pub skip: Vec<u32>,
+    /// Seat numbers of the row that are accessible.
     #[serde(default)]
+    #[schema(schema_with = crate::http::openapi::seat_numbers)]
     pub accessible: Vec<u32>,
     /// Map position of the row's first seat; rows are laid out automatically without it.
     #[serde(default)]

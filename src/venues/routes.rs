@@ -35,10 +35,16 @@ const TAG: &str = "venues";
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateVenue {
+    #[schema(min_length = 1, max_length = 120, pattern = "\\S")]
     name: String,
+    #[schema(min_length = 1, max_length = 80, pattern = "\\S")]
     city: String,
+    #[schema(min_length = 1, max_length = 300, pattern = "\\S")]
     address: String,
+    /// An IANA time zone such as `Asia/Kolkata`.
+    #[schema(example = "Asia/Kolkata")]
     timezone: String,
+    #[schema(min_items = 1, max_items = 64)]
     sections: Vec<SectionSpec>,
 }
 
@@ -102,6 +108,7 @@ async fn create_venue(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PreviewBody {
+    #[schema(min_items = 1, max_items = 64)]
     sections: Vec<SectionSpec>,
 }
 
