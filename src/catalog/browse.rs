@@ -42,6 +42,8 @@ pub struct ShowSummary {
     pub event_id: i64,
     pub category: String,
     pub title: String,
+    /// The event's language, when it has one ("Telugu").
+    pub language: Option<String>,
     pub start_time: String,
     pub end_time: String,
     pub venue_name: String,
@@ -64,6 +66,7 @@ impl ShowSummary {
             event_id: row.event_id,
             category: row.category.clone(),
             title: row.title.clone(),
+            language: row.language.clone(),
             start_time: local_rfc3339(row.start_time, tz),
             end_time: local_rfc3339(row.end_time, tz),
             venue_name: row.venue_name.clone(),

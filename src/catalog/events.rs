@@ -1,6 +1,7 @@
 //! `/api/v1/events`: an event is the bigger plan (a film's release, a tour) whose shows are
 //! performed at venues.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::extract::State;
@@ -9,6 +10,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -20,13 +23,14 @@ use crate::app::AppState;
 use crate::auth::Role;
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::{AuthUser, CatalogReader};
-use crate::http::cache::catalog_rendered;
-use crate::http::json::{ApiJson, ApiPath};
+use crate::http::cache::{catalog_rendered, no_store_json};
+use crate::http::json::{ApiJson, ApiPath, ApiQuery};
+use crate::money::Currency;
 use crate::venues::store::text_field_opt;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(create_event))
+        .routes(routes!(create_event, list_events))
         .routes(routes!(get_event, update_event))
 }
 
@@ -215,6 +219,90 @@ async fn get_event(
         state.settings.catalog_max_age,
         reader.is_some(),
     )
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct EventsQuery {
+    /// Must be `true`: the one list of events is the caller's own (the public browses shows).
+    #[param(required = true, schema_with = only_true)]
+    mine: Option<bool>,
+}
+
+/// The schema of a flag that has one allowed value, `true`.
+fn only_true() -> utoipa::openapi::schema::Object {
+    ObjectBuilder::new()
+        .schema_type(Type::Boolean)
+        .enum_values(Some([true]))
+        .build()
+}
+
+/// A show in its organiser's list, with its sales so far.
+#[derive(Serialize, utoipa::ToSchema)]
+struct OwnShow {
+    #[serde(flatten)]
+    show: ShowSummary,
+    /// Seats on sale once live (every seat of the venue).
+    seat_count: i64,
+    seats_sold: i64,
+    /// What the sold seats fetched, in major units of `currency`.
+    #[schema(value_type = f64)]
+    revenue: serde_json::Number,
+}
+
+/// An event in its organiser's list: every show, drafts included, with its sales.
+#[derive(Serialize, utoipa::ToSchema)]
+struct OwnEvent {
+    #[serde(flatten)]
+    event: Event,
+    shows: Vec<OwnShow>,
+}
+
+/// The caller's own events (`mine=true`), newest first, each with every show and its sales
+/// (at most 200 events and 2,000 shows). An admin gets their own events too, not everyone's.
+#[utoipa::path(get, path = "/api/v1/events", tag = TAG, params(EventsQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's events", body = Vec<OwnEvent>),
+        (status = 400, description = "`INVALID_REQUEST`: `mine=true` is required", body = crate::http::openapi::ErrorBody),
+    ))]
+async fn list_events(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiQuery(query): ApiQuery<EventsQuery>,
+) -> ApiResult<Response> {
+    if query.mine != Some(true) {
+        return Err(ApiError::invalid_field("mine", "mine=true is required"));
+    }
+    let events = store::events_of_organiser(&state.db, user.user_id).await?;
+    let mut shows: HashMap<i64, Vec<OwnShow>> = HashMap::new();
+    for row in store::shows_of_organiser(&state.db, user.user_id).await? {
+        shows
+            .entry(row.summary.event_id)
+            .or_default()
+            .push(own_show(&row));
+    }
+    let own: Vec<OwnEvent> = events
+        .into_iter()
+        .map(|event| OwnEvent {
+            shows: shows.remove(&event.event_id).unwrap_or_default(),
+            event,
+        })
+        .collect();
+    no_store_json(&own)
+}
+
+fn own_show(row: &store::OwnShowRow) -> OwnShow {
+    let revenue = Currency::parse(&row.summary.currency)
+        .map(|c| c.to_major(row.revenue_minor))
+        .unwrap_or_else(|| row.revenue_minor.into());
+    OwnShow {
+        show: ShowSummary::from_row(&row.summary, true),
+        seat_count: row.seat_count,
+        seats_sold: row.seats_sold,
+        revenue,
+    }
 }
 
 /// Whether `user` organises the event (or is an admin).

@@ -324,27 +324,28 @@ fn section(name: &str, priority: i32, colour: &str, rows: Vec<RowSpec>) -> Secti
     }
 }
 
-/// 200 seats: Classic A–C and Prime D–J (18 seats with a centre aisle), Recliner K–L.
-/// Sections are listed from the screen backwards; the best seats (Recliner) are at the back.
+/// 200 seats: Classic A–C and Prime D–J (18 seats with a centre aisle), Recliner K–L. Rows
+/// are listed from the screen backwards (every map draws the stage or screen at its top edge),
+/// so the best seats, the Recliners, come last, at the back.
 pub fn multiplex_screen() -> Vec<SectionSpec> {
     vec![
         section(
-            "Recliner",
-            0,
-            "#b45309",
-            rows(row_labels(10, 2), 10, &[], &[1, 2]),
+            "Classic",
+            2,
+            "#34d399",
+            rows(row_labels(0, 3), 18, &[10], &[]),
         ),
         section(
             "Prime",
             1,
-            "#2563eb",
+            "#60a5fa",
             rows(row_labels(3, 7), 18, &[10], &[]),
         ),
         section(
-            "Classic",
-            2,
-            "#059669",
-            rows(row_labels(0, 3), 18, &[10], &[]),
+            "Recliner",
+            0,
+            "#f59e0b",
+            rows(row_labels(10, 2), 10, &[], &[1, 2]),
         ),
     ]
 }
@@ -355,63 +356,50 @@ pub fn auditorium() -> Vec<SectionSpec> {
         section(
             "Platinum",
             0,
-            "#7c3aed",
+            "#c084fc",
             rows(row_labels(0, 5), 40, &[11, 31], &[1, 2, 41, 42]),
         ),
         section(
             "Gold",
             1,
-            "#ca8a04",
+            "#facc15",
             rows(row_labels(5, 15), 40, &[11, 31], &[]),
         ),
         section(
             "Silver",
             2,
-            "#4b5563",
+            "#22d3ee",
             rows(row_labels(20, 30), 40, &[11, 31], &[]),
         ),
     ]
 }
 
-/// 40,000 seats in five stands of 100-seat rows, each stand's rows prefixed with its code.
+/// 40,000 seats in five stands of 100-seat rows, each stand's rows prefixed with its code,
+/// placed around the stage (at the top): the Fan Pit in front of it, the Platinum stands on
+/// either side, the Gold stands behind those.
 pub fn stadium() -> Vec<SectionSpec> {
-    let stand = |prefix: &str, n: usize| -> Vec<String> {
-        row_labels(26, n)
-            .into_iter()
-            .map(|l| format!("{prefix}{l}"))
-            .collect()
+    let stand = |prefix: &str, n: usize, x: i32, y: i32| -> Vec<RowSpec> {
+        let mut rows = rows(
+            row_labels(26, n)
+                .into_iter()
+                .map(|l| format!("{prefix}{l}"))
+                .collect(),
+            100,
+            if prefix == "FP" { &[] } else { &[51] },
+            if prefix == "FP" { &[] } else { &[1, 2] },
+        );
+        for (i, row) in rows.iter_mut().enumerate() {
+            row.x = Some(x);
+            row.y = Some(y + i as i32);
+        }
+        rows
     };
     vec![
-        section(
-            "Fan Pit",
-            0,
-            "#db2777",
-            rows(stand("FP", 40), 100, &[], &[]),
-        ),
-        section(
-            "Platinum East",
-            1,
-            "#7c3aed",
-            rows(stand("PE", 60), 100, &[51], &[1, 2]),
-        ),
-        section(
-            "Platinum West",
-            1,
-            "#6d28d9",
-            rows(stand("PW", 60), 100, &[51], &[1, 2]),
-        ),
-        section(
-            "Gold North",
-            2,
-            "#ca8a04",
-            rows(stand("GN", 120), 100, &[51], &[1, 2]),
-        ),
-        section(
-            "Gold South",
-            2,
-            "#a16207",
-            rows(stand("GS", 120), 100, &[51], &[1, 2]),
-        ),
+        section("Fan Pit", 0, "#f472b6", stand("FP", 40, 112, 4)),
+        section("Platinum East", 1, "#c084fc", stand("PE", 60, 222, 4)),
+        section("Platinum West", 1, "#60a5fa", stand("PW", 60, 0, 4)),
+        section("Gold North", 2, "#fbbf24", stand("GN", 120, 0, 68)),
+        section("Gold South", 2, "#4ade80", stand("GS", 120, 222, 68)),
     ]
 }
 

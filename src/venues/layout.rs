@@ -12,9 +12,11 @@ pub const MAX_SEATS_PER_ROW: u32 = 1_000;
 /// seed (40,000), and what bounds the work and the answer one small layout body can ask for.
 pub const MAX_SEATS_PER_VENUE: usize = 60_000;
 
-/// Default section colours, in order, when the owner gives none.
+/// Default section colours, in order, when the owner gives none: light enough that a free seat
+/// stands out against the dark map and the dark "sold" square (≥ 5:1), and far apart from
+/// each other (CIELAB ΔE ≥ 30 between any two).
 const PALETTE: &[&str] = &[
-    "#7c3aed", "#2563eb", "#0891b2", "#059669", "#ca8a04", "#ea580c", "#db2777", "#4b5563",
+    "#c084fc", "#60a5fa", "#34d399", "#fbbf24", "#f472b6", "#fb923c", "#22d3ee", "#a3e635",
 ];
 
 /// A section as the venue owner describes it.

@@ -1,6 +1,11 @@
 //! The web app (SPEC §12), embedded in the binary: one HTML page, one stylesheet and plain ES
 //! modules (`app.js` imports the rest), no build step. Served with an ETag so browsers
 //! revalidate cheaply.
+//!
+//! While working on the app, `BOXOFFICE_WEB_ASSETS=src/web/assets` serves the files from that
+//! directory instead, read afresh on every request: edit, reload, no rebuild.
+
+use std::borrow::Cow;
 
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -12,6 +17,7 @@ use crate::app::AppState;
 
 const INDEX: &str = include_str!("assets/index.html");
 const STYLE: &str = include_str!("assets/app.css");
+const ICON: &str = include_str!("assets/favicon.svg");
 
 /// Every module of the app, served as `/assets/<name>`.
 const SCRIPTS: &[(&str, &str)] = &[
@@ -23,8 +29,10 @@ const SCRIPTS: &[(&str, &str)] = &[
     ("nav.js", include_str!("assets/nav.js")),
     ("account.js", include_str!("assets/account.js")),
     ("home.js", include_str!("assets/home.js")),
+    ("event.js", include_str!("assets/event.js")),
     ("search.js", include_str!("assets/search.js")),
     ("show.js", include_str!("assets/show.js")),
+    ("seatmap.js", include_str!("assets/seatmap.js")),
     ("queue.js", include_str!("assets/queue.js")),
     ("checkout.js", include_str!("assets/checkout.js")),
     ("bookings.js", include_str!("assets/bookings.js")),
@@ -33,32 +41,54 @@ const SCRIPTS: &[(&str, &str)] = &[
 ];
 
 pub fn router() -> Router<AppState> {
-    let router = Router::new()
-        .route("/", get(|h: HeaderMap| async move { page(&h) }))
-        .route(
-            "/assets/app.css",
-            get(|h: HeaderMap| async move { asset(&h, STYLE, "text/css; charset=utf-8") }),
-        );
-    SCRIPTS.iter().fold(router, |router, &(name, body)| {
+    let dir = std::env::var_os("BOXOFFICE_WEB_ASSETS").map(std::path::PathBuf::from);
+    if let Some(dir) = &dir {
+        tracing::warn!(dir = %dir.display(), "serving the web app from disk (development)");
+    }
+    let files = [
+        ("index.html", INDEX, "text/html; charset=utf-8"),
+        ("app.css", STYLE, "text/css; charset=utf-8"),
+        ("favicon.svg", ICON, "image/svg+xml"),
+    ]
+    .into_iter()
+    .chain(
+        SCRIPTS
+            .iter()
+            .map(|&(name, body)| (name, body, "text/javascript; charset=utf-8")),
+    );
+    files.fold(Router::new(), |router, (name, body, content_type)| {
+        let dir = dir.clone();
+        let path = match name {
+            "index.html" => "/".to_owned(),
+            "favicon.svg" => "/favicon.svg".to_owned(),
+            _ => format!("/assets/{name}"),
+        };
         router.route(
-            &format!("/assets/{name}"),
-            get(move |h: HeaderMap| async move { asset(&h, body, "text/javascript; charset=utf-8") }),
+            &path,
+            get(move |h: HeaderMap| async move {
+                let body = match &dir {
+                    Some(dir) => match tokio::fs::read_to_string(dir.join(name)).await {
+                        Ok(text) => Cow::Owned(text),
+                        Err(_) => return StatusCode::NOT_FOUND.into_response(),
+                    },
+                    None => Cow::Borrowed(body),
+                };
+                let mut response = asset(&h, body, content_type);
+                if name == "index.html" {
+                    // The scripts and styles the page loads carry no policy of their own: a
+                    // policy applies to the document.
+                    response.headers_mut().insert(
+                        header::CONTENT_SECURITY_POLICY,
+                        HeaderValue::from_static(crate::http::security::WEB_APP_CSP),
+                    );
+                }
+                response
+            }),
         )
     })
 }
 
-/// The app's page, under its strict Content-Security-Policy (the scripts and styles it loads
-/// carry none of their own: a policy applies to the document).
-fn page(request: &HeaderMap) -> Response {
-    let mut response = asset(request, INDEX, "text/html; charset=utf-8");
-    response.headers_mut().insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(crate::http::security::WEB_APP_CSP),
-    );
-    response
-}
-
-fn asset(request: &HeaderMap, body: &'static str, content_type: &'static str) -> Response {
+fn asset(request: &HeaderMap, body: Cow<'static, str>, content_type: &'static str) -> Response {
     let etag = format!(
         "\"{}\"",
         hex::encode(&Sha256::digest(body.as_bytes())[..10])

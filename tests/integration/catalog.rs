@@ -18,6 +18,7 @@ both_backends!(
     drafts_are_invisible_to_the_public,
     naive_local_times_are_taken_in_the_venue_zone,
     patch_show_changes_caps_and_queue,
+    an_organiser_lists_their_own_events_with_sales,
 );
 
 async fn venue_layout_has_rows_aisles_and_accessible_seats(backend: Backend) {
@@ -230,6 +231,7 @@ async fn show_list_has_the_seed_shape_and_filters(backend: Backend) {
         "city",
         "min_price",
         "currency",
+        "language",
     ];
     expected.sort();
     let mut keys_sorted = keys.clone();
@@ -449,4 +451,56 @@ async fn patch_show_changes_caps_and_queue(backend: Backend) {
     )
     .await
     .expect_error(400, "INVALID_REQUEST");
+}
+
+async fn an_organiser_lists_their_own_events_with_sales(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let fx = app.live_show().await;
+    let draft = app.show(&fx.organiser, fx.event, fx.venue, 9).await;
+    let later = app.event(&fx.organiser, "Encore", "concert").await;
+    let buyer = app.buyer().await;
+    app.hold_then_book(&buyer, fx.show, &["A2", "C1"], "own-list")
+        .await;
+
+    let mine = app
+        .get("/api/v1/events?mine=true", Some(&fx.organiser.token))
+        .await;
+    assert_eq!(mine.header("cache-control"), Some("no-store"));
+    let mine = mine.expect(200);
+    let events = mine.as_array().expect("events");
+    let ids: Vec<i64> = events
+        .iter()
+        .filter_map(|e| e["event_id"].as_i64())
+        .collect();
+    assert_eq!(ids, [later, fx.event], "newest first");
+    assert_eq!(events[0]["title"], "Encore");
+    assert_eq!(events[0]["shows"], json!([]));
+    let shows = events[1]["shows"].as_array().expect("shows");
+    assert_eq!(shows.len(), 2, "drafts included: {shows:?}");
+    let live = &shows[0];
+    assert_eq!(live["show_id"], fx.show);
+    assert_eq!(live["status"], "live");
+    assert_eq!(live["venue_name"], "Test Hall");
+    assert_eq!(live["seat_count"], 30);
+    assert_eq!(live["seats_sold"], 2);
+    assert_eq!(live["revenue"], 699.5, "Gold 450 + Silver 249.50");
+    assert_eq!(shows[1]["show_id"], draft);
+    assert_eq!(shows[1]["status"], "draft");
+    assert_eq!(shows[1]["seats_sold"], 0);
+    assert_eq!(shows[1]["revenue"], 0);
+
+    let other = app.organiser().await;
+    let theirs = app
+        .get("/api/v1/events?mine=true", Some(&other.token))
+        .await
+        .expect(200);
+    assert_eq!(theirs, json!([]), "another organiser sees none of them");
+    app.get("/api/v1/events?mine=true", None)
+        .await
+        .expect_error(401, "UNAUTHORIZED");
+    let err = app
+        .get("/api/v1/events", Some(&fx.organiser.token))
+        .await
+        .expect_error(400, "INVALID_REQUEST");
+    assert_eq!(err["details"]["field"], "mine");
 }

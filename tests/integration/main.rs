@@ -24,3 +24,7 @@ mod ops;
 mod queue;
 mod search;
 mod web;
+mod web_a11y;
+mod web_browse;
+mod web_manage;
+mod web_seats;

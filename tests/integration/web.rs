@@ -4,269 +4,11 @@
 
 use crate::common;
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use base64::Engine;
+use common::browser::{Browser, Driver};
 use common::{eventually, Backend, TestApp};
 use serde_json::{json, Value};
-
-/// A chromedriver process of this test's own.
-struct Driver {
-    child: Child,
-    base: String,
-    http: reqwest::Client,
-    _profiles: tempfile::TempDir,
-}
-
-impl Driver {
-    async fn start() -> Self {
-        let port = common::free_port();
-        let mut child = Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver is installed (apt-get install chromium chromium-driver)");
-        if common::wait_for_port(port).await {
-            return Self {
-                child,
-                base: format!("http://127.0.0.1:{port}"),
-                http: reqwest::Client::new(),
-                _profiles: tempfile::tempdir().expect("dir"),
-            };
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("chromedriver did not start");
-    }
-
-    async fn session(&self, name: &str) -> Browser {
-        let profile = self._profiles.path().join(name);
-        let caps = json!({ "capabilities": { "alwaysMatch": { "browserName": "chrome",
-            "goog:loggingPrefs": { "browser": "ALL" }, "goog:chromeOptions": {
-            "binary": "/usr/bin/chromium",
-            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                     "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run",
-                     "--window-size=1280,1000", format!("--user-data-dir={}", profile.display())]
-        } } } });
-        let res: Value = self
-            .http
-            .post(format!("{}/session", self.base))
-            .json(&caps)
-            .send()
-            .await
-            .expect("session")
-            .json()
-            .await
-            .expect("json");
-        let id = res["value"]["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no session: {res}"))
-            .to_owned();
-        Browser {
-            url: format!("{}/session/{id}", self.base),
-            http: self.http.clone(),
-        }
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A W3C WebDriver session.
-struct Browser {
-    url: String,
-    http: reqwest::Client,
-}
-
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
-
-impl Browser {
-    async fn cmd(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
-        let req = self.http.request(method, format!("{}{path}", self.url));
-        let req = if body.is_null() { req } else { req.json(&body) };
-        let res: Value = req
-            .send()
-            .await
-            .expect("webdriver")
-            .json()
-            .await
-            .expect("json");
-        res["value"].clone()
-    }
-
-    async fn go(&self, url: &str) {
-        self.cmd(reqwest::Method::POST, "/url", json!({ "url": url }))
-            .await;
-    }
-
-    async fn js(&self, script: &str, args: Value) -> Value {
-        self.cmd(
-            reqwest::Method::POST,
-            "/execute/sync",
-            json!({ "script": script, "args": args }),
-        )
-        .await
-    }
-
-    /// Waits up to 5 s for `css` to match, returning the element id.
-    async fn find(&self, css: &str) -> String {
-        let found = eventually(Duration::from_secs(8), || async {
-            let v = self
-                .cmd(
-                    reqwest::Method::POST,
-                    "/element",
-                    json!({ "using": "css selector", "value": css }),
-                )
-                .await;
-            v.get(ELEMENT).and_then(Value::as_str).map(str::to_owned)
-        })
-        .await;
-        found.unwrap_or_else(|| panic!("no element matches {css}"))
-    }
-
-    async fn click(&self, css: &str) {
-        let id = self.find(css).await;
-        self.cmd(
-            reqwest::Method::POST,
-            &format!("/element/{id}/click"),
-            json!({}),
-        )
-        .await;
-    }
-
-    async fn type_into(&self, css: &str, text: &str) {
-        let id = self.find(css).await;
-        self.cmd(
-            reqwest::Method::POST,
-            &format!("/element/{id}/value"),
-            json!({ "text": text }),
-        )
-        .await;
-    }
-
-    async fn text(&self, css: &str) -> String {
-        let id = self.find(css).await;
-        self.cmd(
-            reqwest::Method::GET,
-            &format!("/element/{id}/text"),
-            Value::Null,
-        )
-        .await
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
-    }
-
-    /// Waits until the page's text contains `needle`.
-    async fn wait_text(&self, needle: &str) {
-        let ok = eventually(Duration::from_secs(8), || async {
-            let body = self.js("return document.body.innerText", json!([])).await;
-            body.as_str()
-                .is_some_and(|b| b.contains(needle))
-                .then_some(())
-        })
-        .await;
-        if ok.is_none() {
-            let body = self.js("return document.body.innerText", json!([])).await;
-            panic!("page never showed {needle:?}; it shows: {body}");
-        }
-    }
-
-    /// The class of the seat `label` on the seat map.
-    async fn seat_class(&self, label: &str) -> String {
-        self.js("const g = document.querySelector(`[data-seat=\"${arguments[0]}\"]`); return g ? g.getAttribute('class') : ''", json!([label]))
-            .await
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
-    }
-
-    async fn wait_seat(&self, label: &str, class: &str) {
-        let ok = eventually(Duration::from_secs(8), || async {
-            self.seat_class(label)
-                .await
-                .split(' ')
-                .any(|c| c == class)
-                .then_some(())
-        })
-        .await;
-        assert!(
-            ok.is_some(),
-            "seat {label} never became {class}: {}",
-            self.seat_class(label).await
-        );
-    }
-
-    async fn screenshot(&self, name: &str) {
-        let png = self
-            .cmd(reqwest::Method::GET, "/screenshot", Value::Null)
-            .await;
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(png.as_str().unwrap_or_default())
-            .expect("png");
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
-        std::fs::create_dir_all(&dir).expect("dir");
-        std::fs::write(dir.join(format!("{name}.png")), bytes).expect("write");
-    }
-
-    async fn accept_dialog(&self) {
-        let _ = eventually(Duration::from_secs(3), || async {
-            let v = self
-                .cmd(reqwest::Method::POST, "/alert/accept", json!({}))
-                .await;
-            v.is_null().then_some(())
-        })
-        .await;
-    }
-
-    /// The browser console's messages since the last call (chromedriver's log endpoint).
-    async fn console(&self) -> Vec<String> {
-        let logs = self
-            .cmd(
-                reqwest::Method::POST,
-                "/se/log",
-                json!({ "type": "browser" }),
-            )
-            .await;
-        logs.as_array()
-            .unwrap_or_else(|| panic!("chromedriver returned no browser log: {logs}"))
-            .iter()
-            .filter_map(|entry| entry["message"].as_str().map(str::to_owned))
-            .collect()
-    }
-
-    /// Ends the session, first asserting that the page never broke its Content-Security-Policy
-    /// (a blocked script, style or image is reported on the console).
-    async fn close(&self) {
-        let violations: Vec<String> = self
-            .console()
-            .await
-            .into_iter()
-            .filter(|m| m.contains("Content Security Policy"))
-            .collect();
-        self.cmd(reqwest::Method::DELETE, "", Value::Null).await;
-        assert!(violations.is_empty(), "CSP violations: {violations:#?}");
-    }
-}
-
-async fn sign_up(b: &Browser, base: &str, name: &str) {
-    b.go(&format!("{base}/#/signup")).await;
-    b.type_into("#name", name).await;
-    b.type_into(
-        "#email",
-        &format!("{}{}@example.com", name.to_lowercase(), common::unique()),
-    )
-    .await;
-    b.type_into("#password", "a good password").await;
-    b.click("#f button[type=submit]").await;
-    b.wait_text("Sign out").await;
-}
 
 /// The first `n` available seats of the Classic section, in map order, once the map has drawn
 /// them (the page's heading comes before its seats).
@@ -301,7 +43,7 @@ async fn visitor_books_from_search_to_qr_tickets_and_cancels() {
     asha.go(&app.base).await;
     asha.wait_text("Pushpa 2: The Rule").await;
     asha.screenshot("home").await;
-    sign_up(&asha, &app.base, "Asha").await;
+    asha.sign_up(&app.base, "Asha").await;
 
     // Find the Pushpa show by search, as you type.
     asha.type_into("#q", "puspa").await;
@@ -363,9 +105,10 @@ async fn a_declined_card_shows_its_message() {
     let app = TestApp::spawn_with(Backend::Sqlite, |c| c.no_demo = false).await;
     let driver = Driver::start().await;
     let b = driver.session("decline").await;
-    sign_up(&b, &app.base, "Meera").await;
+    b.sign_up(&app.base, "Meera").await;
     b.go(&format!("{}/#/", app.base)).await;
     b.click("a.title").await;
+    b.click("a.time").await;
     b.wait_text("Pick your seats").await;
     let seat = free_seats(&b, 1).await;
     b.click(&format!("[data-seat=\"{}\"]", seat[0])).await;
@@ -373,7 +116,7 @@ async fn a_declined_card_shows_its_message() {
     b.wait_text("Pay with a card").await;
     b.js("const s = document.querySelector('#card'); s.value = 'tok_declined'; s.dispatchEvent(new Event('change'))", json!([])).await;
     b.click("#pay-button").await;
-    b.wait_text("Payment declined").await;
+    b.wait_text("card was declined").await;
     let raw = b.js("return document.body.innerText", json!([])).await;
     assert!(
         !raw.as_str().unwrap_or_default().contains("error_code"),
@@ -424,7 +167,13 @@ async fn the_stadium_map_opens_by_section_and_a_venue_owner_previews_a_layout() 
     b.js("const s = document.querySelector('#city'); s.value = 'Delhi'; s.dispatchEvent(new Event('change'))", json!([])).await;
     b.wait_text("Diljit Dosanjh").await;
     b.click("a.title").await;
-    b.wait_text("choose a section above to see its seats").await;
+    b.click("a.time").await;
+    // An overview of the stands first, with their live counts.
+    b.wait_js(
+        "return document.querySelectorAll('#map [data-stand]').length === 5",
+        json!([]),
+    )
+    .await;
     b.click("[data-section=\"Fan Pit\"]").await;
     let seats = eventually(Duration::from_secs(8), || async {
         let n = b
@@ -605,7 +354,7 @@ async fn the_web_app_refreshes_once_for_concurrent_callers() {
     let driver = Driver::start().await;
     let b = driver.session("refresh").await;
     b.go(&app.base).await;
-    sign_up(&b, &app.base, "Kiran").await;
+    b.sign_up(&app.base, "Kiran").await;
     let before = b
         .js("return localStorage.getItem('bo.refresh')", json!([]))
         .await;
@@ -645,15 +394,6 @@ impl Browser {
         )
         .await;
     }
-
-    /// Signs in through the page as `email` with the test harness's password.
-    async fn sign_in(&self, base: &str, email: &str) {
-        self.go(&format!("{base}/#/login")).await;
-        self.type_into("#email", email).await;
-        self.type_into("#password", common::PASSWORD).await;
-        self.click("#f button[type=submit]").await;
-        self.wait_text("Sign out").await;
-    }
 }
 
 /// SPEC §10 and §12: a show with its waiting room on opens on the room. A fan signs in from it,
@@ -690,7 +430,7 @@ async fn a_fan_waits_in_the_room_keeps_the_place_on_reload_then_books() {
     fan.go(&show_url).await;
     fan.wait_text("Sign in to join the line").await;
     fan.click("#room-signin").await;
-    sign_up(&fan, &app.base, "Priya").await; // back to the room once signed up
+    fan.sign_up(&app.base, "Priya").await; // back to the room once signed up
     fan.wait_text("You're number 3 in line").await;
     let live = fan
         .js(
@@ -743,7 +483,9 @@ async fn a_fan_waits_in_the_room_keeps_the_place_on_reload_then_books() {
 
     // The organiser sees the line and lets people in faster.
     let organiser = driver.session("organiser").await;
-    organiser.sign_in(&app.base, &fx.organiser.email).await;
+    organiser
+        .sign_in(&app.base, &fx.organiser.email, common::PASSWORD)
+        .await;
     organiser
         .go(&format!("{}/#/organiser/{show}", app.base))
         .await;

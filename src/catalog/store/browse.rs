@@ -31,6 +31,7 @@ pub struct ShowSummaryRow {
     pub event_id: i64,
     pub category: String,
     pub title: String,
+    pub language: Option<String>,
     pub start_time: DateTime<Utc>,
     pub end_time: DateTime<Utc>,
     pub venue_name: String,
@@ -42,8 +43,8 @@ pub struct ShowSummaryRow {
 }
 
 /// The select list of a [`ShowSummaryRow`] over `shows s`, `events e` and `venues v`.
-pub const SUMMARY_COLUMNS: &str = "s.show_id, s.event_id, e.category, e.title, s.start_time,
-    s.end_time, v.name AS venue_name, v.city, v.timezone,
+pub const SUMMARY_COLUMNS: &str = "s.show_id, s.event_id, e.category, e.title, e.language,
+    s.start_time, s.end_time, v.name AS venue_name, v.city, v.timezone,
     (SELECT MIN(p.price_minor) FROM show_prices p WHERE p.show_id = s.show_id) AS min_price,
     s.currency, s.status";
 

@@ -5,6 +5,7 @@ use serde::Serialize;
 use serde_json::json;
 use sqlx::types::Json as SqlJson;
 
+use super::browse::{ShowSummaryRow, SUMMARY_COLUMNS};
 use crate::events::outbox::topics;
 use crate::store::Db;
 use crate::{enqueue_outbox, with_db, with_read_db};
@@ -131,5 +132,69 @@ pub async fn update_event(
         }
         tx.commit().await?;
         Ok(event)
+    })
+}
+
+/// At most this many events in an organiser's own list (newest first).
+pub const MAX_OWN_EVENTS: i64 = 200;
+/// At most this many shows across those events.
+pub const MAX_OWN_SHOWS: i64 = 2000;
+
+/// The events `organiser_id` organises, newest first (at most [`MAX_OWN_EVENTS`]).
+pub async fn events_of_organiser(db: &Db, organiser_id: i64) -> Result<Vec<Event>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE organiser_id = $1
+         ORDER BY created_at DESC, event_id DESC LIMIT $2"
+    );
+    with_read_db!(db, |pool| {
+        sqlx::query_as(&sql)
+            .bind(organiser_id)
+            .bind(MAX_OWN_EVENTS)
+            .fetch_all(pool)
+            .await
+    })
+}
+
+/// A show of an organiser's own list, with its sales so far.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OwnShowRow {
+    #[sqlx(flatten)]
+    pub summary: ShowSummaryRow,
+    /// Seats of the venue (every one is priced and, once live, on sale).
+    pub seat_count: i64,
+    pub seats_sold: i64,
+    /// What the sold seats fetched, in minor units of the show's currency.
+    pub revenue_minor: i64,
+}
+
+/// Every show (drafts, live, past and cancelled) of the organiser's newest
+/// [`MAX_OWN_EVENTS`] events, soonest first, with its sales: one query (at most
+/// [`MAX_OWN_SHOWS`] shows).
+pub async fn shows_of_organiser(
+    db: &Db,
+    organiser_id: i64,
+) -> Result<Vec<OwnShowRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {SUMMARY_COLUMNS},
+            (SELECT COUNT(*) FROM seats t WHERE t.venue_id = s.venue_id) AS seat_count,
+            (SELECT COUNT(*) FROM inventory i
+             WHERE i.show_id = s.show_id AND i.status = 'sold') AS seats_sold,
+            (SELECT CAST(COALESCE(SUM(i.price_minor), 0) AS BIGINT) FROM inventory i
+             WHERE i.show_id = s.show_id AND i.status = 'sold') AS revenue_minor
+         FROM shows s
+         JOIN events e ON e.event_id = s.event_id
+         JOIN venues v ON v.venue_id = s.venue_id
+         WHERE s.event_id IN (SELECT event_id FROM events WHERE organiser_id = $1
+                              ORDER BY created_at DESC, event_id DESC LIMIT $2)
+         ORDER BY s.start_time, s.show_id
+         LIMIT $3"
+    );
+    with_read_db!(db, |pool| {
+        sqlx::query_as(&sql)
+            .bind(organiser_id)
+            .bind(MAX_OWN_EVENTS)
+            .bind(MAX_OWN_SHOWS)
+            .fetch_all(pool)
+            .await
     })
 }

@@ -10,7 +10,10 @@ pub use browse::{
     available_per_section, draft_seat_map, inventory_seat_map, list_shows, load_show, ListFilter,
     SeatMapRow, SectionCounts, ShowRow, ShowSummaryRow, StoredShow, SUMMARY_COLUMNS,
 };
-pub use events::{find_event, insert_event, read_event, update_event, Event, EventFields};
+pub use events::{
+    events_of_organiser, find_event, insert_event, read_event, shows_of_organiser, update_event,
+    Event, EventFields, OwnShowRow,
+};
 pub use shows::{
     cancel_show, insert_show, launch_inventory, update_show_settings, CancelledShow, NewShow,
     ShowSettings,

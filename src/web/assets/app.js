@@ -5,6 +5,7 @@ import { human, refreshNow, scheduleRefresh } from "./api.js";
 import { loginPage, signupPage } from "./account.js";
 import { bookingPage, bookingsPage } from "./bookings.js";
 import { checkoutPage } from "./checkout.js";
+import { eventPage } from "./event.js";
 import { homePage } from "./home.js";
 import { startNav } from "./nav.js";
 import { organiserPage } from "./organiser.js";
@@ -21,6 +22,7 @@ scheduleRefresh();
 start(
   {
     "": homePage,
+    event: eventPage,
     show: showPage,
     checkout: checkoutPage,
     booking: bookingPage,

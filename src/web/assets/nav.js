@@ -2,7 +2,7 @@
 
 import { api, onSessionChange, session } from "./api.js";
 import { html, render } from "./template.js";
-import { $, delegate } from "./ui.js";
+import { $, clearMessage, delegate } from "./ui.js";
 
 export function renderNav() {
   const u = session.user;
@@ -12,13 +12,13 @@ export function renderNav() {
     return;
   }
   const roles = u.roles || [];
-  const organiser = roles.includes("organiser") && html` <a href="#/organiser">Organiser</a>`;
-  const owner = roles.includes("venue_owner") && html` <a href="#/venues">Venues</a>`;
+  const organiser = roles.includes("organiser") && html`<a href="#/organiser">Organiser</a>`;
+  const owner = roles.includes("venue_owner") && html`<a href="#/venues">Venues</a>`;
   render(
     $("#nav"),
-    html`<a href="#/bookings">My bookings</a>${organiser}${owner}
-      <span class="muted">${u.name}</span>
-      <button class="secondary" id="logout">Sign out</button>`,
+    html`<a href="#/bookings">My tickets</a>${organiser}${owner}
+      <span class="who" title="${u.name}">${u.name}</span>
+      <button class="secondary small" id="logout">Sign out</button>`,
   );
 }
 
@@ -32,6 +32,10 @@ async function signOut() {
 
 export function startNav() {
   delegate($("#nav"), "click", "#logout", signOut);
-  onSessionChange(renderNav);
+  // What was said to the last visitor is not for the next one.
+  onSessionChange(() => {
+    clearMessage();
+    renderNav();
+  });
   renderNav();
 }

@@ -4,6 +4,7 @@
 // cleanups end when the visitor leaves it.
 
 import { html, render } from "./template.js";
+import { clearMessage, showFlash } from "./ui.js";
 
 export const STALE = new Error("navigated away");
 
@@ -19,6 +20,9 @@ export const emptyUnlessStale = (e) => {
 let routes = {};
 let describe = String;
 let leaving = new AbortController();
+let lastRoute = null;
+// Redrawing the page the visitor is on (after cancelling a booking, say) keeps the scroll.
+const sameRoute = (name, id) => lastRoute === `${name}/${id}`;
 
 const mainEl = () => document.getElementById("main");
 
@@ -59,6 +63,11 @@ export async function route() {
   const gen = ++generation;
   const [, name = "", id, sub] = location.hash.split("/");
   const show = Object.hasOwn(routes, name) ? routes[name] : null;
+  // A new page starts at its top, without the last page's messages.
+  clearMessage();
+  if (!sameRoute(name, id)) window.scrollTo(0, 0);
+  lastRoute = `${name}/${id}`;
+  showFlash();
   try {
     if (!show) {
       render(mainEl(), html`<h1>Not found</h1><p><a href="#/">Back to shows</a></p>`);

@@ -3,10 +3,13 @@
 import { api, human } from "./api.js";
 import { emptyUnlessStale } from "./router.js";
 import { html, render } from "./template.js";
-import { $, toast, when } from "./ui.js";
+import { humanDay } from "./event.js";
+import { $, time, toast } from "./ui.js";
 
+// "Pushpa 2: The Rule · PVR: Phoenix Marketcity, Bangalore · Tomorrow, 6:30 pm".
 const hit = (h) => html`<li role="option"><a href="#/show/${h.show_id}">${h.title} <span
-  class="muted">· ${h.venue_name}, ${h.city} · ${when(h.start_time)}</span></a></li>`;
+  class="muted">· ${h.venue_name}, ${h.city} · ${humanDay(h.start_time)}, ${time(h.start_time)}</span>
+  </a></li>`;
 
 async function suggest(filters) {
   const text = $("#q").value;

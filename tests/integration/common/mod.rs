@@ -17,6 +17,7 @@
 
 #[macro_use]
 pub mod app;
+pub mod browser;
 pub mod client;
 pub mod deployment;
 pub mod postgres;
