@@ -42,7 +42,7 @@ async fn visitor_books_from_search_to_qr_tickets_and_cancels() {
 
     asha.go(&app.base).await;
     asha.wait_text("Pushpa 2: The Rule").await;
-    asha.screenshot("home").await;
+    asha.screenshot("journey-home").await;
     asha.sign_up(&app.base, "Asha").await;
 
     // Find the Pushpa show by search, as you type.
@@ -61,7 +61,7 @@ async fn visitor_books_from_search_to_qr_tickets_and_cancels() {
         asha.click(&format!("[data-seat=\"{s}\"]")).await;
     }
     asha.wait_seat(&seats[0], "selected").await;
-    asha.screenshot("seat-map").await;
+    asha.screenshot("journey-seat-map").await;
     asha.click("#reserve").await;
 
     // The checkout counts down from the hold's expiry.
@@ -71,7 +71,7 @@ async fn visitor_books_from_search_to_qr_tickets_and_cancels() {
         countdown.starts_with("09:") || countdown.starts_with("10:"),
         "countdown: {countdown}"
     );
-    asha.screenshot("checkout").await;
+    asha.screenshot("journey-checkout").await;
 
     // Another visitor sees those seats held.
     ravi.go(&show_url).await;
@@ -86,7 +86,7 @@ async fn visitor_books_from_search_to_qr_tickets_and_cancels() {
     })
     .await;
     assert!(qr.is_some(), "one QR image per ticket");
-    asha.screenshot("tickets").await;
+    asha.screenshot("journey-tickets").await;
 
     // ... and then sold, without reloading.
     ravi.wait_seat(&seats[0], "sold").await;
@@ -122,7 +122,7 @@ async fn a_declined_card_shows_its_message() {
         !raw.as_str().unwrap_or_default().contains("error_code"),
         "a human message, not raw JSON"
     );
-    b.screenshot("declined").await;
+    b.screenshot("journey-declined").await;
     b.close().await;
 }
 
@@ -292,6 +292,82 @@ async fn the_stadium_map_opens_by_section_and_a_venue_owner_previews_a_layout() 
     b.close().await;
 }
 
+/// Every text response the web app loads is compressed for a browser that accepts it: the page,
+/// its modules and stylesheet, the icon, and the API answers its pages read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_text_response_the_app_loads_is_compressed() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.no_demo = false).await;
+    let shows = app.get("/api/v1/shows", None).await.expect(200);
+    let show = shows[0]["show_id"].as_i64().expect("a show");
+    let event = shows[0]["event_id"].as_i64().expect("an event");
+    let mut paths: Vec<String> = [
+        "/",
+        "/favicon.svg",
+        "/assets/app.css",
+        "/api/v1/shows",
+        "/api/v1/venues",
+        "/api/v1/openapi.json",
+    ]
+    .iter()
+    .map(|p| (*p).to_owned())
+    .collect();
+    paths.extend([
+        format!("/api/v1/shows/{show}"),
+        format!("/api/v1/shows/{show}/layout"),
+        format!("/api/v1/events/{event}"),
+    ]);
+    // Every module the page imports, found from the page itself down.
+    let page = app.client.get(app.url("/")).send().await.expect("page");
+    let html = page.text().await.expect("html");
+    let mut modules: Vec<String> = html
+        .split("src=\"/assets/")
+        .skip(1)
+        .filter_map(|s| s.split('"').next().map(str::to_owned))
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    while let Some(name) = modules.pop() {
+        if !seen.insert(name.clone()) {
+            continue;
+        }
+        let body = app
+            .client
+            .get(app.url(&format!("/assets/{name}")))
+            .send()
+            .await
+            .expect("module")
+            .text()
+            .await
+            .expect("text");
+        modules.extend(
+            body.split("from \"./")
+                .skip(1)
+                .filter_map(|s| s.split('"').next().map(str::to_owned)),
+        );
+        paths.push(format!("/assets/{name}"));
+    }
+    assert!(seen.len() > 10, "the app's modules: {seen:?}");
+    for path in paths {
+        let res = app
+            .client
+            .get(app.url(&path))
+            .header("accept-encoding", "gzip, br")
+            .send()
+            .await
+            .expect("response");
+        assert_eq!(res.status(), 200, "{path}");
+        let encoding = res
+            .headers()
+            .get("content-encoding")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            encoding == "br" || encoding == "gzip",
+            "{path} is sent uncompressed ({encoding:?})"
+        );
+    }
+}
+
 /// The page is served under a strict Content-Security-Policy; it and the API carry the other
 /// security headers (tokens live in localStorage, so injected script must have nowhere to run).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -389,8 +465,10 @@ impl Browser {
     async fn resize(&self, width: u32, height: u32) {
         self.cmd(
             reqwest::Method::POST,
-            "/window/rect",
-            json!({ "width": width, "height": height }),
+            "/goog/cdp/execute",
+            json!({ "cmd": "Emulation.setDeviceMetricsOverride", "params": {
+                "width": width, "height": height, "deviceScaleFactor": 1,
+                "mobile": width < 600 } }),
         )
         .await;
     }
@@ -454,9 +532,9 @@ async fn a_fan_waits_in_the_room_keeps_the_place_on_reload_then_books() {
     fan.click(".fair summary").await;
     fan.wait_text("SHA-256").await;
     fan.resize(390, 844).await;
-    fan.screenshot("waiting-room-390").await;
+    fan.screenshot("waiting-room").await;
     fan.resize(1366, 768).await;
-    fan.screenshot("waiting-room-1366").await;
+    fan.screenshot("waiting-room").await;
 
     // A reload keeps the place.
     fan.js("location.reload()", json!([])).await;
@@ -506,7 +584,7 @@ async fn a_fan_waits_in_the_room_keeps_the_place_on_reload_then_books() {
     // The fan is let in and books with the pass.
     fan.wait_text("Pick your seats").await;
     fan.wait_text("It's your turn").await;
-    fan.screenshot("admitted-seat-map-1366").await;
+    fan.screenshot("admitted-seat-map").await;
     let stored = fan
         .js(
             "return JSON.parse(sessionStorage.getItem(arguments[0]))",
@@ -573,7 +651,7 @@ async fn a_fan_waits_in_the_room_keeps_the_place_on_reload_then_books() {
     fan.click(".fair summary").await;
     fan.wait_text("published now").await;
     fan.resize(390, 844).await;
-    fan.screenshot("pre-queue-390").await;
+    fan.screenshot("pre-queue").await;
     fan.close().await;
     organiser.close().await;
 }

@@ -438,6 +438,33 @@ async fn the_stadium_opens_on_its_stands_then_zooms_into_one() {
             .await;
         assert_eq!(far, json!(false), "numbers readable at this zoom");
         b.screenshot("stadium-zoomed").await;
+        // A tap picks a seat (once: the map is drawn again and again, and each drawing's
+        // listeners end with it), in this stand and in the next one chosen.
+        for stand in ["Fan Pit", "Gold North"] {
+            if stand != "Fan Pit" {
+                b.click("[data-overview]").await;
+                b.js(
+                    "document.querySelector('#map').scrollIntoView({ block: 'start' })",
+                    json!([]),
+                )
+                .await;
+                b.click(&format!("[data-stand=\"{stand}\"] text")).await;
+            }
+            b.click("#zoom-fit").await;
+            let seat = b
+                .wait_js(
+                    "const v = document.querySelector('#map').getBoundingClientRect();
+                     const g = [...document.querySelectorAll('#map g.seat.available')].find(g => {
+                       const r = g.getBoundingClientRect(), x = (r.left + r.right) / 2, y = (r.top + r.bottom) / 2;
+                       return x > v.left + 10 && x < v.right - 70 && y > v.top + 10 && y < v.bottom - 10; });
+                     return g && g.dataset.seat",
+                    json!([]),
+                )
+                .await;
+            let seat = seat.as_str().expect("a seat in view").to_owned();
+            b.click(&format!("[data-seat=\"{seat}\"]")).await;
+            b.wait_seat(&seat, "selected").await;
+        }
         // Keyboard: arrows move the one Tab stop along the row.
         let moved = b
             .js(

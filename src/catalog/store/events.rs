@@ -146,7 +146,8 @@ pub async fn events_of_organiser(db: &Db, organiser_id: i64) -> Result<Vec<Event
         "SELECT {EVENT_COLUMNS} FROM events WHERE organiser_id = $1
          ORDER BY created_at DESC, event_id DESC LIMIT $2"
     );
-    with_read_db!(db, |pool| {
+    // From the writer, as `shows_of_organiser` (read right after a create).
+    with_db!(db, |pool| {
         sqlx::query_as(&sql)
             .bind(organiser_id)
             .bind(MAX_OWN_EVENTS)
@@ -168,14 +169,15 @@ pub struct OwnShowRow {
 }
 
 /// Every show (drafts, live, past and cancelled) of the organiser's newest
-/// [`MAX_OWN_EVENTS`] events, soonest first, with its sales: one query (at most
+/// [`MAX_OWN_EVENTS`] events, soonest first, with its sales: one query (at most the newest
 /// [`MAX_OWN_SHOWS`] shows).
 pub async fn shows_of_organiser(
     db: &Db,
     organiser_id: i64,
 ) -> Result<Vec<OwnShowRow>, sqlx::Error> {
+    // The newest shows are the ones kept when there are too many; listed soonest first.
     let sql = format!(
-        "SELECT {SUMMARY_COLUMNS},
+        "SELECT * FROM (SELECT {SUMMARY_COLUMNS},
             (SELECT COUNT(*) FROM seats t WHERE t.venue_id = s.venue_id) AS seat_count,
             (SELECT COUNT(*) FROM inventory i
              WHERE i.show_id = s.show_id AND i.status = 'sold') AS seats_sold,
@@ -186,10 +188,13 @@ pub async fn shows_of_organiser(
          JOIN venues v ON v.venue_id = s.venue_id
          WHERE s.event_id IN (SELECT event_id FROM events WHERE organiser_id = $1
                               ORDER BY created_at DESC, event_id DESC LIMIT $2)
-         ORDER BY s.start_time, s.show_id
-         LIMIT $3"
+         ORDER BY s.start_time DESC, s.show_id DESC
+         LIMIT $3) AS own
+         ORDER BY own.start_time, own.show_id"
     );
-    with_read_db!(db, |pool| {
+    // From the writer: the organiser reloads this list right after creating an event or show,
+    // which a lagging replica would leave out.
+    with_db!(db, |pool| {
         sqlx::query_as(&sql)
             .bind(organiser_id)
             .bind(MAX_OWN_EVENTS)

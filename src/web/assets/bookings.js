@@ -2,7 +2,7 @@
 // code) and a calendar file; the visitor's bookings, upcoming and past.
 
 import { api, human, imageUrl, session } from "./api.js";
-import { route } from "./router.js";
+import { STALE, route } from "./router.js";
 import { append, html, render } from "./template.js";
 import { $, flash, main, money, toast, when } from "./ui.js";
 
@@ -48,7 +48,10 @@ const PAID = { captured: "Paid", refunded: "Refunded", authorized: "Payment pend
 
 export async function bookingPage(page, id) {
   const b = await api(`/api/v1/bookings/${Number(id)}`);
-  const show = await api(`/api/v1/shows/${b.show_id}`).catch(() => null);
+  const show = await api(`/api/v1/shows/${b.show_id}`).catch((e) => {
+    if (e === STALE) throw e;
+    return null;
+  });
   const confirmed = b.status === "confirmed";
   document.title = `${b.title}: your tickets — boxoffice`;
   render(
@@ -103,11 +106,12 @@ export async function bookingsPage(page) {
   }
   document.title = "My tickets — boxoffice";
   const list = await api("/api/v1/bookings");
-  const now = Date.now();
+  // A show stays upcoming until a few hours after it starts (late arrivals need their tickets).
+  const over = (b) => Date.parse(b.start_time) + 4 * 3600e3 < Date.now();
   const upcoming = list
-    .filter((b) => Date.parse(b.start_time) >= now)
+    .filter((b) => !over(b))
     .sort((a, b) => Date.parse(a.start_time) - Date.parse(b.start_time));
-  const past = list.filter((b) => Date.parse(b.start_time) < now);
+  const past = list.filter(over);
   const section = (title, items, empty) => html`<h2>${title}</h2>${items.length
     ? html`<ul class="booking-list">${items.map(item)}</ul>`
     : html`<p class="muted">${empty}</p>`}`;

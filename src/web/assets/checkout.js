@@ -153,7 +153,7 @@ export async function checkoutPage(page, id) {
       if (code === "PAYMENT_DECLINED") {
         bookingKey(showId, held.seat_ids, true);
         toast("Your card was declined and nothing was charged. Your seats are still held: try another card.");
-      } else if (code === "HOLD_EXPIRED" || code === "SEAT_LOCKED") {
+      } else if (["HOLD_EXPIRED", "SEAT_NOT_AVAILABLE", "SEAT_LOCKED"].includes(code)) {
         return gone(showId, show.title);
       } else toast(human(err));
       button.disabled = false;

@@ -111,7 +111,8 @@ const bookable = (shows) =>
     (s) => (s.status == null || s.status === "live") && Date.parse(s.start_time) > Date.now(),
   );
 
-// Shows of one day, by venue (in order of each venue's first show).
+// Shows of one day, by venue (in order of each venue's first show), the venues of the city the
+// visitor chose on the home page first.
 function byVenue(shows) {
   const venues = new Map();
   for (const s of shows) {
@@ -119,7 +120,9 @@ function byVenue(shows) {
     if (!venues.has(key)) venues.set(key, []);
     venues.get(key).push(s);
   }
-  return [...venues.values()];
+  const city = sessionStorage.getItem("bo.city") || "";
+  const mine = (list) => (list[0].city === city ? 0 : 1);
+  return [...venues.values()].sort((a, b) => mine(a) - mine(b));
 }
 
 // The link's name starts with what it shows ("6:30 pm from ₹250.00") and adds the day.

@@ -160,6 +160,7 @@ export async function homePage(page) {
   render($("#city"), html`<option value="">All cities</option>${options}`);
   page.on("change", "#city", (e) => {
     filters.city = e.target.value;
+    sessionStorage.setItem("bo.city", filters.city);
     relist();
   });
   page.on("change", "#lang", (e) => {

@@ -4,7 +4,7 @@
 import { api, human, session } from "./api.js";
 import { html, render } from "./template.js";
 import { aboutWait } from "./queue.js";
-import { $, main, money, paint, toast, when } from "./ui.js";
+import { $, flash, main, money, paint, toast, when } from "./ui.js";
 
 const CATEGORY = { movie: "Movie", concert: "Concert" };
 const STATUS = { draft: "Draft", live: "On sale", completed: "Over", cancelled: "Cancelled" };
@@ -55,8 +55,13 @@ const priceInput = (s, i) => html`<div><label for="p-${i}"><span class="swatch"
 const venueCache = new Map();
 async function priceInputs() {
   const id = $("#venue").value;
-  if (!venueCache.has(id)) venueCache.set(id, api(`/api/v1/venues/${id}`, { auth: false }));
+  if (!venueCache.has(id)) {
+    const read = api(`/api/v1/venues/${id}`, { auth: false });
+    read.catch(() => venueCache.delete(id)); // a failed read is tried again next time
+    venueCache.set(id, read);
+  }
   const v = await venueCache.get(id);
+  if ($("#venue")?.value !== id) return; // another venue was chosen meanwhile
   render($("#prices"), html`<div class="row">${v.sections.map(priceInput)}</div>`);
   paint($("#prices"));
 }
@@ -106,7 +111,7 @@ function checkShow(start, end, prices) {
 async function launch(showId) {
   try {
     await api(`/api/v1/shows/${showId}/launch`, { method: "POST", body: {} });
-    toast("Show launched: it is on sale.", true);
+    flash("Show launched: it is on sale.", true);
     location.hash = `#/organiser/${showId}`;
   } catch (err) {
     toast(human(err));

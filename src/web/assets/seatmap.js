@@ -132,10 +132,10 @@ export function seatShape(s, picked, fill) {
 }
 
 // ---- best available --------------------------------------------------------
-// The best `n` seats side by side among `seats` (free ones only): the best-priority section,
-// then the row nearest the stage, then the middle of the row; a choice that would leave a
-// single seat stranded between taken ones (an orphan nobody buys) is avoided when another
-// exists. Returns the seats, or null.
+// The best `n` seats side by side among `seats` (free ones only): the best-priority section;
+// in it, a choice that would leave a single seat stranded between taken ones (an orphan nobody
+// buys) is avoided when another exists; then the row nearest the stage, then the middle of the
+// row. Returns the seats, or null.
 export function bestAvailable(seats, n) {
   const rows = new Map();
   for (const s of seats) {
@@ -177,7 +177,7 @@ export function bestAvailable(seats, n) {
         const pick = run.slice(p, p + n);
         const mid = (pick[0].x + pick[n - 1].x) / 2;
         const s0 = pick[0];
-        const score = orphans * 1e9 + s0.priority * 1e7 + (s0.y - frontRow.get(s0.section)) * 1e3 +
+        const score = s0.priority * 1e9 + orphans * 1e7 + (s0.y - frontRow.get(s0.section)) * 1e3 +
           Math.abs(mid - middle);
         if (score < bestScore) {
           bestScore = score;

@@ -16,6 +16,7 @@ import {
   HELD_LINE, MINE, PICKED, SOLD, UNIT, bestAvailable, describe, extent, isOpen, seatClass,
   seatColour, seatShape, seatsOf, viewer,
 } from "./seatmap.js";
+import { STALE } from "./router.js";
 import { html, render } from "./template.js";
 import { $, main, money, paint, toast, when } from "./ui.js";
 
@@ -112,7 +113,11 @@ export async function showPage(page, id) {
   const live = show.status !== "draft";
   // Read together: the map, and the visitor's own hold (drawn with the page, not pushed in
   // above the map a moment later).
-  const myHold = () => api(`/api/v1/shows/${showId}/holds/mine`).catch(() => null);
+  const myHold = () =>
+    api(`/api/v1/shows/${showId}/holds/mine`).catch((e) => {
+      if (e === STALE) throw e;
+      return null;
+    });
   const [layout, heldFirst] = await Promise.all([
     live ? api(`/api/v1/shows/${showId}/layout`) : null,
     live && session.access ? myHold() : null,
@@ -252,13 +257,20 @@ export async function showPage(page, id) {
   }
 
   const signal = page.signal;
+  let drawing = null; // ends the last drawing's viewer when the map is drawn again
+  let elements = new Map(); // seat index → its <g> in the current drawing
+  const seatEl = (s) => elements.get(s.i);
   function draw() {
     const map = $("#map");
     if (!map) return;
     const { svg, vb } = section ? drawSeats(shown()) : drawOverview();
     render(map, svg);
+    elements = new Map([...map.querySelectorAll("[data-i]")].map((g) => [Number(g.dataset.i), g]));
+    drawing?.abort();
+    drawing = new AbortController();
+    page.onLeave(() => drawing.abort());
     view = viewer(map, map.firstElementChild, vb, {
-      signal,
+      signal: drawing.signal,
       maxScale: 40,
       onTap: (target) => {
         const stand = target.closest?.("[data-stand]");
@@ -288,7 +300,7 @@ export async function showPage(page, id) {
 
   // Repaints one seat in place (keeps keyboard focus on it).
   function repaint(s) {
-    const g = $(`#map [data-i="${s.i}"]`);
+    const g = seatEl(s);
     if (!g) return;
     const picked = selected.has(s.seat_id);
     g.setAttribute("class", seatClass(s, picked));
@@ -304,9 +316,9 @@ export async function showPage(page, id) {
     for (const s of show.sections) {
       s.available = left.get(s.name);
       const n = s.available.toLocaleString("en-IN");
-      const count = $(`[data-count="${s.name}"]`);
+      const count = $(`[data-count="${CSS.escape(s.name)}"]`);
       if (count) count.textContent = n;
-      const stand = $(`[data-stand-count="${s.name}"]`);
+      const stand = $(`[data-stand-count="${CSS.escape(s.name)}"]`);
       if (stand) stand.textContent = s.available ? `${n} left · ${money(s.price, cur)}` : "Sold out";
     }
   }
@@ -342,10 +354,10 @@ export async function showPage(page, id) {
 
   // Makes `s` the map's Tab stop (and focuses it when asked).
   function moveTo(s, focus = true) {
-    const old = current && $(`#map [data-i="${current.i}"]`);
+    const old = current && seatEl(current);
     if (old) old.setAttribute("tabindex", -1);
     current = s;
-    const g = $(`#map [data-i="${s.i}"]`);
+    const g = seatEl(s);
     if (!g) return;
     g.setAttribute("tabindex", 0);
     if (focus) {
@@ -373,7 +385,7 @@ export async function showPage(page, id) {
     }
     if (section) {
       // Repaint in place: a redraw would lose the zoom and the keyboard focus.
-      if ($("#map [data-seat]")) seats.forEach((s) => $(`#map [data-i="${s.i}"]`) && repaint(s));
+      if (elements.size) seats.forEach((s) => elements.has(s.i) && repaint(s));
       else draw();
     } else draw();
     counts();
@@ -466,6 +478,15 @@ export async function showPage(page, id) {
         backToRoom(showId, e);
         return;
       }
+      // The seats let go for the new choice are taken back if it failed (best effort).
+      const dropped = holding.filter((l) => !selected.has(l));
+      if (dropped.length) {
+        await api("/api/v1/book/reserve", {
+          method: "POST",
+          body: { show_id: showId, seat_ids: dropped },
+          headers: passHeaders(showId),
+        }).catch(() => {});
+      }
       const locked = e.body?.details?.locked_seats;
       toast(locked?.length
         ? `Sorry, ${locked.join(", ")} ${locked.length === 1 ? "was" : "were"} just taken. Pick again.`
@@ -501,7 +522,9 @@ export async function showPage(page, id) {
       if (s) repaint(s);
     }
     if (selected.size + n > show.max_seats_per_user) {
+      const was = [...selected];
       selected.clear();
+      was.forEach((l) => byLabel.get(l) && repaint(byLabel.get(l)));
     }
     if (big && section !== found[0].section) openSection(found[0].section);
     found.forEach((s) => selected.add(s.seat_id));
@@ -528,6 +551,7 @@ export async function showPage(page, id) {
     if (e.key === "Enter" || e.key === " ") {
       e.preventDefault();
       openSection(g.dataset.stand);
+      if (current) moveTo(current);
     }
   });
   page.on("keydown", "#map [data-seat]", (e, g) => {

@@ -269,8 +269,8 @@ export async function venuesPage(page, id) {
       map</button><button type="submit">Save venue</button></div></form>
     <div class="map-preview"><div id="map"></div></div>`,
   );
-  const mine = await api("/api/v1/venues?mine=true");
-  render($("#venues"), venueList(mine));
+  // The list arrives while the form is already wired (an early Save must not submit natively).
+  const mine = api("/api/v1/venues?mine=true");
 
   const box = () => $("#layout");
   const say = (text, line) => {
@@ -345,4 +345,5 @@ export async function venuesPage(page, id) {
       if (!layoutError(err, typed)) toast(formProblem(err));
     }
   });
+  render($("#venues"), venueList(await mine));
 }

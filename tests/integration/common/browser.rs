@@ -263,7 +263,14 @@ impl Browser {
             .expect("png");
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
         std::fs::create_dir_all(&dir).expect("dir");
-        std::fs::write(dir.join(format!("{name}-{}.png", self.size.name())), bytes).expect("write");
+        // Named for the screen it was taken on (a test may resize its window).
+        let wide = self.js("return window.innerWidth", json!([])).await;
+        let screen = if wide.as_f64().is_some_and(|w| w < 600.0) {
+            Size::Phone
+        } else {
+            Size::Desktop
+        };
+        std::fs::write(dir.join(format!("{name}-{}.png", screen.name())), bytes).expect("write");
     }
 
     /// Waits until `script` returns something truthy, and returns it.
