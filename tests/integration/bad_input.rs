@@ -1124,7 +1124,7 @@ async fn unknown_routes_and_wrong_methods_answer_json(backend: Backend) {
         (Method::PUT, &show, &["GET", "PATCH"]),
         (Method::PUT, &event, &["GET", "PATCH"]),
         (Method::POST, "/api/v1/shows", &["GET"]),
-        (Method::GET, "/api/v1/events", &["POST"]),
+        (Method::DELETE, "/api/v1/events", &["GET", "POST"]),
         (Method::DELETE, "/api/v1/venues", &["GET", "POST"]),
         (Method::GET, "/api/v1/venues/preview", &["POST"]),
         (Method::GET, "/api/v1/auth/login", &["POST"]),

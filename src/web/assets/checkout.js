@@ -87,9 +87,9 @@ export async function checkoutPage(page, id) {
       <form class="panel" id="pay"><h2>Pay with a card (sandbox)</h2>
         <label for="card">Card</label><select id="card">${CARDS}</select>
         <div class="row gap-top"><button type="submit" id="pay-button">Pay ${total}</button>
-          <button type="button" class="secondary" id="release">Release seats</button></div>
+          <button type="button" class="link" id="release">Release seats</button></div>
       </form></div>
-      <div class="panel" role="region" aria-label="Time left"><p>Your seats are held for you for</p>
+      <div class="panel timer" role="region" aria-label="Time left"><p>Your seats are held for you for</p>
         <div class="countdown" id="countdown" role="timer" aria-live="off">--:--</div>
         <p class="muted" id="hold-note">Pay before the time runs out; after that the seats go
           back on sale.</p></div></div>`,

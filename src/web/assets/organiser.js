@@ -4,7 +4,7 @@
 import { api, human, session } from "./api.js";
 import { html, render } from "./template.js";
 import { aboutWait } from "./queue.js";
-import { $, flash, main, money, paint, toast, when } from "./ui.js";
+import { $, clearMessage, flash, main, money, paint, toast, when } from "./ui.js";
 
 const CATEGORY = { movie: "Movie", concert: "Concert" };
 const STATUS = { draft: "Draft", live: "On sale", completed: "Over", cancelled: "Cancelled" };
@@ -236,6 +236,7 @@ export async function organiserPage(page, id) {
     try {
       const show = await api(`/api/v1/events/${event.event_id}/shows`, { method: "POST", body });
       await reload();
+      clearMessage(); // whatever went wrong before is behind the organiser now
       render(
         $("#made"),
         html`<div class="panel made"><p>Draft show of <strong>${event.title}</strong> created:
@@ -253,8 +254,10 @@ export async function organiserPage(page, id) {
 }
 
 // ---- one show's sales ------------------------------------------------------------------
+const n = (v) => Number(v).toLocaleString("en-IN");
 const salesRow = (x, cur) => html`<tr><td>${x.name}</td><td class="num">${money(x.price, cur)}</td>
-  <td class="num">${x.sold}</td><td class="num">${x.held}</td><td class="num">${x.available}</td></tr>`;
+  <td class="num">${n(x.sold)}</td><td class="num">${n(x.held)}</td><td class="num">${
+  n(x.available)}</td></tr>`;
 
 // The waiting room's settings: admission rate, opening (venue time) and pass length.
 const roomSettings = (q, tz) => html`<form id="room-form" class="gap-top">

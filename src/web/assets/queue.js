@@ -72,7 +72,8 @@ export function aboutWait(seconds) {
   return `about ${Math.floor(minutes / 60)} h${rest ? ` ${rest} min` : ""}`;
 }
 
-const clock = (date) => date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+const clock = (date) =>
+  date.toLocaleTimeString([], { hour: "numeric", minute: "2-digit" }).toLowerCase();
 
 function fairness(place) {
   const f = place.fairness;

@@ -308,6 +308,18 @@ export function viewer(view, svg, box, { onTap, maxScale = 3, signal }) {
   );
   apply();
   return {
+    // The first view: all of it when a seat is at least `minScale` px a drawing unit; else the
+    // full width when that is enough; else zoomed to `minScale` on the front (stage) middle.
+    start(minScale) {
+      const sw = view.clientWidth / fit.w;
+      const sh = view.clientHeight / fit.h;
+      if (Math.min(sw, sh) >= minScale || !view.clientWidth) return;
+      const scale = sw >= minScale ? sw : minScale;
+      const w = view.clientWidth / scale;
+      const h = view.clientHeight / scale;
+      vb = { x: fit.x + fit.w / 2 - w / 2, y: fit.y, w, h };
+      apply();
+    },
     zoomIn: () => zoom(1.6),
     zoomOut: () => zoom(1 / 1.6),
     reset: () => {

@@ -21,6 +21,7 @@ import { html, render } from "./template.js";
 import { $, main, money, paint, toast, when } from "./ui.js";
 
 const BIG = 2500;
+const SEAT_PX = 18; // a seat's size in drawing units (UNIT includes the gap)
 const CODES = ["available", "held", "sold", "blocked"];
 const PICK = "bo.pick";
 
@@ -131,9 +132,10 @@ export async function showPage(page, id) {
   const byLabel = new Map(seats.map((s) => [s.seat_id, s]));
   const fills = Object.fromEntries(show.sections.map((s) => [s.name, seatColour(s.colour)]));
   const all = extent(seats);
+  const length = (m) => [Math.floor(m / 60) && `${Math.floor(m / 60)} h`, m % 60 && `${m % 60} min`]
+    .filter(Boolean).join(" ");
   const facts = [show.category === "movie" ? "Movie" : "Concert", show.language,
-    show.duration_minutes && `${Math.floor(show.duration_minutes / 60)} h ${show.duration_minutes % 60} min`]
-    .filter(Boolean);
+    show.duration_minutes && length(show.duration_minutes)].filter(Boolean);
   const most = Math.min(show.max_seats_per_user, 10);
   const howMany = Array.from({ length: most }, (_, k) => k + 1);
   render(
@@ -141,7 +143,7 @@ export async function showPage(page, id) {
     html`
     <p><a href="#/event/${show.event_id}">← ${show.title}: all showtimes</a></p>
     <h1>${show.title}</h1>
-    <p class="facts">${facts.map((f) => html`<span>${f}</span>`)}</p>
+    <p class="facts">${facts.join(" · ")}</p>
     <p><strong>${when(show.start_time)}</strong> · ${show.venue_name}, ${show.city}
       <span class="muted small addr">· ${show.address}</span></p>
     <div id="resume" aria-live="polite">${resumeBox(heldFirst)}</div>
@@ -160,12 +162,12 @@ export async function showPage(page, id) {
         value="*">Any section</option>${show.sections.map((s) => html`<option value="${s.name}">${
         s.name} · ${money(s.price, cur)}</option>`)}</select>`}
       <button type="submit" class="secondary">Find seats</button></form>
+    ${legend(show, fills, big)}
     <div class="map-wrap"><div class="zoom" role="group" aria-label="Zoom">
       <button type="button" id="zoom-in" aria-label="Zoom in">+</button>
       <button type="button" id="zoom-out" aria-label="Zoom out">−</button>
       <button type="button" id="zoom-fit" aria-label="Whole map">⤢</button></div>
       <div class="map-view" id="map" aria-label="Seat map"></div></div>
-    ${legend(show, fills, big)}
     <p class="muted small" id="live" aria-live="off">${
       live ? "Connecting to live seat updates…" : "A draft: seats go on sale at launch."}</p>
     <div class="picked" id="picked-bar"><div class="what" id="picked" aria-live="polite">No
@@ -225,8 +227,10 @@ export async function showPage(page, id) {
   }
 
   function drawOverview() {
-    // One lettering size for the whole venue, so every stand reads alike.
-    const f = ((all.maxX - all.minX + 1) * UNIT) / 28;
+    // One lettering size for the whole venue, so every stand reads alike, and never below
+    // what a phone can read.
+    const wide = (all.maxX - all.minX + 7) * UNIT;
+    const f = Math.max(wide / 30, (13 * wide) / Math.max(200, $("#map")?.clientWidth || 800));
     const stands = show.sections.map((sec) => {
       const b = extent(seats.filter((s) => s.section === sec.name));
       const w = (b.maxX - b.minX + 1) * UNIT;
@@ -240,7 +244,7 @@ export async function showPage(page, id) {
         font-size="${f * 0.8}" text-anchor="middle" fill="#0b0c1a" font-weight="700">${sec.name}</text>
         <text x="${cx}" y="${cy + f * 0.75}" font-size="${f * 0.6}" text-anchor="middle"
         fill="#0b0c1a" data-stand-count="${sec.name}">${soldOut ? "Sold out"
-        : `${sec.available.toLocaleString("en-IN")} left · ${money(sec.price, cur)}`}</text></g>`;
+        : `${sec.available.toLocaleString("en-IN")} left`}</text></g>`;
     });
     const top = all.minY * UNIT - 4.3 * f;
     const vb = {
@@ -279,6 +283,7 @@ export async function showPage(page, id) {
         if (g) toggle(g);
       },
     });
+    if (section) view.start(14 / SEAT_PX);
     for (const b of main().querySelectorAll("[data-section]")) {
       b.setAttribute("aria-pressed", b.dataset.section === section);
     }
@@ -289,13 +294,6 @@ export async function showPage(page, id) {
     section = name;
     current = null;
     draw();
-    // A phone starts where seats can be read and tapped.
-    if (view && $("#map").clientWidth < 600) {
-      const list = shown();
-      const b = extent(list);
-      view.show({ x: ((b.minX + b.maxX) / 2) * UNIT, y: (b.minY - 2) * UNIT, w: UNIT, h: UNIT * 8 },
-        { zoomTo: 1.1 });
-    }
   }
 
   // Repaints one seat in place (keeps keyboard focus on it).
@@ -319,7 +317,7 @@ export async function showPage(page, id) {
       const count = $(`[data-count="${CSS.escape(s.name)}"]`);
       if (count) count.textContent = n;
       const stand = $(`[data-stand-count="${CSS.escape(s.name)}"]`);
-      if (stand) stand.textContent = s.available ? `${n} left · ${money(s.price, cur)}` : "Sold out";
+      if (stand) stand.textContent = s.available ? `${n} left` : "Sold out";
     }
   }
 

@@ -321,6 +321,7 @@ export async function venuesPage(page, id) {
         body: { sections: specs(typed) },
       });
       render($("#map"), layoutMap(p));
+      $("#map").scrollIntoView({ block: "nearest", behavior: "smooth" });
       paint($("#map"));
     } catch (e) {
       if (!layoutError(e, typed)) toast(human(e));

@@ -180,8 +180,15 @@ impl Browser {
         found.unwrap_or_else(|| panic!("no element matches {css}"))
     }
 
+    /// Clicks the element as a person would: scrolled to the middle of the screen first, clear
+    /// of sticky bars (WebDriver only scrolls what is wholly out of view).
     pub async fn click(&self, css: &str) {
         let id = self.find(css).await;
+        self.js(
+            "arguments[0].scrollIntoView({ block: 'center', inline: 'nearest' })",
+            json!([{ ELEMENT: id }]),
+        )
+        .await;
         self.cmd(
             reqwest::Method::POST,
             &format!("/element/{id}/click"),
