@@ -444,6 +444,24 @@ async fn the_stadium_opens_on_its_stands_then_zooms_into_one() {
         .await;
         let wheeled = width(b.js(view_box, json!([])).await);
         assert!(wheeled < zoomed, "the wheel zoomed: {zoomed} → {wheeled}");
+        b.screenshot("stadium-zoomed").await;
+        // Two fingers spreading apart zoom in too (pointer events, as a touch screen sends).
+        b.js(
+            "const v = document.querySelector('#map'); const r = v.getBoundingClientRect();
+             const cx = r.left + r.width / 2, cy = r.top + r.height / 2;
+             const at = (id, type, x) => v.dispatchEvent(new PointerEvent(type, { pointerId: id,
+               pointerType: 'touch', clientX: x, clientY: cy, bubbles: true, cancelable: true }));
+             at(1, 'pointerdown', cx - 20); at(2, 'pointerdown', cx + 20);
+             at(2, 'pointermove', cx + 60); at(1, 'pointermove', cx - 60);
+             at(1, 'pointerup', cx - 60); at(2, 'pointerup', cx + 60);",
+            json!([]),
+        )
+        .await;
+        let pinched = width(b.js(view_box, json!([])).await);
+        assert!(
+            pinched < wheeled * 0.8,
+            "the pinch zoomed: {wheeled} → {pinched}"
+        );
         // Seat numbers show once seats are big enough to read.
         let far = b
             .js(
@@ -452,7 +470,6 @@ async fn the_stadium_opens_on_its_stands_then_zooms_into_one() {
             )
             .await;
         assert_eq!(far, json!(false), "numbers readable at this zoom");
-        b.screenshot("stadium-zoomed").await;
         // A tap picks a seat (once: the map is drawn again and again, and each drawing's
         // listeners end with it), in this stand and in the next one chosen.
         for stand in ["Fan Pit", "Gold North"] {

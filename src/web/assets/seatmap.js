@@ -117,8 +117,10 @@ export function seatShape(s, picked, fill) {
       fill="${picked ? PICKED : MINE}" stroke="${fill}" stroke-width="2"></rect><path
       d="M${x + 5} ${y + 10.5}l3.5 3.5 6.5-7" fill="none" stroke="#0b0c1a" stroke-width="2.4"></path>`;
   } else if (state === "available") {
+    // A wheelchair space shows its sign where other seats show their number.
     body = html`<rect x="${x + 1}" y="${y + 1}" width="${SEAT}" height="${SEAT}" rx="4"
-      fill="${fill}"></rect><text x="${x + 10}" y="${y + 14}" class="n">${s.number}</text>`;
+      fill="${fill}"></rect><text x="${x + 10}" y="${y + 14}" class="n${s.accessible ? " acc" : ""}">${
+      s.accessible ? "♿" : s.number}</text>`;
   } else if (state === "held") {
     body = html`<rect x="${x + 2}" y="${y + 2}" width="${SEAT - 2}" height="${SEAT - 2}" rx="4"
       fill="none" stroke="${HELD_LINE}" stroke-width="2"></rect>`;
@@ -126,9 +128,7 @@ export function seatShape(s, picked, fill) {
     body = html`<rect x="${x + 4}" y="${y + 4}" width="${SEAT - 6}" height="${SEAT - 6}" rx="3"
       fill="${SOLD}"></rect>`;
   }
-  const mark = s.accessible && state === "available" && !picked
-    ? html`<text x="${x + 10}" y="${y + 14}" class="n acc">♿</text>` : "";
-  return html`${body}${mark}`;
+  return body;
 }
 
 // ---- best available --------------------------------------------------------

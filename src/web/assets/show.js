@@ -275,7 +275,7 @@ export async function showPage(page, id) {
     page.onLeave(() => drawing.abort());
     view = viewer(map, map.firstElementChild, vb, {
       signal: drawing.signal,
-      maxScale: 40,
+      maxScale: 3,
       onTap: (target) => {
         const stand = target.closest?.("[data-stand]");
         if (stand) return openSection(stand.dataset.stand);
