@@ -271,6 +271,27 @@ async fn a_fan_picks_best_seats_changes_them_resumes_pays_and_keeps_tickets() {
         want.sort();
         assert_eq!(held(&app, &b, hall).await, want);
 
+        // A visitor whose clock runs 11 minutes fast still sees the time the hold has left.
+        b.js(
+            "const real = Date.now.bind(Date); Date.now = () => real() + 660000;
+             location.hash = '#/bookings';",
+            json!([]),
+        )
+        .await;
+        b.wait_text("Upcoming").await;
+        b.js(
+            "location.hash = '#/checkout/' + arguments[0]",
+            json!([hall]),
+        )
+        .await;
+        let left = b
+            .wait_js(
+                "const c = document.querySelector('#countdown'); return c && /^0[89]:/.test(c.textContent) && c.textContent",
+                json!([]),
+            )
+            .await;
+        assert!(left.as_str().is_some(), "countdown {left}");
+
         // A reload finds the hold on the server.
         b.js("location.reload()", json!([])).await;
         b.wait_text("Your seats are held for you for").await;

@@ -100,6 +100,17 @@ export class ApiError extends Error {
 
 const encode = (body) => (body === undefined ? undefined : JSON.stringify(body));
 
+// How far the visitor's clock is from the server's, from the answers' `Date` headers (whole
+// seconds, so only a gap of more than 2 s counts): a hold's countdown is the server's time.
+let skew = 0;
+function noteServerTime(res) {
+  const at = Date.parse(res.headers.get("date") || "");
+  if (Number.isNaN(at)) return;
+  const gap = at - Date.now();
+  skew = Math.abs(gap) > 2000 ? gap : 0;
+}
+export const serverNow = () => Date.now() + skew;
+
 // A GET that finishes after the visitor has moved to another page throws STALE.
 export async function api(path, { method = "GET", body, headers = {}, auth = true } = {}) {
   const gen = currentGeneration();
@@ -116,6 +127,7 @@ export async function api(path, { method = "GET", body, headers = {}, auth = tru
       res = await fetch(path, { method, headers: h, body: encode(body) });
     }
   }
+  noteServerTime(res);
   const text = await res.text();
   const data = text ? JSON.parse(text) : null;
   if (!res.ok) throw new ApiError(data, res.status);

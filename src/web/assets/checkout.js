@@ -2,7 +2,7 @@
 // reload, a second tab or signing in again all find it), its order summary by section, the
 // hold's countdown and the sandbox card. When the hold is gone there is a way back to the seats.
 
-import { api, human, session } from "./api.js";
+import { api, human, serverNow, session } from "./api.js";
 import { backToRoom, isPassRefusal, passHeaders } from "./queue.js";
 import { seatsOf } from "./seatmap.js";
 import { html, render } from "./template.js";
@@ -96,7 +96,7 @@ export async function checkoutPage(page, id) {
   );
   const deadline = new Date(held.expires_at).getTime();
   const tick = () => {
-    const left = Math.max(0, deadline - Date.now());
+    const left = Math.max(0, deadline - serverNow());
     const m = Math.floor(left / 60000);
     const s = Math.floor((left % 60000) / 1000);
     const el = $("#countdown");
