@@ -147,7 +147,8 @@ async fn a_fan_picks_best_seats_changes_them_resumes_pays_and_keeps_tickets() {
             .session_sized(&format!("fan-{}", size.name()), size)
             .await;
 
-        // Anonymous: pick two seats, asked to sign in on Reserve, and they come back.
+        // Not signed in yet: the key's colours, the stage edge, the one Tab stop, then best
+        // available; Reserve asks to sign in, and the choice comes back after signing up.
         b.go(&format!("{}/#/show/{hall}", app.base)).await;
         b.wait_text("Live: seats update").await;
         let fills = b

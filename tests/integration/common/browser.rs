@@ -300,14 +300,7 @@ impl Browser {
         self.go(&format!("{base}/#/login")).await;
         self.type_into("#email", email).await;
         self.type_into("#password", password).await;
-        self.click("#f button[type=submit]").await;
-        self.wait_text("Sign out").await;
-        // The app moves on from the form once the session is stored.
-        self.wait_js(
-            "return !['#/login', '#/signup'].includes(location.hash)",
-            json!([]),
-        )
-        .await;
+        self.submit_account_form().await;
     }
 
     /// Signs up a new visitor called `name` through the form.
@@ -320,9 +313,14 @@ impl Browser {
         )
         .await;
         self.type_into("#password", "a good password").await;
+        self.submit_account_form().await;
+    }
+
+    /// Submits the sign-in or sign-up form and waits until the app has stored the session
+    /// and moved on from the form.
+    async fn submit_account_form(&self) {
         self.click("#f button[type=submit]").await;
         self.wait_text("Sign out").await;
-        // The app moves on from the form once the session is stored.
         self.wait_js(
             "return !['#/login', '#/signup'].includes(location.hash)",
             json!([]),
