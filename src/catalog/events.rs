@@ -225,8 +225,9 @@ async fn get_event(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct EventsQuery {
-    /// Must be `true`: the one list of events is the caller's own (the public browses shows).
-    #[param(required = true, schema_with = only_true)]
+    /// `true` when given (and by default): the one list of events is the caller's own (the
+    /// public browses shows).
+    #[param(schema_with = only_true)]
     mine: Option<bool>,
 }
 
@@ -265,15 +266,18 @@ struct OwnEvent {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The caller's events", body = Vec<OwnEvent>),
-        (status = 400, description = "`INVALID_REQUEST`: `mine=true` is required", body = crate::http::openapi::ErrorBody),
+        (status = 400, description = "`INVALID_REQUEST`: `mine` other than `true`", body = crate::http::openapi::ErrorBody),
     ))]
 async fn list_events(
     State(state): State<AppState>,
     user: AuthUser,
     ApiQuery(query): ApiQuery<EventsQuery>,
 ) -> ApiResult<Response> {
-    if query.mine != Some(true) {
-        return Err(ApiError::invalid_field("mine", "mine=true is required"));
+    if query.mine == Some(false) {
+        return Err(ApiError::invalid_field(
+            "mine",
+            "only the caller's own events are listed: mine=true, or leave it out",
+        ));
     }
     let events = store::events_of_organiser(&state.db, user.user_id).await?;
     let mut shows: HashMap<i64, Vec<OwnShow>> = HashMap::new();

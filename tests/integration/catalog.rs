@@ -498,8 +498,14 @@ async fn an_organiser_lists_their_own_events_with_sales(backend: Backend) {
     app.get("/api/v1/events?mine=true", None)
         .await
         .expect_error(401, "UNAUTHORIZED");
-    let err = app
+    // `mine` is the default; the public list of what is on is the show list.
+    let plain = app
         .get("/api/v1/events", Some(&fx.organiser.token))
+        .await
+        .expect(200);
+    assert_eq!(plain, mine);
+    let err = app
+        .get("/api/v1/events?mine=false", Some(&fx.organiser.token))
         .await
         .expect_error(400, "INVALID_REQUEST");
     assert_eq!(err["details"]["field"], "mine");
