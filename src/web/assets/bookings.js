@@ -2,7 +2,7 @@
 // code) and a calendar file; the visitor's bookings, upcoming and past.
 
 import { api, human, imageUrl, session } from "./api.js";
-import { STALE, route } from "./router.js";
+import { nullUnlessStale, route } from "./router.js";
 import { append, html, render } from "./template.js";
 import { $, flash, main, money, toast, when } from "./ui.js";
 
@@ -48,10 +48,7 @@ const PAID = { captured: "Paid", refunded: "Refunded", authorized: "Payment pend
 
 export async function bookingPage(page, id) {
   const b = await api(`/api/v1/bookings/${Number(id)}`);
-  const show = await api(`/api/v1/shows/${b.show_id}`).catch((e) => {
-    if (e === STALE) throw e;
-    return null;
-  });
+  const show = await api(`/api/v1/shows/${b.show_id}`).catch(nullUnlessStale);
   const confirmed = b.status === "confirmed";
   document.title = `${b.title}: your tickets — boxoffice`;
   render(

@@ -8,7 +8,7 @@
 import { ApiError, api, human, session } from "./api.js";
 import { STALE, route } from "./router.js";
 import { html, render } from "./template.js";
-import { $, main, when } from "./ui.js";
+import { $, clock, main, when } from "./ui.js";
 
 const POLL_MS = 2500;
 const NOTE = "bo.queue.note";
@@ -71,9 +71,6 @@ export function aboutWait(seconds) {
   const rest = minutes % 60;
   return `about ${Math.floor(minutes / 60)} h${rest ? ` ${rest} min` : ""}`;
 }
-
-const clock = (date) =>
-  date.toLocaleTimeString([], { hour: "numeric", minute: "2-digit" }).toLowerCase();
 
 function fairness(place) {
   const f = place.fairness;

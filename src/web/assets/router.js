@@ -17,6 +17,12 @@ export const emptyUnlessStale = (e) => {
   return [];
 };
 
+// The same for a read whose failure shows as nothing at all.
+export const nullUnlessStale = (e) => {
+  if (e === STALE) throw e;
+  return null;
+};
+
 let routes = {};
 let describe = String;
 let leaving = new AbortController();

@@ -16,9 +16,9 @@ import {
   HELD_LINE, MINE, PICKED, SOLD, UNIT, bestAvailable, describe, extent, isOpen, seatClass,
   seatColour, seatShape, seatsOf, viewer,
 } from "./seatmap.js";
-import { STALE } from "./router.js";
+import { nullUnlessStale } from "./router.js";
 import { html, render } from "./template.js";
-import { $, main, money, paint, toast, when } from "./ui.js";
+import { $, clock, main, money, paint, toast, when } from "./ui.js";
 
 const BIG = 2500;
 const SEAT_PX = 18; // a seat's size in drawing units (UNIT includes the gap)
@@ -82,10 +82,6 @@ function neighbour(shown, from, key) {
   return best;
 }
 
-// A UTC instant on the visitor's own clock ("6:42 pm").
-const clock = (iso) =>
-  new Date(iso).toLocaleTimeString([], { hour: "numeric", minute: "2-digit" }).toLowerCase();
-
 // The visitor's live hold on the show, with the way on to paying for it.
 function resumeBox(held) {
   if (!held?.seat_ids?.length) return html``;
@@ -115,10 +111,7 @@ export async function showPage(page, id) {
   // Read together: the map, and the visitor's own hold (drawn with the page, not pushed in
   // above the map a moment later).
   const myHold = () =>
-    api(`/api/v1/shows/${showId}/holds/mine`).catch((e) => {
-      if (e === STALE) throw e;
-      return null;
-    });
+    api(`/api/v1/shows/${showId}/holds/mine`).catch(nullUnlessStale);
   const [layout, heldFirst] = await Promise.all([
     live ? api(`/api/v1/shows/${showId}/layout`) : null,
     live && session.access ? myHold() : null,

@@ -60,6 +60,10 @@ export function time(iso) {
 // "Thu 26 Nov, 6:30 pm".
 export const when = (iso) => (iso ? `${day(iso)}, ${time(iso)}` : "");
 
+// An instant (a Date or an ISO string) on the visitor's own clock: "6:42 pm".
+export const clock = (at) =>
+  new Date(at).toLocaleTimeString([], { hour: "numeric", minute: "2-digit" }).toLowerCase();
+
 // Today's date in the visitor's zone, as "YYYY-MM-DD", `plus` days on.
 export function isoDay(plus = 0) {
   const d = new Date();
