@@ -540,6 +540,36 @@ impl ShowLive {
         (unknown, taken)
     }
 
+    /// Each of `labels`' seat id, price and status as recorded (sold, blocked or available, as
+    /// this node last heard: the hold store and the booking transaction decide), in request
+    /// order; or the labels the show does not have.
+    pub fn seats_of(
+        &self,
+        labels: &[String],
+    ) -> Result<Vec<(i64, i64, InventoryStatus)>, Vec<String>> {
+        let inner = self.lock();
+        let mut seats = Vec::with_capacity(labels.len());
+        let mut unknown = Vec::new();
+        for label in labels {
+            let Some(index) = self.map.index_of_label(label) else {
+                unknown.push(label.clone());
+                continue;
+            };
+            let seat = &self.map.seats[index as usize];
+            let price = self
+                .map
+                .sections
+                .get(usize::from(seat.section))
+                .map_or(0, |s| s.price_minor);
+            seats.push((seat.seat_id, price, inner.recorded[index as usize]));
+        }
+        if unknown.is_empty() {
+            Ok(seats)
+        } else {
+            Err(unknown)
+        }
+    }
+
     /// Every seat's effective status, with the caller's own holds marked.
     pub fn statuses(&self, user_id: Option<i64>) -> Vec<(SeatStatus, bool)> {
         let inner = self.lock();

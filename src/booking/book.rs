@@ -274,7 +274,9 @@ async fn book_claimed(
     state
         .queue
         .check_pass(&show, user.user_id, pass, grace_ms)?;
-    let (seats, _) = inventory_seats(&state.db, &show, labels, user.user_id).await?;
+    let live = state.availability.show(show.show_id).await?;
+    let seats = inventory_seats(&live, labels)?;
+    drop(live);
     let holds = state.holds.holders(show.show_id, labels).await?;
     check_holds(user.user_id, &seats, &holds)
         .map_err(|(code, seats)| unavailable_error(show.show_id, code, seats))?;

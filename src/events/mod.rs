@@ -154,9 +154,7 @@ pub async fn handle_batch(
             }
         }
         Consumer::Webhooks => {
-            for event in events {
-                crate::notify::webhooks::enqueue(state, event).await?;
-            }
+            crate::notify::webhooks::enqueue(state, events).await?;
         }
     }
     Ok(())

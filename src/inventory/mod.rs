@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde_json::json;
 
+use crate::availability::live::ShowLive;
 use crate::domain::{InventoryStatus, ShowStatus};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::store::Db;
@@ -117,15 +118,13 @@ pub async fn sale_show(db: &Db, show_id: i64) -> ApiResult<SaleShow> {
         .ok_or_else(|| ApiError::show_not_found(show_id))
 }
 
-/// One requested seat's inventory row.
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// One requested seat: its id, price and status.
+#[derive(Debug, Clone)]
 pub struct InventorySeat {
     pub label: String,
     pub seat_id: i64,
     pub status: InventoryStatus,
     pub price_minor: i64,
-    /// Seats the buyer has bought for the show (the same on every row).
-    pub bought: i64,
 }
 
 /// Checks a request's seat ids: not empty, at most [`MAX_SEATS_PER_REQUEST`], no duplicates,
@@ -170,28 +169,23 @@ pub fn check_seat_ids(show_id: i64, seat_ids: &[String]) -> ApiResult<Vec<String
     Ok(out)
 }
 
-/// The inventory rows of `labels` in the show, in request order, and the seats `buyer` has
-/// bought for the show (one round trip); 400 naming unknown seats.
-pub async fn inventory_seats(
-    db: &Db,
-    show: &SaleShow,
-    labels: &[String],
-    buyer: i64,
-) -> ApiResult<(Vec<InventorySeat>, i64)> {
-    let rows = store::seat_rows(db, show, labels, buyer).await?;
-    let mut ordered = Vec::with_capacity(labels.len());
-    let mut unknown = Vec::new();
-    for label in labels {
-        match rows.iter().find(|r| &r.label == label) {
-            Some(row) => ordered.push(row.clone()),
-            None => unknown.push(label.clone()),
-        }
-    }
-    if !unknown.is_empty() {
-        return Err(unknown_seats(show.show_id, &unknown));
-    }
-    let bought = ordered.first().map(|s| s.bought).unwrap_or(0);
-    Ok((ordered, bought))
+/// The seats labelled `labels` in the show, in request order, from the node's live
+/// availability: no database read. Their statuses are as this node last heard; the booking
+/// transaction takes a seat only where it is still available. 400 naming unknown seats.
+pub fn inventory_seats(live: &ShowLive, labels: &[String]) -> ApiResult<Vec<InventorySeat>> {
+    let seats = live
+        .seats_of(labels)
+        .map_err(|unknown| unknown_seats(live.map.show_id, &unknown))?;
+    Ok(labels
+        .iter()
+        .zip(seats)
+        .map(|(label, (seat_id, price_minor, status))| InventorySeat {
+            label: label.clone(),
+            seat_id,
+            status,
+            price_minor,
+        })
+        .collect())
 }
 
 /// 400 naming the requested seats the show does not have.

@@ -1,7 +1,7 @@
-//! Queries on what is on sale: a show's sale settings and its seats' inventory rows, read
-//! from the primary (holds and booking must see the latest commit).
+//! Queries on what is on sale: a show's sale settings and a buyer's seats bought, read from the
+//! primary (holds and booking must see the latest commit).
 
-use super::{InventorySeat, SaleShow};
+use super::SaleShow;
 use crate::store::Db;
 use crate::with_primary_read;
 
@@ -31,37 +31,5 @@ pub async fn bought_seats(db: &Db, show_id: i64, buyer: i64) -> Result<i64, sqlx
         .bind(buyer)
         .fetch_one(pool)
         .await
-    })
-}
-
-/// The inventory rows of the seats labelled `labels` in `show` (those that exist, in no
-/// particular order), each with the seats `buyer` has bought for the show: one round trip.
-pub async fn seat_rows(
-    db: &Db,
-    show: &SaleShow,
-    labels: &[String],
-    buyer: i64,
-) -> Result<Vec<InventorySeat>, sqlx::Error> {
-    with_primary_read!(db, |pool| {
-        let mut qb = sqlx::QueryBuilder::new(
-            "SELECT t.label, t.seat_id, i.status, i.price_minor,
-                    (SELECT CAST(COALESCE(SUM(b.seat_count), 0) AS BIGINT) FROM bookings b
-                      WHERE b.show_id = i.show_id AND b.status = 'confirmed' AND b.user_id = ",
-        );
-        qb.push_bind(buyer);
-        qb.push(
-            ") AS bought FROM seats t JOIN inventory i ON i.seat_id = t.seat_id AND i.show_id = ",
-        );
-        qb.push_bind(show.show_id);
-        qb.push(" WHERE t.venue_id = ");
-        qb.push_bind(show.venue_id);
-        qb.push(" AND t.label IN (");
-        let mut list = qb.separated(", ");
-        for label in labels {
-            list.push_bind(label);
-        }
-        qb.push(")");
-        let rows = qb.build_query_as().fetch_all(pool).await?;
-        Ok(rows)
     })
 }

@@ -193,41 +193,75 @@ pub async fn delete_webhook(db: &Db, event_id: i64, webhook_id: i64) -> Result<b
     Ok(deleted != 0)
 }
 
-/// The event a show belongs to.
-pub async fn event_of_show(db: &Db, show_id: i64) -> Result<Option<i64>, sqlx::Error> {
-    with_db!(db, |pool| {
-        sqlx::query_scalar("SELECT event_id FROM shows WHERE show_id = $1")
-            .bind(show_id)
-            .fetch_optional(pool)
-            .await
-    })
+/// One event to queue for its webhooks: the event's id when its payload names it, else the
+/// show's (whose event is looked up in the same statement).
+pub struct EventDeliveries {
+    pub outbox_id: i64,
+    pub topic: String,
+    pub body: String,
+    pub event_id: Option<i64>,
+    pub show_id: Option<i64>,
 }
 
-/// Queues one `pending` delivery of the outbox row `outbox_id` per webhook of the event, due
-/// at `due`; idempotent (a delivery already queued is kept).
+/// Queues one `pending` delivery of each event per webhook of its event, due at `due`;
+/// idempotent (a delivery already queued is kept). One statement for the whole batch on
+/// PostgreSQL, one per event on SQLite. Returns the deliveries queued.
 pub async fn queue_deliveries(
     db: &Db,
-    event_id: i64,
-    outbox_id: i64,
-    topic: &str,
-    body: &str,
+    events: &[EventDeliveries],
     due: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    with_db!(db, |pool| {
-        sqlx::query(
-            "INSERT INTO webhook_deliveries (webhook_id, outbox_id, topic, payload, status, attempts, next_attempt_at)
-             SELECT webhook_id, $2, $3, $4, 'pending', 0, $5 FROM webhooks WHERE event_id = $1
-             ON CONFLICT (webhook_id, outbox_id) DO NOTHING",
-        )
-        .bind(event_id)
-        .bind(outbox_id)
-        .bind(topic)
-        .bind(body)
-        .bind(due)
-        .execute(pool)
-        .await?;
-        Ok(())
-    })
+) -> Result<u64, sqlx::Error> {
+    if events.is_empty() {
+        return Ok(0);
+    }
+    match db {
+        Db::Postgres { write, .. } => {
+            let outbox: Vec<i64> = events.iter().map(|e| e.outbox_id).collect();
+            let topics: Vec<&str> = events.iter().map(|e| e.topic.as_str()).collect();
+            let bodies: Vec<&str> = events.iter().map(|e| e.body.as_str()).collect();
+            let event_ids: Vec<Option<i64>> = events.iter().map(|e| e.event_id).collect();
+            let show_ids: Vec<Option<i64>> = events.iter().map(|e| e.show_id).collect();
+            Ok(sqlx::query(
+                "INSERT INTO webhook_deliveries (webhook_id, outbox_id, topic, payload, status, attempts, next_attempt_at)
+                 SELECT w.webhook_id, x.o, x.t, x.p, 'pending', 0, $6
+                   FROM unnest($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::BIGINT[])
+                        AS x(o, t, p, e, s)
+                   JOIN webhooks w
+                     ON w.event_id = COALESCE(x.e, (SELECT event_id FROM shows WHERE show_id = x.s))
+                 ON CONFLICT (webhook_id, outbox_id) DO NOTHING",
+            )
+            .bind(&outbox)
+            .bind(&topics)
+            .bind(&bodies)
+            .bind(&event_ids)
+            .bind(&show_ids)
+            .bind(due)
+            .execute(write)
+            .await?
+            .rows_affected())
+        }
+        Db::Sqlite { write, .. } => {
+            let mut queued = 0;
+            for e in events {
+                queued += sqlx::query(
+                    "INSERT INTO webhook_deliveries (webhook_id, outbox_id, topic, payload, status, attempts, next_attempt_at)
+                     SELECT webhook_id, $2, $3, $4, 'pending', 0, $5 FROM webhooks
+                      WHERE event_id = COALESCE($1, (SELECT event_id FROM shows WHERE show_id = $6))
+                     ON CONFLICT (webhook_id, outbox_id) DO NOTHING",
+                )
+                .bind(e.event_id)
+                .bind(e.outbox_id)
+                .bind(&e.topic)
+                .bind(&e.body)
+                .bind(due)
+                .bind(e.show_id)
+                .execute(write)
+                .await?
+                .rows_affected();
+            }
+            Ok(queued)
+        }
+    }
 }
 
 /// A pending delivery that is due, with its webhook's URL and secret.
@@ -250,7 +284,7 @@ pub async fn due_deliveries(db: &Db, now: DateTime<Utc>) -> Result<Vec<DueDelive
             "SELECT d.webhook_id, d.outbox_id, d.topic, d.payload, d.attempts, d.next_attempt_at, w.url, w.secret
              FROM webhook_deliveries d JOIN webhooks w ON w.webhook_id = d.webhook_id
              WHERE d.status = 'pending' AND d.next_attempt_at <= $1
-             ORDER BY d.next_attempt_at LIMIT 20",
+             ORDER BY d.next_attempt_at, d.outbox_id LIMIT 20",
         )
         .bind(now)
         .fetch_all(pool)

@@ -212,36 +212,37 @@ async fn delete_webhook(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The consumer: queues one delivery per webhook of the event concerned (idempotent).
-pub async fn enqueue(state: &AppState, event: &OutboxEvent) -> anyhow::Result<()> {
-    let payload = &event.payload.0;
-    let event_id: Option<i64> = match payload.get("event_id").and_then(Value::as_i64) {
-        Some(id) => Some(id),
-        None => match payload.get("show_id").and_then(Value::as_i64) {
-            Some(show_id) => store::event_of_show(&state.db, show_id).await?,
-            None => None,
-        },
-    };
-    let Some(event_id) = event_id else {
-        return Ok(());
-    };
-    let body = json!({
-        "id": format!("evt_{}", event.outbox_id),
-        "type": event.topic,
-        "created_at": event.created_at,
-        "data": payload,
-    })
-    .to_string();
-    store::queue_deliveries(
-        &state.db,
-        event_id,
-        event.outbox_id,
-        &event.topic,
-        &body,
-        Utc::now(),
-    )
-    .await?;
-    state.webhook_wakeup.notify_one();
+/// The consumer: queues one delivery per webhook of each event's event (idempotent), the
+/// whole batch in one statement; wakes the sender only when something was queued.
+pub async fn enqueue(state: &AppState, events: &[OutboxEvent]) -> anyhow::Result<()> {
+    let queued: Vec<store::EventDeliveries> = events
+        .iter()
+        .filter_map(|event| {
+            let payload = &event.payload.0;
+            let event_id = payload.get("event_id").and_then(Value::as_i64);
+            let show_id = payload.get("show_id").and_then(Value::as_i64);
+            if event_id.is_none() && show_id.is_none() {
+                return None;
+            }
+            let body = json!({
+                "id": format!("evt_{}", event.outbox_id),
+                "type": event.topic,
+                "created_at": event.created_at,
+                "data": payload,
+            })
+            .to_string();
+            Some(store::EventDeliveries {
+                outbox_id: event.outbox_id,
+                topic: event.topic.clone(),
+                body,
+                event_id,
+                show_id,
+            })
+        })
+        .collect();
+    if store::queue_deliveries(&state.db, &queued, Utc::now()).await? > 0 {
+        state.webhook_wakeup.notify_one();
+    }
     Ok(())
 }
 

@@ -1803,13 +1803,12 @@ async fn a_batch_decides_each_booking_as_if_it_were_alone() {
         (2, "c2", ["C7", "C8"]),
         (3, "d", ["C10", "C11"]),
     ];
+    let live = app.state.availability.show(fx.show).await.expect("live");
     let mut bookings = Vec::new();
     for (n, (u, key, labels)) in plan.iter().enumerate() {
         let user_id = users[*u].user_id;
         let labels: Vec<String> = labels.iter().map(|l| (*l).to_owned()).collect();
-        let (seats, _) = boxoffice::inventory::inventory_seats(db, &show, &labels, user_id)
-            .await
-            .expect("seats");
+        let seats = boxoffice::inventory::inventory_seats(&live, &labels).expect("seats");
         let claim = boxoffice::booking::idempotency::claim(db, user_id, key, "hash")
             .await
             .expect("claim");

@@ -556,6 +556,64 @@ async fn lost_database_connections_are_503_never_500() {
     assert_eq!(ready["checks"]["database"]["status"], "ok");
 }
 
+/// The pool no longer pings a connection used less than a second ago (a round trip per query
+/// saved during an onsale); connections terminated while the node was idle (a restarted
+/// database) must still be replaced without a single failed answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_lost_while_idle_are_replaced_before_use() {
+    let tag = format!("bo_{}", common::unique());
+    let app_name = tag.clone();
+    let app = TestApp::spawn_with(Backend::Postgres, move |c| {
+        let url = c
+            .storage
+            .database_url
+            .as_ref()
+            .expect("pg")
+            .expose()
+            .to_owned();
+        let sep = if url.contains('?') { '&' } else { '?' };
+        c.storage.database_url = Some(boxoffice::config::DatabaseUrl::new(format!(
+            "{url}{sep}application_name={app_name}"
+        )));
+    })
+    .await;
+    let fx = app.live_show().await;
+    let users = app.quick_users(2).await;
+    // Several connections in the pool, all used.
+    let reads = (0..8).map(|i| {
+        let token = users[i % 2].token.clone();
+        let app = &app;
+        async move { app.get("/api/v1/bookings", Some(&token)).await.expect(200) }
+    });
+    futures::future::join_all(reads).await;
+    use sqlx::Connection;
+    let mut admin = sqlx::PgConnection::connect(&common::admin_database_url())
+        .await
+        .expect("admin");
+    let killed: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+          WHERE application_name = $1) t",
+    )
+    .bind(&tag)
+    .fetch_one(&mut admin)
+    .await
+    .expect("terminate");
+    assert!(
+        killed >= 2,
+        "the node's connections were terminated ({killed})"
+    );
+    tokio::time::sleep(Duration::from_millis(1_300)).await;
+    for round in 0..12 {
+        let user = &users[round % 2];
+        app.get(&format!("/api/v1/shows/{}", fx.show), None)
+            .await
+            .expect(200);
+        app.get("/api/v1/bookings", Some(&user.token))
+            .await
+            .expect(200);
+    }
+}
+
 /// Logs written to a file or a collector carry no colour codes; the JSON format is one JSON
 /// object a line.
 #[test]
