@@ -153,7 +153,7 @@ impl Db {
                     .pragma("cache_size", "-16000");
                 // One writer connection: SQLite has one writer at a time, so writers queue in
                 // the pool instead of failing with SQLITE_BUSY.
-                let write = ping_if_idle(SqlitePoolOptions::new())
+                let write = SqlitePoolOptions::new()
                     .max_connections(1)
                     .acquire_timeout(Duration::from_secs(30))
                     .connect_with(options.clone())
@@ -161,7 +161,7 @@ impl Db {
                     .context("cannot open the SQLite database")?;
                 // Readers keep a small page cache each (the OS caches the file for all of them),
                 // so a burst of reads on every reader does not multiply the memory held.
-                let read = ping_if_idle(SqlitePoolOptions::new())
+                let read = SqlitePoolOptions::new()
                     .max_connections(config.db_max_connections.clamp(1, 8))
                     .acquire_timeout(Duration::from_secs(30))
                     .connect_with(options.read_only(true).pragma("cache_size", "-2000"))
@@ -222,36 +222,12 @@ impl Db {
 /// waits for a pooled connection: a stuck or unreachable database becomes a 503, not a hang.
 const STATEMENT_TIMEOUT: &str = "15s";
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
-/// A pooled connection idle for longer is pinged before it is handed out (one more round trip),
-/// so one left broken by a database restart or a dropped link is replaced instead of failing a
-/// request. One in use moments ago is handed out as is: sqlx's default pings on every acquire,
-/// which during an onsale doubled the round trips to the database (`perf`: 9% of a node's CPU).
-const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);
-
-/// Pings a connection that sat idle for [`PING_WHEN_IDLE_FOR`] before the pool hands it out;
-/// a failed ping makes the pool close it and try another.
-fn ping_if_idle<DB: sqlx::Database>(
-    options: sqlx::pool::PoolOptions<DB>,
-) -> sqlx::pool::PoolOptions<DB> {
-    use sqlx::Connection;
-    options
-        .test_before_acquire(false)
-        .before_acquire(|conn, meta| {
-            Box::pin(async move {
-                if meta.idle_for >= PING_WHEN_IDLE_FOR {
-                    conn.ping().await?;
-                }
-                Ok(true)
-            })
-        })
-}
-
 async fn pg_pool(options: PgConnectOptions, max: u32) -> Result<PgPool, sqlx::Error> {
     let options = options.options([
         ("statement_timeout", STATEMENT_TIMEOUT),
         ("idle_in_transaction_session_timeout", "60s"),
     ]);
-    ping_if_idle(PgPoolOptions::new())
+    PgPoolOptions::new()
         .max_connections(max.max(1))
         .acquire_timeout(ACQUIRE_TIMEOUT)
         .connect_with(options)

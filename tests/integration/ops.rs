@@ -463,14 +463,11 @@ fn rlimit_hard() -> u64 {
         .expect("hard limit")
 }
 
-/// PostgreSQL connections terminated under load (`pg_terminate_backend`, as on a failover or a
-/// restarted database): every answer is a success or a 503 with `Retry-After`, never a 500, and
-/// service goes on.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lost_database_connections_are_503_never_500() {
-    let tag = format!("bo_{}", common::unique());
-    let app_name = tag.clone();
-    let app = TestApp::spawn_with(Backend::Postgres, move |c| {
+/// A node on PostgreSQL whose connections carry `application_name = tag`, so a test can
+/// terminate them all.
+async fn spawn_named(tag: &str) -> TestApp {
+    let app_name = tag.to_owned();
+    TestApp::spawn_with(Backend::Postgres, move |c| {
         let url = c
             .storage
             .database_url
@@ -483,7 +480,28 @@ async fn lost_database_connections_are_503_never_500() {
             "{url}{sep}application_name={app_name}"
         )));
     })
-    .await;
+    .await
+}
+
+/// Terminates every connection named `tag` ([`spawn_named`]); how many there were.
+async fn terminate_named(admin: &mut sqlx::PgConnection, tag: &str) -> i64 {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+          WHERE application_name = $1) t",
+    )
+    .bind(tag)
+    .fetch_one(admin)
+    .await
+    .expect("terminate")
+}
+
+/// PostgreSQL connections terminated under load (`pg_terminate_backend`, as on a failover or a
+/// restarted database): every answer is a success or a 503 with `Retry-After`, never a 500, and
+/// service goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_database_connections_are_503_never_500() {
+    let tag = format!("bo_{}", common::unique());
+    let app = spawn_named(&tag).await;
     let fx = app.live_show().await;
     let users = app.quick_users(4).await;
     let admin = common::admin_database_url();
@@ -495,15 +513,7 @@ async fn lost_database_connections_are_503_never_500() {
             let mut conn = sqlx::PgConnection::connect(&admin).await.expect("admin");
             let mut killed = 0_i64;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let n: i64 = sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-                      WHERE application_name = $1) t",
-                )
-                .bind(&tag)
-                .fetch_one(&mut conn)
-                .await
-                .expect("terminate");
-                killed += n;
+                killed += terminate_named(&mut conn, &tag).await;
                 tokio::time::sleep(Duration::from_millis(30)).await;
             }
             killed
@@ -556,27 +566,12 @@ async fn lost_database_connections_are_503_never_500() {
     assert_eq!(ready["checks"]["database"]["status"], "ok");
 }
 
-/// The pool no longer pings a connection used less than a second ago (a round trip per query
-/// saved during an onsale); connections terminated while the node was idle (a restarted
-/// database) must still be replaced without a single failed answer.
+/// Connections terminated while the node was idle (a restarted database) are replaced without
+/// a single failed answer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_lost_while_idle_are_replaced_before_use() {
     let tag = format!("bo_{}", common::unique());
-    let app_name = tag.clone();
-    let app = TestApp::spawn_with(Backend::Postgres, move |c| {
-        let url = c
-            .storage
-            .database_url
-            .as_ref()
-            .expect("pg")
-            .expose()
-            .to_owned();
-        let sep = if url.contains('?') { '&' } else { '?' };
-        c.storage.database_url = Some(boxoffice::config::DatabaseUrl::new(format!(
-            "{url}{sep}application_name={app_name}"
-        )));
-    })
-    .await;
+    let app = spawn_named(&tag).await;
     let fx = app.live_show().await;
     let users = app.quick_users(2).await;
     // Several connections in the pool, all used.
@@ -590,14 +585,7 @@ async fn connections_lost_while_idle_are_replaced_before_use() {
     let mut admin = sqlx::PgConnection::connect(&common::admin_database_url())
         .await
         .expect("admin");
-    let killed: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-          WHERE application_name = $1) t",
-    )
-    .bind(&tag)
-    .fetch_one(&mut admin)
-    .await
-    .expect("terminate");
+    let killed = terminate_named(&mut admin, &tag).await;
     assert!(
         killed >= 2,
         "the node's connections were terminated ({killed})"
