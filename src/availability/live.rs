@@ -523,23 +523,6 @@ impl ShowLive {
         }
     }
 
-    /// Of the requested labels, those the show does not have and those recorded as sold or
-    /// blocked (as this node last heard: the hold store and the booking transaction decide).
-    pub fn unknown_and_taken(&self, labels: &[String]) -> (Vec<String>, Vec<String>) {
-        let inner = self.lock();
-        let (mut unknown, mut taken) = (Vec::new(), Vec::new());
-        for label in labels {
-            match self.map.index_of_label(label) {
-                None => unknown.push(label.clone()),
-                Some(i) if inner.recorded[i as usize] != InventoryStatus::Available => {
-                    taken.push(label.clone())
-                }
-                Some(_) => {}
-            }
-        }
-        (unknown, taken)
-    }
-
     /// Each of `labels`' seat id, price and status as recorded (sold, blocked or available, as
     /// this node last heard: the hold store and the booking transaction decide), in request
     /// order; or the labels the show does not have.

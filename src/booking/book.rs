@@ -326,18 +326,10 @@ async fn book_claimed(
     };
 
     state.outbox_wakeup.notify_one();
-    // Every node's live availability learns of the sale before the holds are released, so the
-    // seats go from held to sold, never through available.
-    let sold: Vec<_> = labels
-        .iter()
-        .map(|l| (l.clone(), InventoryStatus::Sold))
-        .collect();
-    if let Err(e) = state
-        .holds
-        .announce(show.show_id, &sold, Some(user.user_id))
-        .await
-    {
-        tracing::warn!(error = %e, "could not announce a sale; availability repairs it");
+    // Every node's live availability learns of the sale and the end of the buyer's holds in
+    // one step, so the seats go from held to sold, never through available.
+    if let Err(e) = state.holds.sell(show.show_id, user.user_id, labels).await {
+        tracing::warn!(error = %e, "could not announce a sale; availability repairs it and the holds expire");
     }
     // The booking is committed: a capture lost from here on is finished by reconciliation.
     if state.faults.fire(Fault::CrashBeforeCapture) {
@@ -364,13 +356,6 @@ async fn book_claimed(
                 }
             },
         }
-    }
-    if let Err(e) = state
-        .holds
-        .release(show.show_id, user.user_id, labels)
-        .await
-    {
-        tracing::warn!(error = %e, "could not release holds after booking; they will expire");
     }
     Ok(body)
 }

@@ -34,6 +34,63 @@ struct Inner {
 }
 
 impl Inner {
+    /// Keeps announced sales, refunds and blocks (and the buyer's count of seats bought);
+    /// returns them as feed changes.
+    fn record(
+        &mut self,
+        show_id: i64,
+        changes: &[(String, InventoryStatus)],
+        buyer: Option<i64>,
+    ) -> Vec<SeatChange> {
+        let sold = self.sold.entry(show_id).or_default();
+        let mut delta = 0i64;
+        for (label, status) in changes {
+            match status {
+                InventoryStatus::Available => {
+                    sold.remove(label);
+                    delta -= 1;
+                }
+                InventoryStatus::Sold => {
+                    sold.insert(label.clone());
+                    delta += 1;
+                }
+                InventoryStatus::Blocked => {
+                    sold.insert(label.clone());
+                }
+            }
+        }
+        if let Some(buyer) = buyer {
+            let count = self.bought.entry((show_id, buyer)).or_default();
+            *count = u32::try_from((i64::from(*count) + delta).max(0)).unwrap_or(u32::MAX);
+        }
+        changes
+            .iter()
+            .map(|(label, status)| SeatChange::Recorded {
+                label: label.clone(),
+                status: *status,
+            })
+            .collect()
+    }
+
+    /// Removes those of `seats` that `user_id` holds; returns their labels.
+    fn unhold(&mut self, show_id: i64, user_id: i64, seats: &[String]) -> Vec<String> {
+        let now = Utc::now();
+        let Some(held) = self.shows.get_mut(&show_id) else {
+            return vec![];
+        };
+        let mut released = Vec::new();
+        for seat in seats {
+            if held
+                .get(seat)
+                .is_some_and(|e| e.user_id == user_id && e.expires_at > now)
+            {
+                held.remove(seat);
+                released.push(seat.clone());
+            }
+        }
+        released
+    }
+
     /// Numbers `changes` as the show's next version and sends them, under the store's lock so
     /// versions go out in the order the changes were made.
     fn announce(&mut self, feed: &SeatFeed, show_id: i64, changes: Vec<SeatChange>) {
@@ -79,34 +136,24 @@ impl MemoryHolds {
         buyer: Option<i64>,
     ) {
         let mut inner = self.lock();
-        let sold = inner.sold.entry(show_id).or_default();
-        let mut delta = 0i64;
-        for (label, status) in changes {
-            match status {
-                InventoryStatus::Available => {
-                    sold.remove(label);
-                    delta -= 1;
-                }
-                InventoryStatus::Sold => {
-                    sold.insert(label.clone());
-                    delta += 1;
-                }
-                InventoryStatus::Blocked => {
-                    sold.insert(label.clone());
-                }
-            }
-        }
-        if let Some(buyer) = buyer {
-            let count = inner.bought.entry((show_id, buyer)).or_default();
-            *count = u32::try_from((i64::from(*count) + delta).max(0)).unwrap_or(u32::MAX);
-        }
-        let changes = changes
+        let changes = inner.record(show_id, changes, buyer);
+        inner.announce(&self.feed, show_id, changes);
+    }
+
+    /// A booking's seats sold and the buyer's holds on them released, as one change.
+    pub fn sell(&self, show_id: i64, buyer: i64, seats: &[String]) {
+        let sold: Vec<_> = seats
             .iter()
-            .map(|(label, status)| SeatChange::Recorded {
-                label: label.clone(),
-                status: *status,
-            })
+            .map(|label| (label.clone(), InventoryStatus::Sold))
             .collect();
+        let mut inner = self.lock();
+        let mut changes = inner.record(show_id, &sold, Some(buyer));
+        changes.extend(
+            inner
+                .unhold(show_id, buyer, seats)
+                .into_iter()
+                .map(|label| SeatChange::Unheld { label }),
+        );
         inner.announce(&self.feed, show_id, changes);
     }
 
@@ -243,21 +290,8 @@ impl MemoryHolds {
     }
 
     pub fn release(&self, show_id: i64, user_id: i64, seats: &[String]) -> Vec<String> {
-        let now = Utc::now();
         let mut inner = self.lock();
-        let Some(held) = inner.shows.get_mut(&show_id) else {
-            return vec![];
-        };
-        let mut released = Vec::new();
-        for seat in seats {
-            if held
-                .get(seat)
-                .is_some_and(|e| e.user_id == user_id && e.expires_at > now)
-            {
-                held.remove(seat);
-                released.push(seat.clone());
-            }
-        }
+        let released = inner.unhold(show_id, user_id, seats);
         let changes = released
             .iter()
             .map(|label| SeatChange::Unheld {

@@ -150,6 +150,27 @@ impl HoldStore {
         }
     }
 
+    /// A booking's `seats` sold to `buyer`: announced to every node and kept by the store as
+    /// [`Self::announce`] does, and the buyer's holds on them released, in one atomic step (one
+    /// round trip and one feed message), so every node sees the seats go from held to sold.
+    pub async fn sell(
+        &self,
+        show_id: i64,
+        buyer: i64,
+        seats: &[String],
+    ) -> Result<(), HoldStoreError> {
+        if seats.is_empty() {
+            return Ok(());
+        }
+        match self {
+            Self::Redis(s) => s.sell(show_id, buyer, seats).await,
+            Self::Memory(s) => {
+                s.sell(show_id, buyer, seats);
+                Ok(())
+            }
+        }
+    }
+
     /// Sets the count of seats `user_id` bought for the show, from the database (the store's
     /// count is a fast copy: a lost announcement or a flushed Redis leaves it behind).
     pub async fn set_bought(

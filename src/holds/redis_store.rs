@@ -172,6 +172,33 @@ publish(KEYS[1], now, ARGV[2], ARGV[1], changes)
 return #changes
 "#;
 
+/// KEYS: index, buyer's holds, version, bought, sold, then one seat key per seat. ARGV: show,
+/// channel, buyer, then the labels. A booking's seats sold and the buyer's holds on them
+/// released, announced as one change: the seats go from held to sold, never through available.
+const SELL_LUA: &str = r#"
+local user = ARGV[3]
+local changes = {}
+local n = #KEYS - 5
+for i = 1, n do
+  local label = ARGV[3 + i]
+  redis.call('SADD', KEYS[5], label)
+  changes[#changes + 1] = {label, 's'}
+  local v = redis.call('GET', KEYS[5 + i])
+  if v and string.match(v, '^([^:]+):') == user then
+    redis.call('DEL', KEYS[5 + i])
+    redis.call('HDEL', KEYS[1], label)
+    redis.call('HDEL', KEYS[2], label)
+    changes[#changes + 1] = {label, 'u'}
+  end
+end
+redis.call('HINCRBY', KEYS[4], user, n)
+for k = 4, 5 do
+  redis.call('PEXPIRE', KEYS[k], 2592000000)
+end
+publish(KEYS[3], now, ARGV[2], ARGV[1], changes)
+return #changes
+"#;
+
 /// Reads the index without changing it: entries past their expiry are left for the expiry
 /// announcement to remove.
 const READ_SHOW_LUA: &str = r#"
@@ -195,6 +222,7 @@ struct Scripts {
     release: Script,
     expire: Script,
     announce: Script,
+    sell: Script,
     read_show: Script,
 }
 
@@ -304,6 +332,7 @@ impl RedisHolds {
                 release: script(RELEASE_LUA),
                 expire: script(EXPIRE_LUA),
                 announce: script(ANNOUNCE_LUA),
+                sell: script(SELL_LUA),
                 read_show: Script::new(READ_SHOW_LUA),
             }),
             channel,
@@ -343,6 +372,30 @@ impl RedisHolds {
             .arg(buyer.map(|b| b.to_string()).unwrap_or_default());
         for (label, status) in changes {
             inv.arg(label).arg(recorded_code(*status));
+        }
+        let mut conn = self.conn.clone();
+        let _: i64 = self.bounded(inv.invoke_async(&mut conn)).await?;
+        Ok(())
+    }
+
+    pub async fn sell(
+        &self,
+        show_id: i64,
+        buyer: i64,
+        seats: &[String],
+    ) -> Result<(), HoldStoreError> {
+        let mut inv = self.scripts.sell.prepare_invoke();
+        inv.key(self.holds_key(show_id))
+            .key(self.user_key(show_id, buyer))
+            .key(self.version_key(show_id))
+            .key(self.bought_key(show_id))
+            .key(self.sold_key(show_id));
+        for seat in seats {
+            inv.key(self.seat_key(show_id, seat));
+        }
+        inv.arg(show_id).arg(&self.channel).arg(buyer);
+        for seat in seats {
+            inv.arg(seat);
         }
         let mut conn = self.conn.clone();
         let _: i64 = self.bounded(inv.invoke_async(&mut conn)).await?;

@@ -12,10 +12,11 @@ use utoipa_axum::routes;
 use super::{HoldOutcome, HoldRequest};
 use crate::app::AppState;
 use crate::catalog::time::local_rfc3339_millis;
+use crate::domain::InventoryStatus;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::auth::AuthUser;
 use crate::http::json::ApiJson;
-use crate::inventory::{bought_seats, cached_sale_show, check_seat_ids, unknown_seats};
+use crate::inventory::{bought_seats, cached_sale_show, check_seat_ids, inventory_seats};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(reserve, release))
@@ -85,14 +86,15 @@ async fn reserve(
     // which are sold (as last announced), and the hold store checks holds, sales and the cap
     // in one atomic step.
     let live = state.availability.show(show.show_id).await?;
-    let (unknown, taken) = live.unknown_and_taken(&labels);
+    let seats = inventory_seats(&live, &labels)?;
     drop(live);
-    if !unknown.is_empty() {
-        return Err(unknown_seats(show.show_id, &unknown));
-    }
+    let taken: Vec<&str> = seats
+        .iter()
+        .filter(|s| s.status != InventoryStatus::Available)
+        .map(|s| s.label.as_str())
+        .collect();
     if !taken.is_empty() {
         metrics::counter!("boxoffice_holds_total", "outcome" => "locked").increment(1);
-        let taken: Vec<&str> = taken.iter().map(String::as_str).collect();
         return Err(seat_locked(show.show_id, &taken));
     }
     let request = HoldRequest {

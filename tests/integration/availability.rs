@@ -15,6 +15,7 @@ use crate::common::{self, layout_indexes as indexes, Backend, EventStream, TestA
 both_backends!(
     layout_and_availability_follow_holds_sales_releases_and_cancellations,
     an_expiry_is_pushed_to_stream_clients,
+    a_sale_goes_from_held_to_sold_and_ends_the_buyers_holds,
     last_event_id_resumes_with_the_missed_deltas,
     a_signed_in_stream_through_the_router_gets_the_same_events,
     availability_is_corrected_after_the_hold_store_loses_its_holds,
@@ -277,6 +278,69 @@ async fn an_expiry_is_pushed_to_stream_clients(backend: Backend) {
         after >= Duration::from_millis(1500) && after < Duration::from_millis(3500),
         "expired {after:?} after the hold"
     );
+}
+
+/// A booking's seats go from held to sold on the stream, never through available; the
+/// buyer's holds on them end with the sale, and nobody else can hold them.
+async fn a_sale_goes_from_held_to_sold_and_ends_the_buyers_holds(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let fx = app.live_show().await;
+    let (_, index) = layout(&app, fx.show).await;
+    let mut stream = EventStream::open(&app, fx.show, None).await;
+    stream.next(Duration::from_secs(5)).await.expect("snapshot");
+    let buyer = app.visitor().await;
+    app.reserve(&buyer, fx.show, &["B4", "B5", "B6"])
+        .await
+        .expect(202);
+    stream
+        .until(index["B6"], "held", Duration::from_secs(3))
+        .await;
+    let booked = app
+        .client
+        .post(app.url("/api/v1/book"))
+        .bearer_auth(&buyer.token)
+        .header("idempotency-key", "held-to-sold")
+        .json(&json!({ "show_id": fx.show, "seat_ids": ["B4", "B5"] }))
+        .send()
+        .await
+        .expect("sent");
+    TestApp::read(booked).await.expect(201);
+    let watched = [index["B4"], index["B5"]];
+    let mut sold = Vec::new();
+    while sold.len() < watched.len() {
+        let (name, _, data) = stream
+            .next(Duration::from_secs(5))
+            .await
+            .unwrap_or_else(|| panic!("no event sold {watched:?}; sold so far {sold:?}"));
+        if name != "seats" {
+            continue;
+        }
+        for change in data["changes"].as_array().expect("changes") {
+            let seat = change[0].as_u64().expect("index") as usize;
+            if watched.contains(&seat) {
+                assert_ne!(
+                    change[1], "available",
+                    "seat {seat} went through available: {data}"
+                );
+                if change[1] == "sold" {
+                    sold.push(seat);
+                }
+            }
+        }
+    }
+    // The seat held but not booked stays held; the sold ones are no longer the buyer's holds.
+    let mine = app
+        .get(
+            &format!("/api/v1/shows/{}/holds/mine", fx.show),
+            Some(&buyer.token),
+        )
+        .await
+        .expect(200);
+    assert_eq!(mine["seat_ids"], json!(["B6"]));
+    let other = app.visitor().await;
+    app.reserve(&other, fx.show, &["B5"])
+        .await
+        .expect_error(409, "SEAT_LOCKED");
 }
 
 /// The router's stream (signed in) and the taken-over one (a browser's first request) send the
