@@ -30,9 +30,11 @@ use crate::store::batch::Batcher;
 pub const MAX_BATCH: usize = 64;
 /// Bookings waiting for the committer at most; beyond, a booking commits on its own.
 const QUEUE: usize = 1024;
-/// Batches one node commits at once. Two batch transactions lock their buyers in id order and
-/// their shows for share, and their bookings' seats are held by different buyers, so they
-/// rarely touch the same rows; a deadlock fails one batch, whose bookings then commit alone.
+/// Batches one node commits at once. Each runner has its own queue and a buyer's bookings always
+/// go to the same one (by user id), so two batches of a node never lock the same buyer: one
+/// never waits for the other's commit. Their seats are held by different buyers and their shows
+/// are locked for share, so they rarely touch the same rows; a deadlock (with another node)
+/// fails one batch, whose bookings then commit alone.
 const RUNNERS: usize = 2;
 /// The longest a batch transaction may take before its bookings are handed back.
 const BATCH_TIMEOUT: Duration = Duration::from_secs(10);
@@ -67,12 +69,13 @@ struct Item {
     reply: oneshot::Sender<GroupOutcome>,
 }
 
-/// The node's booking committer: a bounded queue and [`RUNNERS`] tasks committing batches; beside it,
+/// The node's booking committer: [`RUNNERS`] tasks committing batches, each from its own bounded
+/// queue of a share of the buyers; beside it,
 /// the booking's two single statements outside its transaction, batched the same way: claiming
 /// idempotency keys and recording captures.
 #[derive(Clone)]
 pub struct GroupCommitter {
-    queue: mpsc::Sender<Item>,
+    queues: Vec<mpsc::Sender<Item>>,
     claims: Batcher<(i64, String, String), ()>,
     captures: Batcher<String, CaptureRecord>,
 }
@@ -80,11 +83,13 @@ pub struct GroupCommitter {
 impl GroupCommitter {
     /// Starts the committer on `pool`; it ends when the last clone is dropped.
     pub fn start(pool: PgPool) -> Self {
-        let (queue, receiver) = mpsc::channel(QUEUE);
-        let receiver = std::sync::Arc::new(tokio::sync::Mutex::new(receiver));
-        for _ in 0..RUNNERS {
-            tokio::spawn(run(pool.clone(), receiver.clone()));
-        }
+        let queues = (0..RUNNERS)
+            .map(|_| {
+                let (queue, receiver) = mpsc::channel(QUEUE / RUNNERS);
+                tokio::spawn(run(pool.clone(), receiver));
+                queue
+            })
+            .collect();
         let claims = {
             let pool = pool.clone();
             Batcher::start("idempotency claims", MAX_BATCH, QUEUE, move |items| {
@@ -95,7 +100,7 @@ impl GroupCommitter {
             crate::payments::store::record_captures_pg(pool.clone(), txns)
         });
         Self {
-            queue,
+            queues,
             claims,
             captures,
         }
@@ -119,7 +124,8 @@ impl GroupCommitter {
     /// Commits `booking` with whatever else is waiting.
     pub async fn commit(&self, booking: GroupBooking) -> GroupOutcome {
         let (reply, answer) = oneshot::channel();
-        if self.queue.try_send(Item { booking, reply }).is_err() {
+        let queue = &self.queues[booking.user_id.rem_euclid(RUNNERS as i64) as usize];
+        if queue.try_send(Item { booking, reply }).is_err() {
             return GroupOutcome::Alone;
         }
         // The committer answers every item it takes, within its batch timeout.
@@ -132,12 +138,12 @@ impl GroupCommitter {
     }
 }
 
-/// One runner: takes whatever is waiting (while another runner commits its batch) and commits
-/// it.
-async fn run(pool: PgPool, receiver: std::sync::Arc<tokio::sync::Mutex<mpsc::Receiver<Item>>>) {
+/// One runner: takes whatever is waiting in its queue (while it committed its last batch) and
+/// commits it.
+async fn run(pool: PgPool, mut receiver: mpsc::Receiver<Item>) {
     loop {
         let mut items = Vec::with_capacity(MAX_BATCH);
-        if receiver.lock().await.recv_many(&mut items, MAX_BATCH).await == 0 {
+        if receiver.recv_many(&mut items, MAX_BATCH).await == 0 {
             return;
         }
         let bookings: Vec<&GroupBooking> = items.iter().map(|i| &i.booking).collect();

@@ -29,8 +29,10 @@ use super::feed::{parse_message, recorded_code, FeedEvent, SeatFeed};
 use super::{new_hold_id, HoldOutcome, HoldRequest, HoldStoreError, SeatHold};
 use crate::domain::InventoryStatus;
 
-/// Shared by the scripts: numbers a step's changes as the show's next version and publishes
-/// them on the deployment's channel, in the same atomic step as the changes themselves.
+/// Shared by the scripts: `publish` numbers a step's changes as the show's next version and
+/// publishes them on the deployment's channel, in the same atomic step as the changes
+/// themselves; `count_bought` moves a buyer's count of seats bought and keeps the show's bought
+/// and sold keys for 30 days.
 const PUBLISH_LUA: &str = r#"
 local function publish(verkey, now, channel, show, changes)
   if #changes == 0 then return end
@@ -42,6 +44,15 @@ local function publish(verkey, now, channel, show, changes)
   redis.call('PEXPIRE', verkey, 2592000000)
   redis.call('PUBLISH', channel, '{"s":' .. show .. ',"v":"' .. string.format('%.0f', v)
     .. '","c":' .. cjson.encode(changes) .. '}')
+end
+local function count_bought(bought, sold, user, delta)
+  if user ~= '' and delta ~= 0 then
+    if redis.call('HINCRBY', bought, user, delta) <= 0 then
+      redis.call('HDEL', bought, user)
+    end
+  end
+  redis.call('PEXPIRE', bought, 2592000000)
+  redis.call('PEXPIRE', sold, 2592000000)
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -160,14 +171,7 @@ for i = 4, #ARGV, 2 do
     if code == 's' then delta = delta + 1 end
   end
 end
-if ARGV[3] ~= '' and delta ~= 0 then
-  if redis.call('HINCRBY', KEYS[2], ARGV[3], delta) <= 0 then
-    redis.call('HDEL', KEYS[2], ARGV[3])
-  end
-end
-for k = 2, 3 do
-  redis.call('PEXPIRE', KEYS[k], 2592000000)
-end
+count_bought(KEYS[2], KEYS[3], ARGV[3], delta)
 publish(KEYS[1], now, ARGV[2], ARGV[1], changes)
 return #changes
 "#;
@@ -191,10 +195,7 @@ for i = 1, n do
     changes[#changes + 1] = {label, 'u'}
   end
 end
-redis.call('HINCRBY', KEYS[4], user, n)
-for k = 4, 5 do
-  redis.call('PEXPIRE', KEYS[k], 2592000000)
-end
+count_bought(KEYS[4], KEYS[5], user, n)
 publish(KEYS[3], now, ARGV[2], ARGV[1], changes)
 return #changes
 "#;

@@ -71,12 +71,6 @@ async fn until_status(
 }
 
 /// The seats the bearer of `token` holds for the show, as their page reloads them.
-async fn holds_mine(app: &TestApp, show: i64, token: &str) -> Value {
-    app.get(&format!("/api/v1/shows/{show}/holds/mine"), Some(token))
-        .await
-        .expect(200)
-}
-
 async fn layout(app: &TestApp, show: i64) -> (Value, HashMap<String, usize>) {
     let layout = app
         .get(&format!("/api/v1/shows/{show}/layout"), None)
@@ -132,9 +126,9 @@ async fn layout_and_availability_follow_holds_sales_releases_and_cancellations(b
     assert!(held.version > start.version);
     assert_eq!(held.body["sections"][0]["held"], 2);
     // The buyer sees their own holds after a reload; someone else does not.
-    let mine = holds_mine(&app, fx.show, &buyer.token).await;
+    let mine = app.holds_mine(&buyer.token, fx.show).await.expect(200);
     assert_eq!(mine["seat_ids"], json!(["A1", "A2"]));
-    let theirs = holds_mine(&app, fx.show, &other.token).await;
+    let theirs = app.holds_mine(&other.token, fx.show).await.expect(200);
     assert_eq!(theirs["seat_ids"], json!([]));
     let seats = app
         .get(
@@ -324,7 +318,7 @@ async fn a_sale_goes_from_held_to_sold_and_ends_the_buyers_holds(backend: Backen
         }
     }
     // The seat held but not booked stays held; the sold ones are no longer the buyer's holds.
-    let mine = holds_mine(&app, fx.show, &buyer.token).await;
+    let mine = app.holds_mine(&buyer.token, fx.show).await.expect(200);
     assert_eq!(mine["seat_ids"], json!(["B6"]));
     let other = app.visitor().await;
     app.reserve(&other, fx.show, &["B5"])

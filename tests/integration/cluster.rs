@@ -476,13 +476,7 @@ async fn a_redis_cluster_serves_holds_the_waiting_room_limits_and_the_live_map_o
         b.reserve(&rival, show, &["A2", "A3"])
             .await
             .expect_error(409, "SEAT_LOCKED");
-        let mine = b
-            .get(
-                &format!("/api/v1/shows/{show}/holds/mine"),
-                Some(&buyer.token),
-            )
-            .await
-            .expect(200);
+        let mine = b.holds_mine(&buyer.token, show).await.expect(200);
         assert_eq!(mine["seat_ids"], json!(["A1", "A2"]), "{mine}");
         b.get(&format!("/api/v1/shows/{show}/availability"), None)
             .await

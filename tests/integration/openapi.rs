@@ -270,13 +270,7 @@ async fn answers_match_their_documented_schemas(backend: Backend) {
         .await
         .expect(200);
     schemas.check("get", "/api/v1/shows/{show_id}/seats", 200, &seats);
-    let mine = app
-        .get(
-            &format!("/api/v1/shows/{show}/holds/mine"),
-            Some(&buyer.token),
-        )
-        .await
-        .expect(200);
+    let mine = app.holds_mine(&buyer.token, show).await.expect(200);
     schemas.check("get", "/api/v1/shows/{show_id}/holds/mine", 200, &mine);
     let rival = app.buyer().await;
     let locked = app.reserve(&rival, show, &["A1"]).await.expect(409);

@@ -99,10 +99,7 @@ async fn held(app: &TestApp, b: &Browser, show: i64) -> Vec<String> {
         .js("return localStorage.getItem('bo.access')", json!([]))
         .await;
     let mine: Value = app
-        .get(
-            &format!("/api/v1/shows/{show}/holds/mine"),
-            Some(token.as_str().expect("signed in")),
-        )
+        .holds_mine(token.as_str().expect("signed in"), show)
         .await
         .expect(200);
     let mut seats: Vec<String> = mine["seat_ids"]

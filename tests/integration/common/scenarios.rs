@@ -94,6 +94,12 @@ impl Api {
         .await
     }
 
+    /// The seats of `show` the bearer of `token` holds (`GET …/holds/mine`, the raw answer).
+    pub async fn holds_mine(&self, token: &str, show: i64) -> Resp {
+        self.get(&format!("/api/v1/shows/{show}/holds/mine"), Some(token))
+            .await
+    }
+
     /// Books `seats` of `show` for `user` under the idempotency `key` (the raw answer).
     pub async fn book(&self, user: &User, show: i64, seats: &[&str], key: &str) -> Resp {
         self.post_idempotent(
