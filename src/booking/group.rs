@@ -35,7 +35,7 @@ const QUEUE: usize = 1024;
 /// never waits for the other's commit. Their seats are held by different buyers and their shows
 /// are locked for share, so they rarely touch the same rows; a deadlock (with another node)
 /// fails one batch, whose bookings then commit alone.
-const RUNNERS: usize = 2;
+pub const RUNNERS: usize = 2;
 /// The longest a batch transaction may take before its bookings are handed back.
 const BATCH_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -124,7 +124,7 @@ impl GroupCommitter {
     /// Commits `booking` with whatever else is waiting.
     pub async fn commit(&self, booking: GroupBooking) -> GroupOutcome {
         let (reply, answer) = oneshot::channel();
-        let queue = &self.queues[booking.user_id.rem_euclid(RUNNERS as i64) as usize];
+        let queue = &self.queues[runner_of(booking.user_id)];
         if queue.try_send(Item { booking, reply }).is_err() {
             return GroupOutcome::Alone;
         }
@@ -136,6 +136,11 @@ impl GroupCommitter {
             )),
         }
     }
+}
+
+/// The runner whose queue takes `user_id`'s bookings.
+pub fn runner_of(user_id: i64) -> usize {
+    user_id.rem_euclid(RUNNERS as i64) as usize
 }
 
 /// One runner: takes whatever is waiting in its queue (while it committed its last batch) and

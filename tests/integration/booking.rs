@@ -1797,7 +1797,12 @@ async fn a_batch_decides_each_booking_as_if_it_were_alone() {
     let show = boxoffice::inventory::cached_sale_show(db, &app.state.shows, fx.show)
         .await
         .expect("show");
-    let users = app.quick_users(4).await;
+    // Buyers whose bookings go to one runner, so the five share a batch (a buyer's bookings
+    // always go to the same runner; buyers on the other runner commit in a batch beside it).
+    let mut users = app.quick_users(20).await;
+    let runner = boxoffice::booking::group::runner_of(users[0].user_id);
+    users.retain(|u| boxoffice::booking::group::runner_of(u.user_id) == runner);
+    assert!(users.len() >= 4, "twenty buyers, two runners");
     let plan: [(usize, &str, [&str; 2]); 5] = [
         (0, "a", ["C1", "C2"]),
         (1, "b", ["C2", "C3"]),
