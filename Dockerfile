@@ -14,15 +14,15 @@ COPY Cargo.toml Cargo.lock ./
 RUN mkdir -p src benches \
  && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
  && for b in launch search qr; do echo 'fn main() {}' > "benches/$b.rs"; done \
- && cargo build --release --locked \
+ && cargo build --profile production --locked \
  && rm -rf src benches
 COPY src src
 COPY migrations migrations
 COPY benches benches
 # The stub's artifacts are older than the sources; touch so cargo rebuilds the crate itself.
 RUN touch src/main.rs src/lib.rs \
- && cargo build --release --locked \
- && strip target/release/boxoffice
+ && cargo build --profile production --locked \
+ && strip target/production/boxoffice
 
 FROM debian:bookworm-slim
 RUN apt-get update \
@@ -31,7 +31,7 @@ RUN apt-get update \
  && useradd --system --uid 10001 --user-group --home-dir /var/lib/boxoffice boxoffice \
  && mkdir -p /var/lib/boxoffice \
  && chown boxoffice:boxoffice /var/lib/boxoffice
-COPY --from=build /src/target/release/boxoffice /usr/local/bin/boxoffice
+COPY --from=build /src/target/production/boxoffice /usr/local/bin/boxoffice
 USER boxoffice:boxoffice
 WORKDIR /var/lib/boxoffice
 ENV BOXOFFICE_BIND=0.0.0.0:8080 \

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Runs one node (or NODES of them) of a release build on PostgreSQL + Redis + NATS and the
-# onsale benchmarks against it, then the yardsticks of the same run: pgbench TPC-B and
-# redis-benchmark EVAL, and /healthz under wrk. Needs the services of README's production mode on loopback.
+# Runs one node (or NODES of them) of a production build (`cargo build --profile production`)
+# on PostgreSQL + Redis + NATS and the onsale benchmarks against it, then the yardsticks of the
+# same run: pgbench TPC-B and redis-benchmark EVAL, and /healthz under wrk. Needs the services of
+# README's production mode on loopback.
 #
 #   scripts/bench/onsale.sh book     # `boxoffice bench`: reserves, then bookings of 2-4 seats
 #   scripts/bench/onsale.sh stadium  # `boxoffice bench --onsale`: 50,000 seats, 25,000 visitors
 #
 # Environment: NODES (1), SEATS, USERS, CONCURRENCY, SECONDS, ADMIT (per minute), BIN (the
-# release binary the nodes run), CLIENT (the binary that runs the bench; BIN by default), PG
+# binary the nodes run), CLIENT (the binary that runs the bench; BIN by default), PG
 # (server URL without database), GROUP (true: group commit on), DATA_ROOT (where each node's
 # data dir goes: /dev/shm, a tmpfs, by default; see below), REDIS_CLUSTER (1: the nodes use a
 # three-master Redis Cluster started here on ports 17001-17003, `redis+cluster://`, instead of
@@ -24,12 +25,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 MODE=${1:-book}
-BIN=${BIN:-${CARGO_TARGET_DIR:-target}/release/boxoffice}
+BIN=${BIN:-${CARGO_TARGET_DIR:-target}/production/boxoffice}
 PG=${PG:-postgres://postgres@127.0.0.1:5432}
 DB=boxoffice_bench
 NODES=${NODES:-1}
 SECRET=bench-secret-bench-secret-bench-secret-0123
-[ -x "$BIN" ] || cargo build --release
+[ -x "$BIN" ] || cargo build --profile production
 CLIENT=${CLIENT:-$BIN}
 # CPU seconds used so far by every process named $1 (with its reaped children: PostgreSQL's
 # backends that exited).
