@@ -28,7 +28,8 @@ use crate::store::batch::Batcher;
 
 /// Bookings committed together at most.
 pub const MAX_BATCH: usize = 64;
-/// Bookings waiting for the committer at most; beyond, a booking commits on its own.
+/// Bookings waiting for the committer at most (shared equally by the runners' queues); beyond, a
+/// booking commits on its own.
 const QUEUE: usize = 1024;
 /// Batches one node commits at once. Each runner has its own queue and a buyer's bookings always
 /// go to the same one (by user id), so two batches of a node never lock the same buyer: one
@@ -70,9 +71,8 @@ struct Item {
 }
 
 /// The node's booking committer: [`RUNNERS`] tasks committing batches, each from its own bounded
-/// queue of a share of the buyers; beside it,
-/// the booking's two single statements outside its transaction, batched the same way: claiming
-/// idempotency keys and recording captures.
+/// queue of a share of the buyers; beside it, the booking's two single statements outside its
+/// transaction, batched the same way: claiming idempotency keys and recording captures.
 #[derive(Clone)]
 pub struct GroupCommitter {
     queues: Vec<mpsc::Sender<Item>>,
