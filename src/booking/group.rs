@@ -36,7 +36,7 @@ const QUEUE: usize = 1024;
 /// never waits for the other's commit. Their seats are held by different buyers and their shows
 /// are locked for share, so they rarely touch the same rows; a deadlock (with another node)
 /// fails one batch, whose bookings then commit alone.
-pub const RUNNERS: usize = 2;
+const RUNNERS: usize = 2;
 /// The longest a batch transaction may take before its bookings are handed back.
 const BATCH_TIMEOUT: Duration = Duration::from_secs(10);
 

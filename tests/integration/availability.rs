@@ -70,7 +70,7 @@ async fn until_status(
     panic!("{label} never became {status:?} (last {last:?})");
 }
 
-/// The seats the bearer of `token` holds for the show, as their page reloads them.
+/// The show's layout and each seat label's index in it.
 async fn layout(app: &TestApp, show: i64) -> (Value, HashMap<String, usize>) {
     let layout = app
         .get(&format!("/api/v1/shows/{show}/layout"), None)

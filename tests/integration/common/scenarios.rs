@@ -94,7 +94,8 @@ impl Api {
         .await
     }
 
-    /// The seats of `show` the bearer of `token` holds (`GET …/holds/mine`, the raw answer).
+    /// The seats of `show` the bearer of `token` holds, as their page reloads them
+    /// (`GET …/holds/mine`, the raw answer).
     pub async fn holds_mine(&self, token: &str, show: i64) -> Resp {
         self.get(&format!("/api/v1/shows/{show}/holds/mine"), Some(token))
             .await
