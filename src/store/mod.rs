@@ -222,11 +222,28 @@ impl Db {
 /// waits for a pooled connection: a stuck or unreachable database becomes a 503, not a hang.
 const STATEMENT_TIMEOUT: &str = "15s";
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// The planner's price of reading a page out of order, on the node's sessions, unless the
+/// database URL's `options` (or `PGOPTIONS`) name one. PostgreSQL's default, 4, prices a read
+/// from a spinning disk against 1 for a sequential one. With it, the planner chose a sequential
+/// scan and a hash join for the statements that touch a batch's few rows by key (the capture
+/// record, the seat claim, the recount of seats bought), as long as it thought the table small;
+/// during a stadium onsale, whose tables grow from nothing, that read 9 million rows that an
+/// index reaches in a few (BENCHMARKS, issue 13, tenth step). The tables a node writes are in
+/// memory or on SSD, where an index probe costs about what a sequential page does; 1.1 is the
+/// usual setting there, and makes the planner probe the index once the table has a few pages.
+const RANDOM_PAGE_COST: &str = "1.1";
 async fn pg_pool(options: PgConnectOptions, max: u32) -> Result<PgPool, sqlx::Error> {
-    let options = options.options([
+    let chosen = options
+        .get_options()
+        .is_some_and(|o| o.contains("random_page_cost"));
+    let mut settings = vec![
         ("statement_timeout", STATEMENT_TIMEOUT),
         ("idle_in_transaction_session_timeout", "60s"),
-    ]);
+    ];
+    if !chosen {
+        settings.push(("random_page_cost", RANDOM_PAGE_COST));
+    }
+    let options = options.options(settings);
     PgPoolOptions::new()
         .max_connections(max.max(1))
         .acquire_timeout(ACQUIRE_TIMEOUT)
