@@ -227,7 +227,7 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 /// from a spinning disk against 1 for a sequential one. With it, the planner chose a sequential
 /// scan and a hash join for the statements that touch a batch's few rows by key (the capture
 /// record, the seat claim, the recount of seats bought), as long as it thought the table small;
-/// during a stadium onsale, whose tables grow from nothing, that read 9 million rows that an
+/// during a stadium onsale, whose tables grow from nothing, that read 8 to 13 million rows that an
 /// index reaches in a few (BENCHMARKS, issue 13, tenth step). The tables a node writes are in
 /// memory or on SSD, where an index probe costs about what a sequential page does; 1.1 is the
 /// usual setting there, and makes the planner probe the index once the table has a few pages.
