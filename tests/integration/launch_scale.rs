@@ -92,9 +92,9 @@ async fn launch_of_a_50000_seat_show(backend: Backend) {
 /// statements that touch a batch's rows by key must probe the indexes there, not read the whole
 /// table into a hash join: with PostgreSQL's default `random_page_cost` (4) the capture record
 /// did, until the table was a few times this size, and a stadium onsale read 8 to 13 million
-/// rows so (docs/BENCHMARKS.md, issue 13, tenth step). The node's sessions price random reads at 1.1
-/// unless the database URL names a price; the same statement under the URL's 4 reads the tables
-/// from end to end, which shows the test can fail.
+/// rows so (docs/BENCHMARKS.md, issue 13, tenth step). The node's sessions price random reads
+/// at 1.1 unless the database URL names a price; the same statement under the URL's 4 reads the
+/// tables from end to end, which shows the test can fail.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_probes_the_indexes_of_tables_without_statistics() {
     let app = TestApp::spawn(Backend::Postgres).await;
