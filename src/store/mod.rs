@@ -236,14 +236,13 @@ async fn pg_pool(options: PgConnectOptions, max: u32) -> Result<PgPool, sqlx::Er
     let chosen = options
         .get_options()
         .is_some_and(|o| o.contains("random_page_cost"));
-    let mut settings = vec![
+    let mut options = options.options([
         ("statement_timeout", STATEMENT_TIMEOUT),
         ("idle_in_transaction_session_timeout", "60s"),
-    ];
+    ]);
     if !chosen {
-        settings.push(("random_page_cost", RANDOM_PAGE_COST));
+        options = options.options([("random_page_cost", RANDOM_PAGE_COST)]);
     }
-    let options = options.options(settings);
     PgPoolOptions::new()
         .max_connections(max.max(1))
         .acquire_timeout(ACQUIRE_TIMEOUT)
