@@ -36,6 +36,8 @@ use crate::auth::tokens::TokenKeys;
 
 /// Times a visitor picks seats again after a conflict before giving up.
 const PICKS: u32 = 30;
+/// Random first seats a pick tries before it scans the map for every place.
+const PROBES: u32 = 32;
 /// The longest a waiting visitor sleeps between two reads of its place.
 const MAX_POLL: Duration = Duration::from_secs(5);
 /// How long an admitted visitor's pass lasts.
@@ -481,6 +483,19 @@ fn pick(statuses: &[u8], rows: u32, n: u32) -> Vec<u32> {
         let byte = statuses.get((i / 4) as usize).copied().unwrap_or(0xff);
         (byte >> (2 * (i % 4))) & 3 == 0
     };
+    // While places are plenty (most of an onsale), a few random first seats find one: a first
+    // seat drawn uniformly and kept only when its block fits is a uniform draw among the
+    // places, as the scan below is, without reading the whole map. `perf` put the scan at 8%
+    // of the machine's CPU in a stadium run, the bench client's largest cost.
+    if n > 0 && seats > 0 {
+        let mut rng = rand::thread_rng();
+        for _ in 0..PROBES {
+            let first = rng.gen_range(0..seats);
+            if first % 100 + n <= 100 && (first..first + n).all(free) {
+                return (first..first + n).collect();
+            }
+        }
+    }
     // Free runs within rows, as (first seat, length).
     let mut runs: Vec<(u32, u32)> = Vec::new();
     let mut i = 0;
@@ -933,6 +948,36 @@ mod tests {
         let want: std::collections::BTreeSet<usize> =
             free.iter().copied().filter(|&f| statuses[f] == 0).collect();
         assert_eq!(seen, want);
+    }
+
+    /// The draw among places is uniform whether the random probes find one or the scan does:
+    /// on a row whose free runs offer a few places, every place comes up about as often.
+    #[test]
+    fn a_pick_draws_every_place_about_as_often() {
+        for free_runs in [&[(10u32, 4u32), (50, 3), (96, 4)][..], &[(0, 100)][..]] {
+            let mut statuses = vec![2u8; 100];
+            for &(start, len) in free_runs {
+                for s in &mut statuses[start as usize..(start + len) as usize] {
+                    *s = 0;
+                }
+            }
+            let places: Vec<u32> = (0..=98)
+                .filter(|&f| statuses[f as usize] == 0 && statuses[f as usize + 1] == 0)
+                .collect();
+            let map = packed(&statuses);
+            let draws = 400 * places.len();
+            let mut count = std::collections::BTreeMap::new();
+            for _ in 0..draws {
+                let two = pick(&map, 1, 2);
+                assert_eq!(two.len(), 2);
+                assert_eq!(two[1], two[0] + 1);
+                *count.entry(two[0]).or_insert(0usize) += 1;
+            }
+            assert_eq!(count.keys().copied().collect::<Vec<_>>(), places);
+            for (first, n) in count {
+                assert!((250..=550).contains(&n), "place {first} drawn {n} of {draws} times");
+            }
+        }
     }
 
     #[test]
