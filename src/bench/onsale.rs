@@ -975,7 +975,10 @@ mod tests {
             }
             assert_eq!(count.keys().copied().collect::<Vec<_>>(), places);
             for (first, n) in count {
-                assert!((250..=550).contains(&n), "place {first} drawn {n} of {draws} times");
+                assert!(
+                    (250..=550).contains(&n),
+                    "place {first} drawn {n} of {draws} times"
+                );
             }
         }
     }

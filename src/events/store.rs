@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use super::OutboxEvent;
-use crate::store::{Backend, Db};
+use crate::store::{push_id_list, Backend, Db};
 use crate::{with_db, with_read_db};
 
 /// When the server secret `name` was created.
@@ -68,12 +68,8 @@ pub async fn mark_published(db: &Db, ids: &[i64], now: DateTime<Utc>) -> Result<
             "UPDATE outbox SET claimed_until = NULL, claimed_by = NULL, published_at = ",
         );
         qb.push_bind(now);
-        qb.push(" WHERE outbox_id IN (");
-        let mut list = qb.separated(", ");
-        for id in ids {
-            list.push_bind(*id);
-        }
-        qb.push(")");
+        qb.push(" WHERE outbox_id IN ");
+        push_id_list(&mut qb, ids);
         qb.build().execute(pool).await?;
         Ok(())
     })

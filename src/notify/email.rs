@@ -34,7 +34,7 @@ impl Mailer {
 
     async fn send(&self, name: &str, message: Message) -> anyhow::Result<()> {
         let envelope = message.envelope().clone();
-        self.send_formatted(name, &envelope, &message.formatted())
+        self.send_formatted(name, &envelope, message.formatted())
             .await
     }
 
@@ -43,18 +43,25 @@ impl Mailer {
         &self,
         name: &str,
         envelope: &lettre::address::Envelope,
-        formatted: &[u8],
+        formatted: Vec<u8>,
     ) -> anyhow::Result<()> {
         match self {
             Self::Smtp(transport) => {
-                transport.send_raw(envelope, formatted).await?;
+                transport.send_raw(envelope, &formatted).await?;
             }
             Self::Files(dir) => {
-                tokio::fs::create_dir_all(dir).await?;
+                // One trip to the blocking pool for the whole file (`tokio::fs` makes one per
+                // call: three per email, 5% of a node's CPU in thread wake-ups during an
+                // onsale, measured with perf).
                 let path = dir.join(format!("{name}.eml"));
                 let tmp = dir.join(format!(".{name}.eml.tmp"));
-                tokio::fs::write(&tmp, formatted).await?;
-                tokio::fs::rename(&tmp, &path).await?;
+                let dir = dir.clone();
+                tokio::task::spawn_blocking(move || {
+                    std::fs::create_dir_all(&dir)?;
+                    std::fs::write(&tmp, formatted)?;
+                    std::fs::rename(&tmp, &path)
+                })
+                .await??;
             }
         }
         Ok(())
