@@ -207,6 +207,10 @@ pub async fn unsettled_payments(
 /// Whether the provider transaction `txn`, authorized under `user_id`'s idempotency key `key`,
 /// is used by a payment row or may still be: its booking's idempotency claim is `in_progress`
 /// and was touched within `lease`.
+///
+/// One statement, so one snapshot: the booking's commit writes its payment row and completes
+/// its claim together, and this sees either both or neither. Two reads could miss both (the
+/// payment row read before the commit, the claim read after it) and void a booking's payment.
 pub async fn authorization_in_use(
     db: &Db,
     txn: &str,
@@ -214,22 +218,19 @@ pub async fn authorization_in_use(
     key: &str,
     lease: chrono::Duration,
 ) -> Result<bool, sqlx::Error> {
-    let (used, running): (Option<i64>, Option<i64>) = with_db!(db, |pool| {
-        let used = sqlx::query_scalar("SELECT payment_id FROM payments WHERE transaction_id = $1")
-            .bind(txn)
-            .fetch_optional(pool)
-            .await?;
-        let running = sqlx::query_scalar(
-            "SELECT user_id FROM idempotency_records
-              WHERE user_id = $1 AND idempotency_key = $2 AND status = 'in_progress'
-                AND updated_at > $3",
+    let in_use: bool = with_db!(db, |pool| {
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM payments WHERE transaction_id = $1)
+                 OR EXISTS (SELECT 1 FROM idempotency_records
+                             WHERE user_id = $2 AND idempotency_key = $3
+                               AND status = 'in_progress' AND updated_at > $4)",
         )
+        .bind(txn)
         .bind(user_id)
         .bind(key)
         .bind(Utc::now() - lease)
-        .fetch_optional(pool)
-        .await?;
-        (used, running)
+        .fetch_one(pool)
+        .await?
     });
-    Ok(used.is_some() || running.is_some())
+    Ok(in_use)
 }

@@ -41,6 +41,7 @@ both_backends!(
     reconciliation_worker_captures_a_booking_whose_capture_was_lost,
     reconciliation_settles_every_payment_a_crash_left_behind,
     race_reconcilers_and_cancellations_never_keep_a_cancelled_buyers_money,
+    race_a_reconciler_beside_committing_bookings_never_voids_their_payments,
     a_show_cancelled_while_a_booking_commits_leaves_no_sale,
     authorizations_no_booking_used_are_voided_and_their_keys_freed,
 );
@@ -1505,6 +1506,62 @@ async fn race_reconcilers_and_cancellations_never_keep_a_cancelled_buyers_money(
         );
     }
     assert_eq!(audit(&app, fx.show).await, 0);
+}
+
+/// The reconciler runs without pause, taking every authorization as old enough to settle, while
+/// buyers book 50 at a time: it looks at each authorization whose booking is committing right
+/// then (no payment row yet, the idempotency claim still running). A booking that commits
+/// between its two looks must count as using the authorization, so every buyer ends captured,
+/// never voided. (When the looks were two statements, a round voided a payment about one time
+/// in three.)
+async fn race_a_reconciler_beside_committing_bookings_never_voids_their_payments(backend: Backend) {
+    const ROUNDS: usize = 4;
+    const BUYERS: usize = 50;
+    let app = TestApp::spawn_with(backend, |c| {
+        c.reconcile_every_ms = 1;
+        c.reconcile_after_ms = 0;
+    })
+    .await;
+    let owner = app.venue_owner().await;
+    let organiser = app.organiser().await;
+    let mut venue = common::small_venue_body("Big Hall", "Pune");
+    venue["sections"][1]["rows"] = json!([{ "label": "C", "count": 2 * ROUNDS * BUYERS }]);
+    let venue = app.venue(&owner, venue).await;
+    let event = app.event(&organiser, "Race", "concert").await;
+    let show = app.show(&organiser, event, venue, 2).await;
+    app.launch(&organiser, show).await;
+    let users = app.quick_users(ROUNDS * BUYERS).await;
+    let seats = |i: usize| [format!("C{}", 2 * i + 1), format!("C{}", 2 * i + 2)];
+    for (i, u) in users.iter().enumerate() {
+        let [a, b] = seats(i);
+        reserve(&app, u, show, &[&a, &b]).await.expect(202);
+    }
+    let mut txns = Vec::new();
+    for round in users.chunks(BUYERS).enumerate() {
+        let (r, buyers) = round;
+        let results = join_all(buyers.iter().enumerate().map(|(j, u)| {
+            let (app, i) = (&app, r * BUYERS + j);
+            async move {
+                let body = json!({ "show_id": show, "seat_ids": seats(i) });
+                book(app, u, &format!("beside-{i}"), body).await
+            }
+        }))
+        .await;
+        for res in &results {
+            assert_eq!(res.status, 201, "{}", res.body);
+            txns.push(res.body["transaction_id"].as_str().expect("txn").to_owned());
+        }
+    }
+    for txn in &txns {
+        let (provider, captures) = ledger(&app, txn).await.expect("ledger");
+        assert_eq!(
+            (provider.as_str(), captures),
+            ("captured", 1),
+            "{txn}: a confirmed booking's authorization was not captured once"
+        );
+        assert_eq!(payment_status(&app, txn).await, "captured", "{txn}");
+    }
+    assert_eq!(audit(&app, show).await, (2 * ROUNDS * BUYERS) as i64);
 }
 
 /// Sends one request and checks it is a quick 503 in our shape with `Retry-After`.
