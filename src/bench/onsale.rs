@@ -107,6 +107,9 @@ struct Run {
     sold: AtomicU64,
     /// When the last seat was sold, in ms after opening.
     sold_out_ms: AtomicU64,
+    /// When half, nine tenths and 99% of the seats were sold, in ms after opening: how much of
+    /// the sellout is the chase for the last seats.
+    milestones_ms: [AtomicU64; 3],
     /// Seats of each 201, and its booking id.
     confirmed: Mutex<Vec<(i64, u64)>>,
     /// Each visitor's position, when the line admitted it (from its pass, ms since the epoch)
@@ -232,6 +235,7 @@ pub async fn run(config: &BenchConfig) -> anyhow::Result<()> {
         opened,
         sold: AtomicU64::new(0),
         sold_out_ms: AtomicU64::new(0),
+        milestones_ms: Default::default(),
         confirmed: Mutex::default(),
         admissions: Mutex::default(),
         outcomes: Mutex::default(),
@@ -667,6 +671,12 @@ async fn buy(run: &Run, who: Visitor<'_>, pass: &str) -> anyhow::Result<bool> {
         c.push((booking_id, seats));
     }
     let sold = run.sold.fetch_add(seats, Ordering::Relaxed) + seats;
+    for (at, share) in run.milestones_ms.iter().zip(MILESTONES) {
+        let mark = run.seats_total * share / 100;
+        if sold >= mark && sold - seats < mark {
+            at.store(run.opened.elapsed().as_millis() as u64, Ordering::Relaxed);
+        }
+    }
     if sold >= run.seats_total {
         run.sold_out_ms
             .store(run.opened.elapsed().as_millis() as u64, Ordering::Relaxed);
@@ -688,6 +698,9 @@ async fn buy(run: &Run, who: Visitor<'_>, pass: &str) -> anyhow::Result<bool> {
     }
     Ok(true)
 }
+
+/// The shares of the seats (percent) whose selling moment the report gives.
+const MILESTONES: [u64; 3] = [50, 90, 99];
 
 fn report(run: &Run, total: Duration, failed: u64) -> anyhow::Result<()> {
     let opened_for = run.opened.elapsed().as_secs_f64();
@@ -735,6 +748,19 @@ fn report(run: &Run, total: Duration, failed: u64) -> anyhow::Result<()> {
         );
     } else {
         println!("not sold out: {sold} of {} seats sold", run.seats_total);
+    }
+    let marks: Vec<String> = run
+        .milestones_ms
+        .iter()
+        .zip(MILESTONES)
+        .filter(|(at, _)| at.load(Ordering::Relaxed) > 0)
+        .map(|(at, share)| {
+            let at = at.load(Ordering::Relaxed).saturating_sub(first_admit);
+            format!("{share}% in {:.1} s", at as f64 / 1000.0)
+        })
+        .collect();
+    if !marks.is_empty() {
+        println!("sold (after the first admission): {}", marks.join(", "));
     }
     // Fairness: one line without gaps, admitted by the line in its order, and visitors who
     // came to buy in that order (the second includes this client's own scheduling). A pass
