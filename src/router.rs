@@ -66,23 +66,16 @@ pub fn router(state: AppState, limits: RequestLimits, metrics: MetricsRoute) -> 
         .fallback(crate::http::not_found)
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(CatchPanicLayer::custom(crate::http::panic_response))
-        .layer(middleware::from_fn_with_state(
-            limits.request_timeout,
-            crate::http::request_deadline,
-        ))
         .layer(RequestBodyTimeoutLayer::new(limits.body_timeout))
         .layer(middleware::from_fn_with_state(
-            limits.max_body_bytes,
-            crate::http::request_limits,
+            crate::http::Gateway {
+                state: state.clone(),
+                max_body_bytes: limits.max_body_bytes,
+                request_timeout: limits.request_timeout,
+            },
+            crate::http::gateway,
         ))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            crate::limits::gate,
-        ))
-        .layer(middleware::map_response(crate::http::error_shape))
-        .layer(middleware::map_response(
-            crate::http::security::security_headers,
-        ))
+        .layer(middleware::map_response(crate::http::finish))
         // gzip or brotli for every text answer the client accepts it for (not for event
         // streams, and not for answers already encoded, such as availability snapshots).
         .layer(
@@ -122,7 +115,6 @@ pub fn router(state: AppState, limits: RequestLimits, metrics: MetricsRoute) -> 
                 ),
         )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
-        .layer(middleware::from_fn(crate::http::metrics::track))
         .with_state(state)
 }
 

@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderValue};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -131,27 +130,39 @@ fn describe() {
     );
 }
 
-/// Records each request's duration under its route template (never the raw path, so the
-/// series stay few), and the requests in flight.
-pub async fn track(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = request.method().as_str().to_owned();
-    let started = Instant::now();
-    let in_flight = metrics::gauge!("http_server_requests_in_flight");
-    in_flight.increment(1.0);
-    let response = next.run(request).await;
-    in_flight.decrement(1.0);
-    metrics::histogram!(
-        "http_server_request_duration_seconds",
-        "method" => method,
-        "route" => route,
-        "status" => response.status().as_str().to_owned(),
-    )
-    .record(started.elapsed().as_secs_f64());
-    response
+/// One request's entry in the metrics: its route template (never the raw path, so the series
+/// stay few) and method, counted in flight from [`RequestTimer::start`] until
+/// [`RequestTimer::finish`] records its duration with its status.
+pub struct RequestTimer {
+    route: String,
+    method: String,
+    started: Instant,
+}
+
+impl RequestTimer {
+    pub fn start(request: &Request) -> Self {
+        let route = request
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+        metrics::gauge!("http_server_requests_in_flight").increment(1.0);
+        Self {
+            route,
+            method: request.method().as_str().to_owned(),
+            started: Instant::now(),
+        }
+    }
+
+    pub fn finish(self, response: &Response) {
+        metrics::gauge!("http_server_requests_in_flight").decrement(1.0);
+        metrics::histogram!(
+            "http_server_request_duration_seconds",
+            "method" => self.method,
+            "route" => self.route,
+            "status" => response.status().as_str().to_owned(),
+        )
+        .record(self.started.elapsed().as_secs_f64());
+    }
 }
 
 /// `GET /metrics`.

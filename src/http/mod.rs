@@ -10,6 +10,7 @@ pub mod security;
 pub mod serve;
 pub mod strict;
 
+use std::future::Future;
 use std::time::Duration;
 
 use axum::extract::{Request, State};
@@ -17,7 +18,39 @@ use axum::http::{header, Method, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use crate::app::AppState;
 use crate::error::{ApiError, ErrorCode};
+
+/// What the gateway needs of each request: the node (for the rate limits) and the request
+/// bounds.
+#[derive(Clone)]
+pub struct Gateway {
+    pub state: AppState,
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+}
+
+/// The gateway's work on each request, in one layer (four layers were four boxed futures and
+/// four clones of the stack beneath them per request): the request's metrics, the rate
+/// limits, the size limits, then the deadline around the handler.
+pub async fn gateway(State(gw): State<Gateway>, request: Request, next: Next) -> Response {
+    let timer = metrics::RequestTimer::start(&request);
+    let response = crate::limits::admit(&gw.state, request, |request| async move {
+        match within_limits(gw.max_body_bytes, request).await {
+            Ok(request) => within_deadline(gw.request_timeout, next.run(request)).await,
+            Err(refused) => refused,
+        }
+    })
+    .await;
+    timer.finish(&response);
+    response
+}
+
+/// Every answer on its way out: put in our error shape if it is an error that is not (see
+/// [`error_shape`]), with the security headers.
+pub async fn finish(response: Response) -> Response {
+    security::security_headers(error_shape(response))
+}
 
 /// The answer for a path no route matches.
 pub async fn not_found(method: Method, uri: Uri) -> ApiError {
@@ -29,7 +62,7 @@ pub async fn not_found(method: Method, uri: Uri) -> ApiError {
 
 /// Rewrites an error answer that is not in our shape (axum's plain-text 405 and body-limit 413,
 /// tower-http's timeouts, an empty 503) into our shape, keeping `Allow` and `Retry-After`.
-pub async fn error_shape(response: Response) -> Response {
+fn error_shape(response: Response) -> Response {
     let status = response.status();
     let is_json = response
         .headers()
@@ -87,14 +120,10 @@ pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 pub const MAX_HEADERS: usize = 100;
 
 /// Refuses request targets and header sections over our limits, and bodies declared larger
-/// than `max_body_bytes`, in our shape. hyper's own limits sit above these (see `serve`), so
+/// than `max_body_bytes`, in our shape (`Err`: the answer). hyper's own limits sit above these (see `serve`), so
 /// every request hyper parses meets this check. The body check comes first so a route that
 /// never reads its body (a launch, a cancellation) still answers 413, as every other route does.
-pub async fn request_limits(
-    State(max_body_bytes): State<usize>,
-    request: Request,
-    next: Next,
-) -> Response {
+async fn within_limits(max_body_bytes: usize, request: Request) -> Result<Request, Response> {
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -111,18 +140,18 @@ pub async fn request_limits(
             header::CONNECTION,
             header::HeaderValue::from_static("close"),
         );
-        return refused;
+        return Err(refused);
     }
     let uri_len = request
         .uri()
         .path_and_query()
         .map_or(0, |pq| pq.as_str().len());
     if uri_len > MAX_URI_BYTES {
-        return ApiError::new(
+        return Err(ApiError::new(
             ErrorCode::UriTooLong,
             format!("The request URI is longer than {MAX_URI_BYTES} bytes"),
         )
-        .into_response();
+        .into_response());
     }
     let headers = request.headers();
     let header_bytes: usize = headers
@@ -130,13 +159,13 @@ pub async fn request_limits(
         .map(|(name, value)| name.as_str().len() + value.len() + 4)
         .sum();
     if headers.len() > MAX_HEADERS || header_bytes > MAX_HEADER_BYTES {
-        return ApiError::new(
+        return Err(ApiError::new(
             ErrorCode::HeadersTooLarge,
             format!("The request headers exceed {MAX_HEADERS} fields or {MAX_HEADER_BYTES} bytes"),
         )
-        .into_response();
+        .into_response());
     }
-    next.run(request).await
+    Ok(request)
 }
 
 /// Reads and discards what a refused body sends within a bound ([`LINGER_BYTES`] or
@@ -164,12 +193,8 @@ const LINGER_TIME: Duration = Duration::from_secs(2);
 
 /// Answers 503 when a request is not answered within `limit` (the work a handler spawned, such
 /// as a booking, goes on).
-pub async fn request_deadline(
-    State(limit): State<Duration>,
-    request: Request,
-    next: Next,
-) -> Response {
-    match tokio::time::timeout(limit, next.run(request)).await {
+async fn within_deadline(limit: Duration, answer: impl Future<Output = Response>) -> Response {
+    match tokio::time::timeout(limit, answer).await {
         Ok(response) => response,
         Err(_) => {
             tracing::warn!(limit_ms = limit.as_millis() as u64, "request timed out");

@@ -21,7 +21,7 @@ pub const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
 
 /// Adds `X-Content-Type-Options`, `Referrer-Policy`, `X-Frame-Options` and, where the handler
 /// set none, a deny-all `Content-Security-Policy`.
-pub async fn security_headers(mut response: Response) -> Response {
+pub fn security_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
     headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));

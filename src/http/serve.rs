@@ -5,7 +5,8 @@
 //!   closed (`tests/integration/ops.rs`, `silent_slow_and_idle_connections_are_closed`,
 //!   `a_flood_of_silent_connections_leaves_health_answering`).
 //! - A request body must arrive within `body_timeout` (408) and a whole request must be answered
-//!   within `request_timeout` (503); both are layers in `router::router`.
+//!   within `request_timeout` (503); both are set in `router::router` (the deadline by the
+//!   gateway layer, `http::gateway`).
 //! - At most `max_connections` are open at once; one over the cap is answered a 503 in our
 //!   shape at once and closed, so a flood cannot take the file descriptors health needs.
 

@@ -24,9 +24,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::holds::RedisConn;
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Request};
 use axum::http::{HeaderMap, HeaderValue, Method};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use redis::Script;
 use serde_json::json;
@@ -266,35 +265,40 @@ fn set_headers(headers: &mut HeaderMap, decision: &Decision) {
     );
 }
 
-/// The gateway layer: classifies the request, decides, answers 429 or passes it on with the
-/// `RateLimit-*` headers.
-pub async fn gate(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// The rate limits' part of the gateway (`crate::http::gateway`): classifies the request,
+/// decides, answers 429 or passes it to `inner` and adds the `RateLimit-*` headers to its
+/// answer.
+pub async fn admit<F, Fut>(state: &AppState, request: Request, inner: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
     let limiter: &Arc<Limiter> = &state.limits;
     if !limiter.enabled() {
-        return next.run(request).await;
+        return inner(request).await;
     }
     let path = request
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned());
     let Some(class) = path.as_deref().and_then(|p| Class::of(request.method(), p)) else {
-        return next.run(request).await;
+        return inner(request).await;
     };
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
     let ip = limiter.client_ip(peer, request.headers());
-    let user = crate::http::auth::bearer_user_id(&state, request.headers());
+    let user = crate::http::auth::bearer_user_id(state, request.headers());
     let Some(decision) = limiter.check(class, user, ip).await else {
-        return next.run(request).await;
+        return inner(request).await;
     };
     if !decision.allowed {
         let mut response = limited(&decision, class.name()).into_response();
         set_headers(response.headers_mut(), &decision);
         return response;
     }
-    let mut response = next.run(request).await;
+    let mut response = inner(request).await;
     set_headers(response.headers_mut(), &decision);
     response
 }
