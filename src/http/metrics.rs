@@ -131,8 +131,9 @@ fn describe() {
 }
 
 /// One request's entry in the metrics: its route template (never the raw path, so the series
-/// stay few) and method, counted in flight from [`RequestTimer::start`] until
-/// [`RequestTimer::finish`] records its duration with its status.
+/// stay few) and method, counted in flight from [`RequestTimer::start`] until it is dropped;
+/// [`RequestTimer::finish`] records its duration with its status. A request whose client went
+/// away is dropped unanswered and leaves the in-flight count all the same.
 pub struct RequestTimer {
     route: String,
     method: String,
@@ -153,15 +154,20 @@ impl RequestTimer {
         }
     }
 
-    pub fn finish(self, response: &Response) {
-        metrics::gauge!("http_server_requests_in_flight").decrement(1.0);
+    pub fn finish(mut self, response: &Response) {
         metrics::histogram!(
             "http_server_request_duration_seconds",
-            "method" => self.method,
-            "route" => self.route,
+            "method" => std::mem::take(&mut self.method),
+            "route" => std::mem::take(&mut self.route),
             "status" => response.status().as_str().to_owned(),
         )
         .record(self.started.elapsed().as_secs_f64());
+    }
+}
+
+impl Drop for RequestTimer {
+    fn drop(&mut self) {
+        metrics::gauge!("http_server_requests_in_flight").decrement(1.0);
     }
 }
 
@@ -215,4 +221,45 @@ async fn scrape_gauges(state: &AppState) {
     let (shows, clients) = state.availability.stream_clients();
     metrics::gauge!("boxoffice_live_shows").set(shows as f64);
     metrics::gauge!("boxoffice_stream_clients").set(clients as f64);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+
+    fn in_flight(rendered: &str) -> Option<f64> {
+        rendered
+            .lines()
+            .find_map(|l| l.strip_prefix("http_server_requests_in_flight "))
+            .and_then(|v| v.trim().parse().ok())
+    }
+
+    #[test]
+    fn a_request_leaves_the_in_flight_count_whether_answered_or_dropped() {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || {
+            let request = Request::builder()
+                .uri("/healthz")
+                .body(Body::empty())
+                .expect("request");
+            let answered = RequestTimer::start(&request);
+            let dropped = RequestTimer::start(&request);
+            assert_eq!(in_flight(&handle.render()), Some(2.0));
+            answered.finish(&Response::new(Body::empty()));
+            // The client went away: the request's future is dropped before any answer.
+            drop(dropped);
+            let rendered = handle.render();
+            assert_eq!(in_flight(&rendered), Some(0.0), "{rendered}");
+            let counted = rendered
+                .lines()
+                .find(|l| l.starts_with("http_server_request_duration_seconds_count"))
+                .unwrap_or_default();
+            assert!(
+                counted.contains("status=\"200\"") && counted.ends_with(" 1"),
+                "only the answered request is timed: {rendered}"
+            );
+        });
+    }
 }

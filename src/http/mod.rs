@@ -120,9 +120,10 @@ pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 pub const MAX_HEADERS: usize = 100;
 
 /// Refuses request targets and header sections over our limits, and bodies declared larger
-/// than `max_body_bytes`, in our shape (`Err`: the answer). hyper's own limits sit above these (see `serve`), so
-/// every request hyper parses meets this check. The body check comes first so a route that
-/// never reads its body (a launch, a cancellation) still answers 413, as every other route does.
+/// than `max_body_bytes`, in our shape (`Err`: the answer). hyper's own limits sit above these
+/// (see `serve`), so every request hyper parses meets this check. The body check comes first so
+/// a route that never reads its body (a launch, a cancellation) still answers 413, as every
+/// other route does.
 async fn within_limits(max_body_bytes: usize, request: Request) -> Result<Request, Response> {
     let declared = request
         .headers()
