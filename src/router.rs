@@ -70,8 +70,7 @@ pub fn router(state: AppState, limits: RequestLimits, metrics: MetricsRoute) -> 
         .layer(middleware::from_fn_with_state(
             crate::http::Gateway {
                 state: state.clone(),
-                max_body_bytes: limits.max_body_bytes,
-                request_timeout: limits.request_timeout,
+                limits,
             },
             crate::http::gateway,
         ))

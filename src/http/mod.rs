@@ -26,8 +26,7 @@ use crate::error::{ApiError, ErrorCode};
 #[derive(Clone)]
 pub struct Gateway {
     pub state: AppState,
-    pub max_body_bytes: usize,
-    pub request_timeout: Duration,
+    pub limits: crate::router::RequestLimits,
 }
 
 /// The gateway's work on each request, in one layer (four layers were four boxed futures and
@@ -36,8 +35,8 @@ pub struct Gateway {
 pub async fn gateway(State(gw): State<Gateway>, request: Request, next: Next) -> Response {
     let timer = metrics::RequestTimer::start(&request);
     let response = crate::limits::admit(&gw.state, request, |request| async move {
-        match within_limits(gw.max_body_bytes, request).await {
-            Ok(request) => within_deadline(gw.request_timeout, next.run(request)).await,
+        match within_limits(gw.limits.max_body_bytes, request).await {
+            Ok(request) => within_deadline(gw.limits.request_timeout, next.run(request)).await,
             Err(refused) => refused,
         }
     })

@@ -137,6 +137,20 @@ async fn audit(app: &TestApp, show: i64) -> i64 {
     sold
 }
 
+/// A live show whose second section is one row `C` of `seats` seats (two per buyer in the
+/// races below).
+async fn row_c_show(app: &TestApp, seats: usize) -> i64 {
+    let owner = app.venue_owner().await;
+    let organiser = app.organiser().await;
+    let mut venue = common::small_venue_body("Big Hall", "Pune");
+    venue["sections"][1]["rows"] = json!([{ "label": "C", "count": seats }]);
+    let venue = app.venue(&owner, venue).await;
+    let event = app.event(&organiser, "Race", "concert").await;
+    let show = app.show(&organiser, event, venue, 2).await;
+    app.launch(&organiser, show).await;
+    show
+}
+
 /// (state, captures) of the sandbox ledger's transaction.
 async fn ledger(app: &TestApp, txn: &str) -> Option<(String, i32)> {
     with_db!(&app.state.db, |pool| {
@@ -759,14 +773,7 @@ async fn race_200_clients_reserving_overlapping_seats(backend: Backend) {
 /// Claim 2: 50 clients each hold seats, then all book at once.
 async fn race_50_holders_booking_at_once(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let owner = app.venue_owner().await;
-    let organiser = app.organiser().await;
-    let mut venue = common::small_venue_body("Big Hall", "Pune");
-    venue["sections"][1]["rows"] = json!([{ "label": "C", "count": 100 }]);
-    let venue = app.venue(&owner, venue).await;
-    let event = app.event(&organiser, "Race", "concert").await;
-    let show = app.show(&organiser, event, venue, 2).await;
-    app.launch(&organiser, show).await;
+    let show = row_c_show(&app, 100).await;
     let users = app.quick_users(50).await;
     for (i, u) in users.iter().enumerate() {
         let seats = [format!("C{}", 2 * i + 1), format!("C{}", 2 * i + 2)];
@@ -1522,14 +1529,7 @@ async fn race_a_reconciler_beside_committing_bookings_never_voids_their_payments
         c.reconcile_after_ms = 0;
     })
     .await;
-    let owner = app.venue_owner().await;
-    let organiser = app.organiser().await;
-    let mut venue = common::small_venue_body("Big Hall", "Pune");
-    venue["sections"][1]["rows"] = json!([{ "label": "C", "count": 2 * ROUNDS * BUYERS }]);
-    let venue = app.venue(&owner, venue).await;
-    let event = app.event(&organiser, "Race", "concert").await;
-    let show = app.show(&organiser, event, venue, 2).await;
-    app.launch(&organiser, show).await;
+    let show = row_c_show(&app, 2 * ROUNDS * BUYERS).await;
     let users = app.quick_users(ROUNDS * BUYERS).await;
     let seats = |i: usize| [format!("C{}", 2 * i + 1), format!("C{}", 2 * i + 2)];
     for (i, u) in users.iter().enumerate() {
