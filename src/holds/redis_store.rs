@@ -12,6 +12,11 @@
 //!
 //! A multi-seat hold is one Lua script: every seat or none, expiry by Redis `TIME`, the cap
 //! checked in the same step.
+//!
+//! Inside a script each `redis.call` costs more than its command: Redis turns the Lua arguments
+//! into a command and its reply back into Lua values. So the scripts read and write a request's
+//! seats with one multi-key or multi-field command each (`MGET`, `SMISMEMBER`, `HSET`, `HDEL`,
+//! `DEL`) rather than a command per seat; only the seat keys' `SET … PX` stays per seat.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -65,9 +70,12 @@ local user, hold_id = ARGV[1], ARGV[2]
 local ttl, cap = tonumber(ARGV[3]), tonumber(ARGV[4])
 local first, labels = 5, 6
 local n = #KEYS - first
+if n == 0 then return {'held', string.format('%.0f', now + ttl)} end
+local current = redis.call('MGET', unpack(KEYS, first + 1, first + n))
+local sold = redis.call('SMISMEMBER', KEYS[5], unpack(ARGV, labels + 1, labels + n))
 local locked, fresh, mine = {}, {}, {}
 for i = 1, n do
-  local v = redis.call('GET', KEYS[first + i])
+  local v = current[i]
   if v then
     local owner, expires = string.match(v, '^([^:]+):[^:]*:(%d+)$')
     if owner == user then
@@ -75,33 +83,42 @@ for i = 1, n do
     else
       locked[#locked + 1] = ARGV[labels + i]
     end
-  elseif redis.call('SISMEMBER', KEYS[5], ARGV[labels + i]) == 1 then
+  elseif sold[i] == 1 then
     locked[#locked + 1] = ARGV[labels + i]
   else
     fresh[#fresh + 1] = i
   end
 end
 if #locked > 0 then return {'locked', locked} end
-local held = 0
+local held, ended = 0, {}
 local entries = redis.call('HGETALL', KEYS[2])
 for j = 1, #entries, 2 do
   if tonumber(entries[j + 1]) > now then
     held = held + 1
   else
-    redis.call('HDEL', KEYS[2], entries[j])
+    ended[#ended + 1] = entries[j]
   end
 end
+if #ended > 0 then redis.call('HDEL', KEYS[2], unpack(ended)) end
 local bought = tonumber(redis.call('HGET', KEYS[4], user) or '0') or 0
 if held + #fresh + bought > cap then return {'cap', tostring(held), tostring(bought)} end
 local expires = now + ttl
 local expires_text = string.format('%.0f', expires)
-local changes = {}
+local owner_text = user .. ':' .. expires_text
+local seat_text = user .. ':' .. hold_id .. ':' .. expires_text
+local changes, index, own = {}, {}, {}
 for _, i in ipairs(fresh) do
   local label = ARGV[labels + i]
-  redis.call('SET', KEYS[first + i], user .. ':' .. hold_id .. ':' .. expires_text, 'PX', ttl)
-  redis.call('HSET', KEYS[1], label, user .. ':' .. expires_text)
-  redis.call('HSET', KEYS[2], label, expires_text)
+  redis.call('SET', KEYS[first + i], seat_text, 'PX', ttl)
+  index[#index + 1] = label
+  index[#index + 1] = owner_text
+  own[#own + 1] = label
+  own[#own + 1] = expires_text
   changes[#changes + 1] = {label, 'h', user, expires_text}
+end
+if #fresh > 0 then
+  redis.call('HSET', KEYS[1], unpack(index))
+  redis.call('HSET', KEYS[2], unpack(own))
 end
 local soonest = expires
 for _, e in ipairs(mine) do
@@ -119,17 +136,22 @@ return {'held', string.format('%.0f', soonest)}
 /// KEYS: index, user's holds, version, then the seat keys. ARGV: user, show, channel, labels.
 const RELEASE_LUA: &str = r#"
 local user = ARGV[1]
-local released, changes = {}, {}
+local released, changes, keys = {}, {}, {}
 local n = #KEYS - 3
+if n == 0 then return released end
+local current = redis.call('MGET', unpack(KEYS, 4, 3 + n))
 for i = 1, n do
-  local v = redis.call('GET', KEYS[i + 3])
+  local v = current[i]
   if v and string.match(v, '^([^:]+):') == user then
-    redis.call('DEL', KEYS[i + 3])
-    redis.call('HDEL', KEYS[1], ARGV[3 + i])
-    redis.call('HDEL', KEYS[2], ARGV[3 + i])
+    keys[#keys + 1] = KEYS[i + 3]
     released[#released + 1] = ARGV[3 + i]
     changes[#changes + 1] = {ARGV[3 + i], 'u'}
   end
+end
+if #keys > 0 then
+  redis.call('DEL', unpack(keys))
+  redis.call('HDEL', KEYS[1], unpack(released))
+  redis.call('HDEL', KEYS[2], unpack(released))
 end
 publish(KEYS[3], now, ARGV[3], ARGV[2], changes)
 return released
@@ -181,18 +203,25 @@ return #changes
 /// released, announced as one change: the seats go from held to sold, never through available.
 const SELL_LUA: &str = r#"
 local user = ARGV[3]
-local changes = {}
+local changes, mine, keys = {}, {}, {}
 local n = #KEYS - 5
-for i = 1, n do
-  local label = ARGV[3 + i]
-  redis.call('SADD', KEYS[5], label)
-  changes[#changes + 1] = {label, 's'}
-  local v = redis.call('GET', KEYS[5 + i])
-  if v and string.match(v, '^([^:]+):') == user then
-    redis.call('DEL', KEYS[5 + i])
-    redis.call('HDEL', KEYS[1], label)
-    redis.call('HDEL', KEYS[2], label)
-    changes[#changes + 1] = {label, 'u'}
+if n > 0 then
+  redis.call('SADD', KEYS[5], unpack(ARGV, 4, 3 + n))
+  local current = redis.call('MGET', unpack(KEYS, 6, 5 + n))
+  for i = 1, n do
+    local label = ARGV[3 + i]
+    changes[#changes + 1] = {label, 's'}
+    local v = current[i]
+    if v and string.match(v, '^([^:]+):') == user then
+      keys[#keys + 1] = KEYS[5 + i]
+      mine[#mine + 1] = label
+      changes[#changes + 1] = {label, 'u'}
+    end
+  end
+  if #keys > 0 then
+    redis.call('DEL', unpack(keys))
+    redis.call('HDEL', KEYS[1], unpack(mine))
+    redis.call('HDEL', KEYS[2], unpack(mine))
   end
 end
 count_bought(KEYS[4], KEYS[5], user, n)

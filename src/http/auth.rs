@@ -39,10 +39,17 @@ impl AuthUser {
     }
 }
 
+/// A bearer token the gateway already verified (to key the rate limits), left in the request's
+/// extensions so the handler's [`AuthUser`] takes it instead of verifying the token again.
+#[derive(Clone)]
+pub struct Verified(AuthUser);
+
 /// The user a request's bearer token names, if it carries a valid one (the rate limiter's
-/// subject; handlers still authenticate with [`AuthUser`]).
-pub fn bearer_user_id(state: &AppState, headers: &axum::http::HeaderMap) -> Option<i64> {
-    let value = headers
+/// subject). The verified caller is kept in the request's extensions for [`AuthUser`]; an
+/// invalid token leaves nothing there, and the handler refuses it as before.
+pub fn bearer_user_id(state: &AppState, request: &mut axum::extract::Request) -> Option<i64> {
+    let value = request
+        .headers()
         .get(axum::http::header::AUTHORIZATION)?
         .to_str()
         .ok()?;
@@ -50,11 +57,12 @@ pub fn bearer_user_id(state: &AppState, headers: &axum::http::HeaderMap) -> Opti
     if !scheme.eq_ignore_ascii_case("bearer") {
         return None;
     }
-    state
-        .tokens
-        .verify(token.trim())
-        .ok()
-        .map(|(user_id, _)| user_id)
+    let (user_id, claims) = state.tokens.verify(token.trim()).ok()?;
+    request.extensions_mut().insert(Verified(AuthUser {
+        user_id,
+        token_roles: claims.roles,
+    }));
+    Some(user_id)
 }
 
 fn bearer(parts: &Parts) -> Result<Option<&str>, ApiError> {
@@ -89,12 +97,24 @@ fn verify(state: &AppState, token: &str) -> Result<AuthUser, ApiError> {
     }
 }
 
+/// The caller the request's bearer token names (`None` without one): as the gateway verified
+/// it, or verified here.
+fn caller(parts: &mut Parts, state: &AppState) -> Result<Option<AuthUser>, ApiError> {
+    if let Some(Verified(user)) = parts.extensions.remove::<Verified>() {
+        tracing::Span::current().record("user_id", user.user_id);
+        return Ok(Some(user));
+    }
+    match bearer(parts)? {
+        Some(token) => verify(state, token).map(Some),
+        None => Ok(None),
+    }
+}
+
 impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer(parts)?.ok_or_else(ApiError::unauthorized)?;
-        verify(state, token)
+        caller(parts, state)?.ok_or_else(ApiError::unauthorized)
     }
 }
 
@@ -105,10 +125,7 @@ impl OptionalFromRequestParts<AppState> for AuthUser {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Option<Self>, ApiError> {
-        match bearer(parts)? {
-            Some(token) => verify(state, token).map(Some),
-            None => Ok(None),
-        }
+        caller(parts, state)
     }
 }
 
@@ -119,10 +136,7 @@ impl FromRequestParts<AppState> for MaybeUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        match bearer(parts)? {
-            Some(token) => verify(state, token).map(|u| MaybeUser(Some(u))),
-            None => Ok(MaybeUser(None)),
-        }
+        caller(parts, state).map(MaybeUser)
     }
 }
 

@@ -268,7 +268,7 @@ fn set_headers(headers: &mut HeaderMap, decision: &Decision) {
 /// The rate limits' part of the gateway (`crate::http::gateway`): classifies the request,
 /// decides, answers 429 or passes it to `inner` and adds the `RateLimit-*` headers to its
 /// answer.
-pub async fn admit<F, Fut>(state: &AppState, request: Request, inner: F) -> Response
+pub async fn admit<F, Fut>(state: &AppState, mut request: Request, inner: F) -> Response
 where
     F: FnOnce(Request) -> Fut,
     Fut: std::future::Future<Output = Response>,
@@ -277,11 +277,11 @@ where
     if !limiter.enabled() {
         return inner(request).await;
     }
-    let path = request
+    let class = request
         .extensions()
         .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned());
-    let Some(class) = path.as_deref().and_then(|p| Class::of(request.method(), p)) else {
+        .and_then(|p| Class::of(request.method(), p.as_str()));
+    let Some(class) = class else {
         return inner(request).await;
     };
     let peer = request
@@ -289,7 +289,7 @@ where
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
     let ip = limiter.client_ip(peer, request.headers());
-    let user = crate::http::auth::bearer_user_id(state, request.headers());
+    let user = crate::http::auth::bearer_user_id(state, &mut request);
     let Some(decision) = limiter.check(class, user, ip).await else {
         return inner(request).await;
     };

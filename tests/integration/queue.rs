@@ -16,6 +16,7 @@ both_backends!(
     the_pre_queue_is_shuffled_at_opening_and_later_joins_are_fifo,
     a_burst_from_one_address_is_limited_and_others_are_not,
     logins_are_limited_per_account_across_addresses,
+    with_limits_on_the_handler_answers_for_the_verified_caller_and_bad_tokens_stay_401,
 );
 
 mod postgres_only {
@@ -538,6 +539,77 @@ async fn a_burst_from_one_address_is_limited_and_others_are_not(backend: Backend
         codes.push(app.reserve(&buyer, fx.show, &[seat]).await.status.as_u16());
     }
     assert_eq!(codes, [202, 202, 202, 429]);
+    app.reserve(&other, fx.show, &["B1"]).await.expect(202);
+}
+
+/// With the limits on, the gateway verifies a request's token to key the caller's limit and
+/// hands the verified caller to the handler (one verification a request). The handler answers
+/// for that caller, and a bad token is still the seed's 401, on booking routes and others.
+async fn with_limits_on_the_handler_answers_for_the_verified_caller_and_bad_tokens_stay_401(
+    backend: Backend,
+) {
+    use base64::Engine;
+    let app = limited(backend, |l| {
+        (l.limit_register_ip, l.limit_login_ip, l.limit_login_account) = (0, 0, 0);
+    })
+    .await;
+    let fx = app.live_show().await;
+    let buyer = app.visitor().await;
+    let other = app.visitor().await;
+    let me = app.get("/api/v1/me", Some(&buyer.token)).await.expect(200);
+    assert_eq!(me["user_id"], buyer.user_id);
+    assert_eq!(me["roles"], json!(["user"]));
+    app.reserve(&buyer, fx.show, &["A1", "A2"]).await.expect(202);
+    // The other visitor's token names the other visitor: their release lets nothing go, their
+    // reserve of a held seat is refused, and the buyer's release lets both seats go.
+    let body = json!({ "show_id": fx.show, "seat_ids": ["A1", "A2"] });
+    let released = app
+        .request(
+            reqwest::Method::DELETE,
+            "/api/v1/book/reserve",
+            Some(&other.token),
+            Some(body.clone()),
+        )
+        .await
+        .expect(200);
+    assert_eq!(released["seat_ids"], json!([]));
+    app.reserve(&other, fx.show, &["A2"])
+        .await
+        .expect_error(409, "SEAT_LOCKED");
+    let released = app
+        .request(
+            reqwest::Method::DELETE,
+            "/api/v1/book/reserve",
+            Some(&buyer.token),
+            Some(body),
+        )
+        .await
+        .expect(200);
+    assert_eq!(released["seat_ids"], json!(["A1", "A2"]));
+
+    // Tokens that name the buyer without the server's signature.
+    let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    let now = chrono::Utc::now().timestamp();
+    let claims = format!(
+        r#"{{"sub":"{}","roles":["admin"],"iat":{now},"exp":{},"typ":"access"}}"#,
+        buyer.user_id,
+        now + 900
+    );
+    let parts: Vec<&str> = other.token.split('.').collect();
+    let tampered = format!("{}.{}.{}", parts[0], b64(&claims), parts[2]);
+    let alg_none = format!("{}.{}.", b64(r#"{"alg":"none","typ":"JWT"}"#), b64(&claims));
+    for token in [tampered.as_str(), alg_none.as_str(), "garbage"] {
+        app.get("/api/v1/me", Some(token))
+            .await
+            .expect_error(401, "UNAUTHORIZED");
+        app.post(
+            "/api/v1/book/reserve",
+            Some(token),
+            json!({ "show_id": fx.show, "seat_ids": ["B1"] }),
+        )
+        .await
+        .expect_error(401, "UNAUTHORIZED");
+    }
     app.reserve(&other, fx.show, &["B1"]).await.expect(202);
 }
 
