@@ -559,7 +559,9 @@ async fn with_limits_on_the_handler_answers_for_the_verified_caller_and_bad_toke
     let me = app.get("/api/v1/me", Some(&buyer.token)).await.expect(200);
     assert_eq!(me["user_id"], buyer.user_id);
     assert_eq!(me["roles"], json!(["user"]));
-    app.reserve(&buyer, fx.show, &["A1", "A2"]).await.expect(202);
+    app.reserve(&buyer, fx.show, &["A1", "A2"])
+        .await
+        .expect(202);
     // The other visitor's token names the other visitor: their release lets nothing go, their
     // reserve of a held seat is refused, and the buyer's release lets both seats go.
     let body = json!({ "show_id": fx.show, "seat_ids": ["A1", "A2"] });
