@@ -35,7 +35,8 @@ use super::feed::{parse_message, recorded_code, FeedEvent, SeatFeed};
 use super::{new_hold_id, HoldOutcome, HoldRequest, HoldStoreError, SeatHold};
 use crate::domain::InventoryStatus;
 
-/// Shared by the scripts: `publish` numbers a step's changes as the show's next version and
+/// Shared by the scripts: `let_go` deletes seat keys and their entries in the show's index and
+/// the buyer's holds; `publish` numbers a step's changes as the show's next version and
 /// publishes them on the deployment's channel, in the same atomic step as the changes
 /// themselves; `count_bought` moves a buyer's count of seats bought and keeps the show's bought
 /// and sold keys for 30 days.
@@ -59,6 +60,13 @@ local function count_bought(bought, sold, user, delta)
   end
   redis.call('PEXPIRE', bought, 2592000000)
   redis.call('PEXPIRE', sold, 2592000000)
+end
+local function let_go(index, own, keys, labels)
+  if #keys > 0 then
+    redis.call('DEL', unpack(keys))
+    redis.call('HDEL', index, unpack(labels))
+    redis.call('HDEL', own, unpack(labels))
+  end
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -149,11 +157,7 @@ for i = 1, n do
     changes[#changes + 1] = {ARGV[3 + i], 'u'}
   end
 end
-if #keys > 0 then
-  redis.call('DEL', unpack(keys))
-  redis.call('HDEL', KEYS[1], unpack(released))
-  redis.call('HDEL', KEYS[2], unpack(released))
-end
+let_go(KEYS[1], KEYS[2], keys, released)
 publish(KEYS[3], now, ARGV[3], ARGV[2], changes)
 return released
 "#;
@@ -219,11 +223,7 @@ if n > 0 then
       changes[#changes + 1] = {label, 'u'}
     end
   end
-  if #keys > 0 then
-    redis.call('DEL', unpack(keys))
-    redis.call('HDEL', KEYS[1], unpack(mine))
-    redis.call('HDEL', KEYS[2], unpack(mine))
-  end
+  let_go(KEYS[1], KEYS[2], keys, mine)
 end
 count_bought(KEYS[4], KEYS[5], user, n)
 publish(KEYS[3], now, ARGV[2], ARGV[1], changes)

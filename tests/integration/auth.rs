@@ -3,7 +3,6 @@
 
 use crate::common;
 
-use base64::Engine;
 use common::{unique, Backend, TestApp};
 use serde_json::json;
 
@@ -389,16 +388,7 @@ async fn logout_revokes_refresh_tokens(backend: Backend) {
 async fn bad_tokens_are_the_seeds_401(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let user = app.visitor().await;
-    let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
-    let now = chrono::Utc::now().timestamp();
-    let claims = format!(
-        r#"{{"sub":"{}","roles":["admin"],"iat":{now},"exp":{},"typ":"access"}}"#,
-        user.user_id,
-        now + 900
-    );
-    let parts: Vec<&str> = user.token.split('.').collect();
-    let tampered = format!("{}.{}.{}", parts[0], b64(&claims), parts[2]);
-    let alg_none = format!("{}.{}.", b64(r#"{"alg":"none","typ":"JWT"}"#), b64(&claims));
+    let [tampered, alg_none] = crate::common::client::forged_tokens(user.user_id, &user.token);
     for token in [tampered.as_str(), alg_none.as_str(), "garbage", "a.b.c"] {
         let err = app
             .get("/api/v1/me", Some(token))

@@ -548,7 +548,6 @@ async fn a_burst_from_one_address_is_limited_and_others_are_not(backend: Backend
 async fn with_limits_on_the_handler_answers_for_the_verified_caller_and_bad_tokens_stay_401(
     backend: Backend,
 ) {
-    use base64::Engine;
     let app = limited(backend, |l| {
         (l.limit_register_ip, l.limit_login_ip, l.limit_login_account) = (0, 0, 0);
     })
@@ -590,16 +589,7 @@ async fn with_limits_on_the_handler_answers_for_the_verified_caller_and_bad_toke
     assert_eq!(released["seat_ids"], json!(["A1", "A2"]));
 
     // Tokens that name the buyer without the server's signature.
-    let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
-    let now = chrono::Utc::now().timestamp();
-    let claims = format!(
-        r#"{{"sub":"{}","roles":["admin"],"iat":{now},"exp":{},"typ":"access"}}"#,
-        buyer.user_id,
-        now + 900
-    );
-    let parts: Vec<&str> = other.token.split('.').collect();
-    let tampered = format!("{}.{}.{}", parts[0], b64(&claims), parts[2]);
-    let alg_none = format!("{}.{}.", b64(r#"{"alg":"none","typ":"JWT"}"#), b64(&claims));
+    let [tampered, alg_none] = crate::common::client::forged_tokens(buyer.user_id, &other.token);
     for token in [tampered.as_str(), alg_none.as_str(), "garbage"] {
         app.get("/api/v1/me", Some(token))
             .await

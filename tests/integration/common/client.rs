@@ -257,3 +257,20 @@ impl TestApp {
         users
     }
 }
+
+/// Two access tokens that claim to be `user_id` with the admin role without the server's
+/// signature: `signed`'s header and signature around forged claims, and an `alg: none` token.
+pub fn forged_tokens(user_id: i64, signed: &str) -> [String; 2] {
+    use base64::Engine;
+    let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    let now = chrono::Utc::now().timestamp();
+    let claims = format!(
+        r#"{{"sub":"{user_id}","roles":["admin"],"iat":{now},"exp":{},"typ":"access"}}"#,
+        now + 900
+    );
+    let parts: Vec<&str> = signed.split('.').collect();
+    [
+        format!("{}.{}.{}", parts[0], b64(&claims), parts[2]),
+        format!("{}.{}.", b64(r#"{"alg":"none","typ":"JWT"}"#), b64(&claims)),
+    ]
+}
