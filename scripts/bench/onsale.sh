@@ -91,7 +91,8 @@ run_started=$(date +%s.%N)
 case "$MODE" in
   book)
     /usr/bin/time -f "bench client: %U s user, %S s system CPU" "$CLIENT" bench --url "${urls[0]}" --seats "${SEATS:-20000}" --users "${USERS:-400}" \
-      --concurrency "${CONCURRENCY:-64}" --seconds "${SECONDS_EACH:-15}" --database-url "$PG/$DB"
+      --concurrency "${CONCURRENCY:-64}" --seconds "${SECONDS_EACH:-15}" --database-url "$PG/$DB" \
+      --server-pid "${pids[0]}"
     ;;
   stadium)
     /usr/bin/time -f "bench client: %U s user, %S s system CPU" "$CLIENT" bench --onsale --url "$url" --seats "${SEATS:-50000}" --users "${USERS:-25000}" \

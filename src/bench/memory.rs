@@ -30,6 +30,26 @@ pub(crate) fn rss_mib(pid: u32) -> anyhow::Result<f64> {
     Ok(kib / 1024.0)
 }
 
+/// CPU seconds (user and system) process `pid` has used so far: `/proc/<pid>/stat`'s `utime`
+/// and `stime`, in Linux's fixed 100 ticks a second.
+pub(crate) fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("cannot read /proc/{pid}/stat"))?;
+    // The command name (field 2) is in parentheses and may hold spaces: count from after it,
+    // where field 3 is the first.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |field: usize| -> anyhow::Result<f64> {
+        fields
+            .get(field - 3)
+            .and_then(|v| v.parse::<f64>().ok())
+            .with_context(|| format!("no field {field} in /proc/{pid}/stat"))
+    };
+    Ok((ticks(14)? + ticks(15)?) / 100.0)
+}
+
 /// Samples the RSS until dropped; `peak()` is the highest seen.
 struct PeakWatch {
     peak: Arc<AtomicU64>,

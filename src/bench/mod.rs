@@ -21,6 +21,7 @@ use rand::Rng;
 use serde_json::{json, Value};
 use tokio::sync::Mutex;
 
+mod conn;
 mod live;
 mod memory;
 mod onsale;
@@ -55,7 +56,8 @@ pub struct BenchConfig {
     /// reads, with the server's RSS (read from `/proc/<pid>/status`) before, at peak and after.
     #[arg(long, requires = "server_pid")]
     pub memory: bool,
-    /// The server's process id, for the memory scenario (and the live one's RSS).
+    /// The server's process id: for the memory scenario, the live and onsale ones' RSS, and the
+    /// server's CPU per request in the default one.
     #[arg(long)]
     pub server_pid: Option<u32>,
     /// Run the live availability scenario instead of the onsale: layout and availability sizes,
@@ -148,29 +150,6 @@ impl Client {
         let bytes = res.bytes().await?;
         let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         Ok((status, value))
-    }
-
-    /// [`Client::call`] for a request whose answer is told by its status alone: the body is
-    /// sent as given (JSON) and the answer's body read and dropped unparsed, so the load
-    /// generator spends less of the machine the server shares with it.
-    pub(crate) async fn status_of(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        token: &str,
-        body: Vec<u8>,
-    ) -> anyhow::Result<u16> {
-        let res = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(token)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body)
-            .send()
-            .await?;
-        let status = res.status().as_u16();
-        res.bytes().await?;
-        Ok(status)
     }
 
     pub(crate) async fn expect(
@@ -377,32 +356,47 @@ pub async fn run(config: BenchConfig) -> anyhow::Result<()> {
     let tokens = Arc::new(tokens);
 
     // Reserve phase.
-    let deadline = Instant::now() + Duration::from_secs(config.seconds);
     let samples = Arc::new(Mutex::new(Samples::default()));
     let (granted, locked, errors) = (
         Arc::new(AtomicU64::new(0)),
         Arc::new(AtomicU64::new(0)),
         Arc::new(AtomicU64::new(0)),
     );
+    // Each worker's own connection and the visitors' authorization headers, made before the
+    // clock starts.
+    let bearers = Arc::new(
+        tokens
+            .iter()
+            .map(|t| conn::bearer(t))
+            .collect::<anyhow::Result<Vec<_>>>()?,
+    );
+    let mut conns = Vec::with_capacity(config.concurrency);
+    for _ in 0..config.concurrency {
+        conns.push(conn::Conn::open(&config.url).await?);
+    }
+    let deadline = Instant::now() + Duration::from_secs(config.seconds);
+    let cpu = CpuWatch::start(config.server_pid)?;
     let started = Instant::now();
     let mut workers = Vec::new();
-    for w in 0..config.concurrency {
-        let (client, tokens, samples) = (client.clone(), tokens.clone(), samples.clone());
+    for (w, mut conn) in conns.into_iter().enumerate() {
+        let (bearers, samples) = (bearers.clone(), samples.clone());
         let (granted, locked, errors) = (granted.clone(), locked.clone(), errors.clone());
         workers.push(tokio::spawn(async move {
             let mut local = Vec::new();
             let mut i = w;
             while Instant::now() < deadline {
-                let token = &tokens[i % tokens.len()];
+                let bearer = &bearers[i % bearers.len()];
                 i += client_count_stride();
                 let seats = random_seats(rows);
-                let body = serde_json::to_vec(&json!({ "show_id": show_id, "seat_ids": seats }))?;
+                let body = bytes::Bytes::from(serde_json::to_vec(
+                    &json!({ "show_id": show_id, "seat_ids": seats }),
+                )?);
                 let t = Instant::now();
-                let res = client
+                let res = conn
                     .status_of(
                         reqwest::Method::POST,
                         "/api/v1/book/reserve",
-                        token,
+                        bearer,
                         body.clone(),
                     )
                     .await;
@@ -410,8 +404,13 @@ pub async fn run(config: BenchConfig) -> anyhow::Result<()> {
                 match res {
                     Ok(202) => {
                         granted.fetch_add(1, Ordering::Relaxed);
-                        let _ = client
-                            .status_of(reqwest::Method::DELETE, "/api/v1/book/reserve", token, body)
+                        let _ = conn
+                            .status_of(
+                                reqwest::Method::DELETE,
+                                "/api/v1/book/reserve",
+                                bearer,
+                                body,
+                            )
                             .await;
                     }
                     Ok(409) | Ok(403) => {
@@ -440,10 +439,15 @@ pub async fn run(config: BenchConfig) -> anyhow::Result<()> {
         errors.load(Ordering::Relaxed),
         s.summary()
     );
+    println!(
+        "  {} a reserve request (with the release of a grant)",
+        cpu.per(total as u64)?
+    );
     drop(s);
 
     // Booking phase.
     let deadline = Instant::now() + Duration::from_secs(config.seconds);
+    let cpu = CpuWatch::start(config.server_pid)?;
     let book_samples = Arc::new(Mutex::new(Samples::default()));
     let booked = Arc::new(AtomicU64::new(0));
     let (replays, abandoned, failures) = (
@@ -586,6 +590,7 @@ pub async fn run(config: BenchConfig) -> anyhow::Result<()> {
     {
         println!("  failed bookings answered {kind}: {count}");
     }
+    println!("  {} a seat booked", cpu.per(seats_booked)?);
     if sold_out.load(Ordering::Relaxed) {
         println!("sold out (95%+) after {elapsed:.1} s");
     }
@@ -595,6 +600,41 @@ pub async fn run(config: BenchConfig) -> anyhow::Result<()> {
         audit(url, show_id, seats_booked).await?;
     }
     Ok(())
+}
+
+/// CPU time of a phase: the bench client's own and, with `--server-pid`, the server's. On a
+/// machine the client shares with the server, CPU per request is steadier than requests per
+/// second, which move with everything else the machine runs.
+struct CpuWatch {
+    server_pid: Option<u32>,
+    server: f64,
+    own: f64,
+}
+
+impl CpuWatch {
+    fn start(server_pid: Option<u32>) -> anyhow::Result<Self> {
+        Ok(Self {
+            server_pid,
+            server: server_pid
+                .map(memory::cpu_seconds)
+                .transpose()?
+                .unwrap_or(0.0),
+            own: memory::cpu_seconds(std::process::id())?,
+        })
+    }
+
+    /// "CPU: server S µs, bench client C µs" for each of `count` things done since the start.
+    fn per(&self, count: u64) -> anyhow::Result<String> {
+        let count = count.max(1) as f64;
+        let own = (memory::cpu_seconds(std::process::id())? - self.own) * 1e6 / count;
+        Ok(match self.server_pid {
+            Some(pid) => {
+                let server = (memory::cpu_seconds(pid)? - self.server) * 1e6 / count;
+                format!("CPU: server {server:.0} µs, bench client {own:.0} µs")
+            }
+            None => format!("CPU: bench client {own:.0} µs (server: give --server-pid)"),
+        })
+    }
 }
 
 fn client_count_stride() -> usize {
