@@ -95,7 +95,9 @@ pub fn router(state: AppState, limits: RequestLimits, metrics: MetricsRoute) -> 
                         .extensions()
                         .get::<axum::extract::MatchedPath>()
                         .map_or("unmatched", |p| p.as_str());
-                    // `user_id` is filled in by the auth extractor when a valid token comes.
+                    // `user_id` is filled in by the auth extractor when a valid token comes,
+                    // `show_id` by the handlers of holds and bookings (recorded here rather
+                    // than in a span of their own: a span is a formatted string a request).
                     tracing::info_span!(
                         "request",
                         method = %req.method(),
@@ -103,6 +105,7 @@ pub fn router(state: AppState, limits: RequestLimits, metrics: MetricsRoute) -> 
                         path = %req.uri().path(),
                         request_id = %id,
                         user_id = tracing::field::Empty,
+                        show_id = tracing::field::Empty,
                     )
                 })
                 // One line a request as it is answered: its status and latency, in the span

@@ -29,11 +29,22 @@ pub enum TokenError {
     Invalid,
 }
 
+/// Seconds past `exp` a token is still accepted (clock skew between nodes).
+const LEEWAY_SECONDS: i64 = 5;
+
+/// Access tokens remembered as verified: about 10 MB at most.
+const VERIFIED_CAPACITY: usize = 32 * 1024;
+
 /// Signs and verifies access tokens with one HMAC key.
 pub struct TokenKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    /// Tokens whose signature and claims were verified, with what they said. A token's validity
+    /// depends only on its bytes, the key and the clock, so a token seen again is known good
+    /// once its expiry is checked again; only good tokens are remembered, so forged ones cannot
+    /// fill it. Every authenticated request carries a token, most of them one seen before.
+    verified: quick_cache::sync::Cache<String, (i64, Claims)>,
     /// Keys refresh-token successors; derived from the access-token secret, never equal to it.
     successor_key: Vec<u8>,
     pub access_seconds: i64,
@@ -42,12 +53,13 @@ pub struct TokenKeys {
 impl TokenKeys {
     pub fn new(secret: &[u8], access_seconds: i64) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = 5;
+        validation.leeway = LEEWAY_SECONDS as u64;
         validation.set_required_spec_claims(&["exp", "sub", "iat"]);
         Self {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
+            verified: quick_cache::sync::Cache::new(VERIFIED_CAPACITY),
             successor_key: hmac_sha256(secret, b"boxoffice refresh-token successor v1"),
             access_seconds,
         }
@@ -81,6 +93,13 @@ impl TokenKeys {
 
     /// Verifies signature, algorithm (HS256 only: `alg: none` and others are refused) and expiry.
     pub fn verify(&self, token: &str) -> Result<(i64, Claims), TokenError> {
+        if let Some((user_id, claims)) = self.verified.get(token) {
+            if claims.exp < chrono::Utc::now().timestamp() - LEEWAY_SECONDS {
+                self.verified.remove(token);
+                return Err(TokenError::Expired);
+            }
+            return Ok((user_id, claims));
+        }
         let data =
             decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| {
                 match e.kind() {
@@ -92,6 +111,8 @@ impl TokenKeys {
             return Err(TokenError::Invalid);
         }
         let user_id = data.claims.sub.parse().map_err(|_| TokenError::Invalid)?;
+        self.verified
+            .insert(token.to_owned(), (user_id, data.claims.clone()));
         Ok((user_id, data.claims))
     }
 }
@@ -163,6 +184,36 @@ mod tests {
             keys().verify(&format!("{none_header}.{body}.")).err(),
             Some(TokenError::Invalid)
         );
+    }
+
+    /// A token verified once is answered from memory the second time; it still expires on
+    /// time, and a tampered copy of a remembered token is still refused.
+    #[test]
+    fn remembered_tokens_still_expire_and_tampering_is_still_caught() {
+        let k = keys();
+        let now = chrono::Utc::now().timestamp();
+        let token = k.issue(7, &[Role::User], now).expect("issue");
+        assert_eq!(k.verify(&token).expect("verify").0, 7);
+        assert_eq!(k.verified.len(), 1);
+        assert_eq!(k.verify(&token).expect("verify again").0, 7);
+
+        // The signature's first character changed: six bits of the MAC.
+        let at = token.rfind('.').expect("three parts") + 1;
+        let swapped = if token[at..].starts_with('A') {
+            "B"
+        } else {
+            "A"
+        };
+        let tampered = format!("{}{swapped}{}", &token[..at], &token[at + 1..]);
+        assert_eq!(k.verify(&tampered).err(), Some(TokenError::Invalid));
+        assert_eq!(k.verified.len(), 1, "refused tokens are not remembered");
+
+        // Remembered while good; refused once the clock passes its expiry and the leeway.
+        let (user_id, mut claims) = k.verify(&token).expect("verify");
+        claims.exp = now - LEEWAY_SECONDS - 1;
+        k.verified.insert(token.clone(), (user_id, claims));
+        assert_eq!(k.verify(&token).err(), Some(TokenError::Expired));
+        assert_eq!(k.verified.len(), 0);
     }
 
     #[test]

@@ -95,7 +95,6 @@ fn replay(body: String) -> Response {
         .into_response()
 }
 
-#[tracing::instrument(skip_all, fields(show_id = body.show_id, user_id = user.user_id))]
 /// Books held seats: authorizes the payment, then in one transaction takes the seats (all or
 /// none), records the booking, tickets and outbox event, and captures. Idempotent per
 /// `Idempotency-Key`: a retry answers the first answer (`Idempotent-Replayed: true`); the same
@@ -123,6 +122,7 @@ pub async fn book(
     headers: HeaderMap,
     ApiJson(body): ApiJson<BookBody>,
 ) -> ApiResult<Response> {
+    tracing::Span::current().record("show_id", body.show_id);
     let key = idempotency_key(&headers)?;
     let labels = check_seat_ids(body.show_id, &body.seat_ids)?;
     let token = match &body.payment {

@@ -55,7 +55,6 @@ pub struct SeatsBody {
     pub seat_ids: Vec<String>,
 }
 
-#[tracing::instrument(skip_all, fields(show_id = body.show_id, user_id = user.user_id))]
 /// Holds seats for the caller while they pay (all or none; seats they already hold keep their
 /// expiry). With a waiting room, needs the pass it gave.
 #[utoipa::path(post, path = "/api/v1/book/reserve", tag = TAG, request_body = SeatsBody,
@@ -76,6 +75,7 @@ async fn reserve(
     headers: HeaderMap,
     ApiJson(body): ApiJson<SeatsBody>,
 ) -> ApiResult<(StatusCode, Json<Held>)> {
+    tracing::Span::current().record("show_id", body.show_id);
     let labels = check_seat_ids(body.show_id, &body.seat_ids)?;
     let show = cached_sale_show(&state.db, &state.shows, body.show_id).await?;
     show.ensure_on_sale()?;
@@ -172,7 +172,6 @@ fn seat_locked(show_id: i64, seats: &[&str]) -> ApiError {
     .with_details(json!({ "show_id": show_id, "locked_seats": seats }))
 }
 
-#[tracing::instrument(skip_all, fields(show_id = body.show_id, user_id = user.user_id))]
 /// Lets go of held seats.
 #[utoipa::path(delete, path = "/api/v1/book/reserve", tag = TAG, request_body = SeatsBody,
     security(("bearer" = [])),
@@ -186,6 +185,7 @@ async fn release(
     user: AuthUser,
     ApiJson(body): ApiJson<SeatsBody>,
 ) -> ApiResult<Json<Released>> {
+    tracing::Span::current().record("show_id", body.show_id);
     let labels = check_seat_ids(body.show_id, &body.seat_ids)?;
     let show = cached_sale_show(&state.db, &state.shows, body.show_id).await?;
     let released = state
