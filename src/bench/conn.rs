@@ -38,7 +38,14 @@ impl Conn {
         let port = authority.port_u16().unwrap_or(80);
         let stream = tokio::time::timeout(
             TIMEOUT,
-            tokio::net::TcpStream::connect((authority.host(), port)),
+            // An IPv6 host comes bracketed in a URL (`[::1]`), not in a socket address.
+            tokio::net::TcpStream::connect((
+                authority
+                    .host()
+                    .trim_start_matches('[')
+                    .trim_end_matches(']'),
+                port,
+            )),
         )
         .await
         .with_context(|| format!("connecting to {base} timed out"))??;

@@ -379,7 +379,7 @@ pub async fn run(config: BenchConfig) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut workers = Vec::new();
     for (w, mut conn) in conns.into_iter().enumerate() {
-        let (bearers, samples) = (bearers.clone(), samples.clone());
+        let (bearers, samples, url) = (bearers.clone(), samples.clone(), config.url.clone());
         let (granted, locked, errors) = (granted.clone(), locked.clone(), errors.clone());
         workers.push(tokio::spawn(async move {
             let mut local = Vec::new();
@@ -400,11 +400,19 @@ pub async fn run(config: BenchConfig) -> anyhow::Result<()> {
                         body.clone(),
                     )
                     .await;
+                // A request without an answer is an error, not a sample; its connection may
+                // be closed (a restart, a 503 with `connection: close`), so the worker opens
+                // another rather than failing at once until the deadline.
+                let Ok(status) = res else {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                    conn = conn::Conn::open(&url).await?;
+                    continue;
+                };
                 local.push(t.elapsed().as_micros() as u64);
-                match res {
-                    Ok(202) => {
+                match status {
+                    202 => {
                         granted.fetch_add(1, Ordering::Relaxed);
-                        let _ = conn
+                        let released = conn
                             .status_of(
                                 reqwest::Method::DELETE,
                                 "/api/v1/book/reserve",
@@ -412,8 +420,12 @@ pub async fn run(config: BenchConfig) -> anyhow::Result<()> {
                                 body,
                             )
                             .await;
+                        if released.is_err() {
+                            errors.fetch_add(1, Ordering::Relaxed);
+                            conn = conn::Conn::open(&url).await?;
+                        }
                     }
-                    Ok(409) | Ok(403) => {
+                    409 | 403 => {
                         locked.fetch_add(1, Ordering::Relaxed);
                     }
                     _ => {
