@@ -110,6 +110,12 @@ pub(crate) struct Client {
     base: String,
 }
 
+/// How long the bench keeps an idle connection for reuse: under the node's keep-alive idle time
+/// (10 s by default), after which the node closes it. A connection kept longer could be reused
+/// at the moment the node closes it, and the request would fail with a reset (a visitor of the
+/// stadium waiting in the queue, between two status polls, once stopped so).
+const KEEP_IDLE: Duration = Duration::from_secs(5);
+
 impl Client {
     /// The client of the live and queue scenarios: a connection per worker, 30 s a request.
     pub(crate) fn for_scenario(config: &BenchConfig) -> anyhow::Result<Self> {
@@ -121,6 +127,7 @@ impl Client {
         Ok(Self {
             http: reqwest::Client::builder()
                 .pool_max_idle_per_host(concurrency)
+                .pool_idle_timeout(KEEP_IDLE)
                 .timeout(Duration::from_secs(30))
                 .build()?,
             base: base.trim_end_matches('/').to_owned(),
@@ -334,6 +341,7 @@ pub async fn run(config: BenchConfig) -> anyhow::Result<()> {
     let client = Arc::new(Client {
         http: reqwest::Client::builder()
             .pool_max_idle_per_host(config.concurrency)
+            .pool_idle_timeout(KEEP_IDLE)
             .build()?,
         base: config.url.trim_end_matches('/').to_owned(),
     });

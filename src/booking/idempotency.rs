@@ -129,7 +129,7 @@ pub async fn claim(
 /// (then [`claim`] would have answered [`Claim::Acquired`]), `None` for a key that exists
 /// already or comes twice in the batch, which the caller then claims with [`claim`].
 pub async fn claim_many(
-    pool: sqlx::PgPool,
+    conn: &mut sqlx::PgConnection,
     items: Vec<(i64, String, String)>,
 ) -> Result<Vec<Option<()>>, sqlx::Error> {
     let mut seen = std::collections::HashSet::new();
@@ -154,7 +154,7 @@ pub async fn claim_many(
     .bind(batch().map(|(_, k, _)| k.as_str()).collect::<Vec<_>>())
     .bind(batch().map(|(_, _, h)| h.as_str()).collect::<Vec<_>>())
     .bind(Utc::now())
-    .fetch_all(&pool)
+    .fetch_all(&mut *conn)
     .await?;
     let inserted: std::collections::HashSet<(i64, &str)> =
         inserted.iter().map(|(u, k)| (*u, k.as_str())).collect();

@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 
 use super::{PaymentError, DECLINED_TOKEN};
 use crate::domain::PaymentStatus;
-use crate::store::batch::Batcher;
+use crate::store::batch::{on_kept, Batcher};
 use crate::store::Db;
 use crate::with_db;
 
@@ -54,11 +54,26 @@ impl Sandbox {
                         "sandbox authorize",
                         MAX_BATCH,
                         QUEUE,
-                        move |items| authorize_many(a.clone(), items),
+                        move |kept, items| {
+                            let pool = a.clone();
+                            async move {
+                                on_kept(&pool, kept, |conn| Box::pin(authorize_many(conn, items)))
+                                    .await
+                            }
+                        },
                     ),
-                    capture: Batcher::start("sandbox capture", MAX_BATCH, QUEUE, move |txns| {
-                        capture_many(c.clone(), txns)
-                    }),
+                    capture: Batcher::start(
+                        "sandbox capture",
+                        MAX_BATCH,
+                        QUEUE,
+                        move |kept, txns| {
+                            let pool = c.clone();
+                            async move {
+                                on_kept(&pool, kept, |conn| Box::pin(capture_many(conn, txns)))
+                                    .await
+                            }
+                        },
+                    ),
                 })
             }
             Db::Sqlite { .. } => None,
@@ -187,7 +202,7 @@ impl Sandbox {
 /// Authorizations in one statement (the same as [`Sandbox::authorize`]'s, row by row). A key
 /// asked twice in one batch goes alone the second time.
 async fn authorize_many(
-    pool: sqlx::PgPool,
+    conn: &mut sqlx::PgConnection,
     items: Vec<Authorization>,
 ) -> Result<Vec<Option<()>>, sqlx::Error> {
     let mut seen = std::collections::HashSet::new();
@@ -217,7 +232,7 @@ async fn authorize_many(
     .bind(batch().map(|a| a.amount_minor).collect::<Vec<_>>())
     .bind(batch().map(|a| a.currency.as_str()).collect::<Vec<_>>())
     .bind(Utc::now())
-    .execute(&pool)
+    .execute(&mut *conn)
     .await?;
     Ok(answers)
 }
@@ -225,7 +240,7 @@ async fn authorize_many(
 /// Captures of authorized transactions in one statement; one that was not `authorized` goes
 /// alone (to report the state it is in).
 async fn capture_many(
-    pool: sqlx::PgPool,
+    conn: &mut sqlx::PgConnection,
     txns: Vec<String>,
 ) -> Result<Vec<Option<()>>, sqlx::Error> {
     let captured: Vec<String> = sqlx::query_scalar(
@@ -234,7 +249,7 @@ async fn capture_many(
     )
     .bind(&txns)
     .bind(Utc::now())
-    .fetch_all(&pool)
+    .fetch_all(&mut *conn)
     .await?;
     let captured: std::collections::HashSet<&str> = captured.iter().map(String::as_str).collect();
     Ok(txns

@@ -116,13 +116,13 @@ pub const RECORD_CAPTURES_PG: &str = "WITH b AS (
 
 /// [`record_capture`] of many transactions in one statement (PostgreSQL), in the order given.
 pub async fn record_captures_pg(
-    pool: sqlx::PgPool,
+    conn: &mut sqlx::PgConnection,
     txns: Vec<String>,
 ) -> Result<Vec<Option<CaptureRecord>>, sqlx::Error> {
     let rows: Vec<(String, Option<String>)> = sqlx::query_as(RECORD_CAPTURES_PG)
         .bind(&txns)
         .bind(Utc::now())
-        .fetch_all(&pool)
+        .fetch_all(&mut *conn)
         .await?;
     let found: std::collections::HashMap<&str, Option<&str>> = rows
         .iter()
