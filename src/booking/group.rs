@@ -24,7 +24,7 @@ use crate::domain::ShowStatus;
 use crate::events::outbox::topics;
 use crate::inventory::{InventorySeat, SaleShow};
 use crate::payments::CaptureRecord;
-use crate::store::batch::{on_kept, Batcher, Kept};
+use crate::store::batch::{Batcher, Kept};
 
 /// Bookings committed together at most.
 pub const MAX_BATCH: usize = 64;
@@ -90,31 +90,15 @@ impl GroupCommitter {
                 queue
             })
             .collect();
-        let claims = {
-            let pool = pool.clone();
-            Batcher::start(
-                "idempotency claims",
-                MAX_BATCH,
-                QUEUE,
-                move |kept, items| {
-                    let pool = pool.clone();
-                    async move {
-                        on_kept(&pool, kept, |conn| {
-                            Box::pin(super::idempotency::claim_many(conn, items))
-                        })
-                        .await
-                    }
-                },
-            )
-        };
-        let captures = Batcher::start("capture records", MAX_BATCH, QUEUE, move |kept, txns| {
-            let pool = pool.clone();
-            async move {
-                on_kept(&pool, kept, |conn| {
-                    Box::pin(crate::payments::store::record_captures_pg(conn, txns))
-                })
-                .await
-            }
+        let claims = Batcher::on_pool(
+            "idempotency claims",
+            MAX_BATCH,
+            QUEUE,
+            pool.clone(),
+            |conn, items| Box::pin(super::idempotency::claim_many(conn, items)),
+        );
+        let captures = Batcher::on_pool("capture records", MAX_BATCH, QUEUE, pool, |conn, txns| {
+            Box::pin(crate::payments::store::record_captures_pg(conn, txns))
         });
         Self {
             queues,

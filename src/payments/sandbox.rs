@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 
 use super::{PaymentError, DECLINED_TOKEN};
 use crate::domain::PaymentStatus;
-use crate::store::batch::{on_kept, Batcher};
+use crate::store::batch::Batcher;
 use crate::store::Db;
 use crate::with_db;
 
@@ -47,35 +47,22 @@ impl Sandbox {
     /// The sandbox with concurrent authorizations and captures batched (on PostgreSQL).
     pub fn batched(db: Db) -> Self {
         let batches = match &db {
-            Db::Postgres { write, .. } => {
-                let (a, c) = (write.clone(), write.clone());
-                Some(Batches {
-                    authorize: Batcher::start(
-                        "sandbox authorize",
-                        MAX_BATCH,
-                        QUEUE,
-                        move |kept, items| {
-                            let pool = a.clone();
-                            async move {
-                                on_kept(&pool, kept, |conn| Box::pin(authorize_many(conn, items)))
-                                    .await
-                            }
-                        },
-                    ),
-                    capture: Batcher::start(
-                        "sandbox capture",
-                        MAX_BATCH,
-                        QUEUE,
-                        move |kept, txns| {
-                            let pool = c.clone();
-                            async move {
-                                on_kept(&pool, kept, |conn| Box::pin(capture_many(conn, txns)))
-                                    .await
-                            }
-                        },
-                    ),
-                })
-            }
+            Db::Postgres { write, .. } => Some(Batches {
+                authorize: Batcher::on_pool(
+                    "sandbox authorize",
+                    MAX_BATCH,
+                    QUEUE,
+                    write.clone(),
+                    |conn, items| Box::pin(authorize_many(conn, items)),
+                ),
+                capture: Batcher::on_pool(
+                    "sandbox capture",
+                    MAX_BATCH,
+                    QUEUE,
+                    write.clone(),
+                    |conn, txns| Box::pin(capture_many(conn, txns)),
+                ),
+            }),
             Db::Sqlite { .. } => None,
         };
         Self { db, batches }

@@ -49,6 +49,11 @@ pub async fn on_kept<T>(
     (result.is_ok().then_some(conn), result)
 }
 
+/// The statement of a batch, run on a connection (a plain function, so a batcher's task owns no
+/// borrowed state).
+pub type OnConnection<I, O> =
+    for<'c> fn(&'c mut PgConnection, Vec<I>) -> BoxFuture<'c, Result<Vec<Option<O>>, sqlx::Error>>;
+
 /// A bounded queue of items and one task running a batch of them at a time.
 pub struct Batcher<I, O> {
     queue: mpsc::Sender<Item<I, O>>,
@@ -126,6 +131,21 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
             }
         });
         Self { queue }
+    }
+
+    /// A batcher whose batches run `work` on a connection of `pool`, kept from one batch to the
+    /// next while items keep arriving ([`on_kept`]).
+    pub fn on_pool(
+        name: &'static str,
+        max: usize,
+        capacity: usize,
+        pool: PgPool,
+        work: OnConnection<I, O>,
+    ) -> Self {
+        Self::start(name, max, capacity, move |kept, items| {
+            let pool = pool.clone();
+            async move { on_kept(&pool, kept, move |conn| work(conn, items)).await }
+        })
     }
 
     /// The batch's answer for `item`, or `None` when the caller must do it alone.
