@@ -132,9 +132,12 @@ pub async fn commit_booking(
             tx.rollback().await?;
             return Ok(BookingOutcome::NotOnSale { status, start_time });
         }
+        // Selected by buyer alone, the show summed apart: no cached plan can read the show's
+        // bookings through its index (see the recount in `super::group`).
         let bought: i64 = sqlx::query_scalar(
-            "SELECT CAST(COALESCE(SUM(seat_count), 0) AS BIGINT) FROM bookings
-              WHERE user_id = $1 AND show_id = $2 AND status = 'confirmed'",
+            "SELECT CAST(COALESCE(SUM(CASE WHEN show_id = $2 THEN seat_count ELSE 0 END), 0)
+                    AS BIGINT) FROM bookings
+              WHERE user_id = $1 AND status = 'confirmed'",
         )
         .bind(user_id)
         .bind(show.show_id)

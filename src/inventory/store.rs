@@ -20,12 +20,14 @@ pub async fn find_sale_show(db: &Db, show_id: i64) -> Result<Option<SaleShow>, s
     })
 }
 
-/// The seats `buyer` has bought for the show (in confirmed bookings).
+/// The seats `buyer` has bought for the show (in confirmed bookings). Selected by buyer alone,
+/// the show summed apart, as the booking's own recount is (`booking::group`).
 pub async fn bought_seats(db: &Db, show_id: i64, buyer: i64) -> Result<i64, sqlx::Error> {
     with_primary_read!(db, |pool| {
         sqlx::query_scalar(
-            "SELECT CAST(COALESCE(SUM(seat_count), 0) AS BIGINT) FROM bookings
-              WHERE show_id = $1 AND status = 'confirmed' AND user_id = $2",
+            "SELECT CAST(COALESCE(SUM(CASE WHEN show_id = $1 THEN seat_count ELSE 0 END), 0)
+                    AS BIGINT) FROM bookings
+              WHERE status = 'confirmed' AND user_id = $2",
         )
         .bind(show_id)
         .bind(buyer)
