@@ -159,7 +159,7 @@ async fn run(pool: PgPool, mut receiver: mpsc::Receiver<Item>) {
         let bookings: Vec<&GroupBooking> = items.iter().map(|i| &i.booking).collect();
         let started = std::time::Instant::now();
         let decided = tokio::time::timeout(BATCH_TIMEOUT, async {
-            // After an error the connection goes back to the pool (see `on_kept`).
+            // After an error the connection goes back to the pool, as `on_kept` does.
             let mut conn = match kept.take() {
                 Some(conn) => conn,
                 None => pool.acquire().await?,
